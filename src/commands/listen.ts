@@ -1,0 +1,57 @@
+import type { Socket } from 'node:net';
+import { signalExitCode, Chat } from '../ui.js';
+import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
+import { refuse } from '../peer.js';
+import { openServer, peerAddress } from '../transport.js';
+
+export interface ListenFlags extends SessionFlags {
+  host?: string;
+  keep?: boolean;
+}
+
+/** Connections that may wait while we are between two sessions (--keep). */
+const MAX_WAITING = 4;
+
+/** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
+export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
+  const { server, address } = await openServer(flags.host, port);
+  ctx.stderr.write(`listening on ${address}\n`);
+  const chat = new Chat(ctx, chatOptions(flags, ctx, 'listen'));
+
+  let busy = false;
+  const waiting: Socket[] = [];
+  let handOver: ((socket: Socket | null) => void) | null = null;
+  server.on('connection', (socket: Socket) => {
+    if (handOver) {
+      handOver(socket);
+      handOver = null;
+    } else if (!busy && waiting.length < MAX_WAITING) {
+      waiting.push(socket);
+    } else {
+      ctx.stderr.write(`refused ${peerAddress(socket)}: already in a chat\n`);
+      refuse(socket, 'busy: already in a chat, try again later');
+    }
+  });
+  const nextPeer = (): Promise<Socket | null> =>
+    waiting.length > 0 ? Promise.resolve(waiting.shift()!) : new Promise((resolve) => (handOver = resolve));
+  const onAbort = (): void => handOver?.(null);
+  ctx.signal.addEventListener('abort', onAbort);
+
+  let code = 0;
+  try {
+    for (;;) {
+      const socket = await nextPeer();
+      if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
+      busy = true;
+      code = await chat.run(socket, peerAddress(socket));
+      busy = false;
+      if (!flags.keep || ctx.signal.aborted) return code;
+      ctx.stderr.write(`listening on ${address}\n`);
+    }
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+    for (const socket of waiting) socket.destroy();
+    chat.close();
+    server.close();
+  }
+}

@@ -1,0 +1,29 @@
+/** Exit codes shared by every command (see README, "Exit codes"). */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/**
+ * The one error type lanchat throws on purpose. `code` is stable (tests and
+ * scripts match on it); `message` is the one line a person reads on stderr.
+ */
+export class LanchatError extends Error {
+  readonly code: string;
+  readonly exitCode: number;
+
+  constructor(code: string, message: string, exitCode: number = EXIT_FAILURE) {
+    super(message);
+    this.name = 'LanchatError';
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+export function usageError(message: string): LanchatError {
+  return new LanchatError('ERR_USAGE', message, EXIT_USAGE);
+}
+
+/** A peer broke the wire protocol: the session ends, lanchat does not. */
+export function protocolError(message: string): LanchatError {
+  return new LanchatError('ERR_BAD_FRAME', message);
+}

@@ -1,0 +1,98 @@
+// Options shared by the commands that start a session (listen, connect), their
+// parsers, and how their defaults are resolved from the environment.
+import { userInfo } from 'node:os';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { usageError } from './errors.js';
+import { DEFAULT_MAX_LINE, isValidNick } from './protocol.js';
+import { FORMATS, type Format } from './terminal.js';
+import type { ChatIO, ChatOptions } from './ui.js';
+import type { Role } from './peer.js';
+
+/** What every command gets from cli.ts instead of touching `process`. */
+export interface CliContext extends ChatIO {
+  env: NodeJS.ProcessEnv;
+}
+
+function integer(value: string, min: number, max: number, what: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}.`);
+  return n;
+}
+
+export function parsePort(value: string): number {
+  return integer(value, 1, 65535, 'a port');
+}
+
+/** For listen: 0 asks the system for any free port. */
+export function parseListenPort(value: string): number {
+  return integer(value, 0, 65535, 'a port');
+}
+
+export function parseCount(value: string): number {
+  return integer(value, 0, 1000, 'the count');
+}
+
+export function parseSeconds(value: string): number {
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!(n > 0 && n <= 86_400)) throw new InvalidArgumentError('seconds must be a number above 0 and at most 86400.');
+  return n;
+}
+
+function parseMaxLine(value: string): number {
+  return integer(value, 1, 64 * 1024 * 1024, 'the line limit (bytes)');
+}
+
+function parseNick(value: string): string {
+  if (!isValidNick(value)) throw new InvalidArgumentError('a nick is 1 to 32 characters, with no spaces or control characters.');
+  return value;
+}
+
+export interface SessionFlags {
+  nick?: string;
+  format?: Format;
+  maxLine: number;
+  wait: number;
+  commands?: boolean;
+  log?: string;
+}
+
+/** Adds the options of every session to a command. */
+export function addSessionOptions(command: Command): Command {
+  return command
+    .option('-n, --nick <name>', 'your nick (default: $LANCHAT_NICK, else your user name)', parseNick)
+    .addOption(new Option('-f, --format <format>', 'output: pretty ([HH:MM] nick: text), plain (text only), json (one object per event); default: pretty on a terminal, else plain').choices(FORMATS))
+    .option('--max-line <bytes>', 'longest line to send or accept, in bytes of UTF-8', parseMaxLine, DEFAULT_MAX_LINE)
+    .option('--wait <seconds>', 'at the end of piped input, how long to wait for the peer to confirm every line', parseSeconds, 10)
+    .option('--commands', 'treat piped lines that start with / as slash commands (always on at a terminal)')
+    .option('--log <file>', 'append the conversation to FILE as it happens');
+}
+
+function defaultNick(env: NodeJS.ProcessEnv): string {
+  if (env.LANCHAT_NICK !== undefined) {
+    if (!isValidNick(env.LANCHAT_NICK)) throw usageError('LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)');
+    return env.LANCHAT_NICK;
+  }
+  let name = '';
+  try {
+    name = userInfo().username;
+  } catch {
+    // no user name on this system: fall through
+  }
+  return isValidNick(name) ? name : 'anon';
+}
+
+/** Turns parsed flags and the environment into what a Chat needs. */
+export function chatOptions(flags: SessionFlags, ctx: CliContext, role: Role, extra: Partial<ChatOptions> = {}): ChatOptions {
+  const interactive = ctx.stdin.isTTY === true;
+  return {
+    role,
+    nick: flags.nick ?? defaultNick(ctx.env),
+    maxLine: flags.maxLine,
+    format: flags.format ?? (ctx.stdout.isTTY ? 'pretty' : 'plain'),
+    interactive,
+    commands: interactive || flags.commands === true,
+    waitMs: flags.wait * 1000,
+    log: flags.log,
+    ...extra,
+  };
+}

@@ -1,0 +1,472 @@
+// One chat session over one duplex byte stream (a TCP socket, or an in-memory
+// pair in tests): handshake, messages and acks, nick changes, goodbye. It never
+// touches process.* or the console: input comes in through methods, output
+// leaves through the `deliver` callback and events, and the end is a promise.
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { LanchatError, protocolError } from './errors.js';
+import {
+  FrameDecoder,
+  LineSplitter,
+  PROTOCOL_VERSION,
+  bodyLimit,
+  countLines,
+  encodeControl,
+  encodeTextHeader,
+  type ControlFrame,
+  type Frame,
+  type TextKind,
+} from './protocol.js';
+
+export type Role = 'connect' | 'listen';
+
+export interface Incoming {
+  kind: TextKind;
+  nick: string;
+  /** Whole lines of UTF-8 text, each ending in a line feed. */
+  body: Buffer;
+  lines: number;
+}
+
+export interface SessionOptions {
+  role: Role;
+  nick: string;
+  maxLine: number;
+  /** Speak plain lines with no handshake (`connect --raw`). */
+  plain?: boolean;
+  /** What to call a plain peer, which has no nick (usually its address). */
+  plainNick?: string;
+  /** Listener: how long to wait for a hello before taking the peer for netcat. */
+  graceMs?: number;
+  /** Connector: how long to wait for the listener's hello. */
+  handshakeMs?: number;
+  /** How long to wait for acks, and for the peer's goodbye, when the session ends. */
+  waitMs?: number;
+  /**
+   * Hands a peer's text to the output. Call `written` once it has been written
+   * (the ack goes out then); return false to pause the socket until that moment.
+   */
+  deliver: (text: Incoming, written: () => void) => boolean;
+}
+
+export type EndReason =
+  /** We finished sending, said goodbye, and the peer closed. */
+  | 'finished'
+  /** The peer said goodbye (or, for a plain peer, closed). */
+  | 'peer-left'
+  /** We left at once (/quit, Ctrl-D, a signal). */
+  | 'quit'
+  | 'failed';
+
+export interface SessionEnd {
+  reason: EndReason;
+  error?: LanchatError;
+  /** Lines sent but never confirmed by the peer (always 0 with plain peers). */
+  unconfirmed: number;
+}
+
+type State = 'detect' | 'handshake' | 'open' | 'closing' | 'closed';
+
+const DEFAULT_GRACE_MS = 2000;
+const DEFAULT_HANDSHAKE_MS = 10_000;
+const DEFAULT_WAIT_MS = 10_000;
+
+export interface Session {
+  on(event: 'open', listener: () => void): this;
+  /** The peer changed its nick. */
+  on(event: 'nick', listener: (from: string, to: string) => void): this;
+  /** The socket can take more after `send` returned false. */
+  on(event: 'drain', listener: () => void): this;
+  /** The session stops taking input: the peer is leaving or we are. */
+  on(event: 'closing', listener: () => void): this;
+}
+
+export class Session extends EventEmitter {
+  readonly role: Role;
+  readonly done: Promise<SessionEnd>;
+  #socket: Duplex;
+  #options: SessionOptions;
+  #state: State;
+  #nick: string;
+  #peerNick: string | null = null;
+  #plain: boolean;
+  #peerMaxLine: number;
+  #decoder: FrameDecoder;
+  #splitter: LineSplitter | null = null;
+  #detectBuffer: Buffer[] = [];
+  #detectBytes = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #resolve!: (end: SessionEnd) => void;
+  #ending: EndReason | null = null;
+  #sentBye = false;
+  #paused = 0;
+  // Confirmation bookkeeping: ids are sequential and acks cumulative, so a queue
+  // of (id, lines sent up to and including it) is all we need.
+  #nextId = 1;
+  #unacked: Array<[id: number, linesThrough: number]> = [];
+  #linesSent = 0;
+  #linesConfirmed = 0;
+  #linesReceived = 0;
+  #connectedAt: Date | null = null;
+
+  constructor(socket: Duplex, options: SessionOptions) {
+    super();
+    this.role = options.role;
+    this.#socket = socket;
+    this.#options = options;
+    this.#nick = options.nick;
+    this.#plain = options.plain === true;
+    this.#peerMaxLine = options.maxLine;
+    this.#decoder = new FrameDecoder(options.maxLine);
+    this.done = new Promise((resolve) => (this.#resolve = resolve));
+
+    socket.on('data', (chunk: Buffer) => this.#onSocketData(chunk));
+    socket.on('end', () => this.#onSocketEnd());
+    socket.on('error', (error: NodeJS.ErrnoException) => this.#onSocketError(error));
+    socket.on('close', () => this.#onSocketClose());
+    socket.on('drain', () => this.emit('drain'));
+    if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+
+    if (this.#plain) {
+      this.#state = 'handshake';
+      queueMicrotask(() => this.#openPlain());
+    } else if (options.role === 'connect') {
+      this.#state = 'handshake';
+      this.#write(encodeControl({ type: 'hello', version: PROTOCOL_VERSION, nick: this.#nick, maxLine: options.maxLine }));
+      this.#startTimer(options.handshakeMs ?? DEFAULT_HANDSHAKE_MS, () =>
+        this.#fail(new LanchatError('ERR_HANDSHAKE', 'the peer did not answer as a lanchat listener (for netcat, use --raw)')),
+      );
+    } else {
+      this.#state = 'detect';
+      this.#startTimer(options.graceMs ?? DEFAULT_GRACE_MS, () => this.#onSocketData(Buffer.alloc(0)));
+    }
+  }
+
+  get nick(): string {
+    return this.#nick;
+  }
+
+  /** The peer's nick, or `plainNick` for a plain peer; null before the handshake. */
+  get peerNick(): string | null {
+    return this.#plain ? (this.#options.plainNick ?? 'peer') : this.#peerNick;
+  }
+
+  get plain(): boolean {
+    return this.#plain;
+  }
+
+  get isOpen(): boolean {
+    return this.#state === 'open';
+  }
+
+  /** The longest line both sides accept. */
+  get sendLimit(): number {
+    return Math.min(this.#options.maxLine, this.#peerMaxLine);
+  }
+
+  get stats(): { linesSent: number; linesReceived: number; connectedAt: Date | null } {
+    return { linesSent: this.#linesSent, linesReceived: this.#linesReceived, connectedAt: this.#connectedAt };
+  }
+
+  /**
+   * Sends whole lines (each ending in LF, at most `sendLimit` bytes). Returns
+   * false when the socket is full: wait for 'drain' before sending more.
+   */
+  send(kind: TextKind, body: Buffer, lines: number): boolean {
+    if (this.#state !== 'open') return false;
+    if (this.#plain) {
+      this.#linesSent += lines;
+      if (kind === 'me') body = Buffer.concat([Buffer.from(`* ${this.#nick} `), body]);
+      return this.#socket.write(body);
+    }
+    const limit = bodyLimit(this.#peerMaxLine);
+    if (body.length <= limit) return this.#sendFrame(kind, body, lines);
+    // Only a batch bigger than the peer's body limit is cut, at line boundaries.
+    let ok = true;
+    for (let rest = body; rest.length > 0; ) {
+      const cut = rest.length <= limit ? rest.length : rest.lastIndexOf(0x0a, limit - 1) + 1;
+      ok = this.#sendFrame(kind, rest.subarray(0, cut), countLines(rest.subarray(0, cut), Infinity));
+      rest = rest.subarray(cut);
+    }
+    return ok;
+  }
+
+  #sendFrame(kind: TextKind, body: Buffer, lines: number): boolean {
+    const id = this.#nextId++;
+    this.#linesSent += lines;
+    this.#unacked.push([id, this.#linesSent]);
+    this.#socket.cork();
+    this.#socket.write(encodeTextHeader(kind, id, body.length));
+    const ok = this.#socket.write(body);
+    this.#socket.uncork();
+    return ok;
+  }
+
+  /** Changes our nick; the peer is told. */
+  setNick(nick: string): void {
+    this.#nick = nick;
+    if (this.#state === 'open' && !this.#plain) this.#write(encodeControl({ type: 'nick', nick }));
+  }
+
+  /**
+   * Ends after our input ran out: waits (up to waitMs) until every line is
+   * confirmed, says goodbye and waits for the peer to close.
+   */
+  finish(): void {
+    if (this.#state === 'open') this.#beginEnding('finished');
+  }
+
+  /** Leaves at once: goodbye after whatever is already on its way. */
+  quit(): void {
+    if (this.#state === 'closed') return;
+    if (this.#ending !== 'quit') {
+      this.#ending = 'quit';
+      this.#state = 'closing';
+      this.emit('closing');
+    }
+    this.#sayBye();
+    this.#startTimer(this.#options.waitMs ?? DEFAULT_WAIT_MS, () => this.#end('quit'));
+  }
+
+  /** Ends the session with an error we tell the peer about (for example, busy). */
+  abort(error: LanchatError): void {
+    this.#fail(error, true);
+  }
+
+  get #unconfirmed(): number {
+    return this.#plain ? 0 : this.#linesSent - this.#linesConfirmed;
+  }
+
+  #write(data: string): void {
+    if (!this.#socket.writableEnded && !this.#socket.destroyed) this.#socket.write(data);
+  }
+
+  #startTimer(ms: number, onTimeout: () => void): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(onTimeout, ms);
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #opened(): void {
+    this.#stopTimer();
+    this.#state = 'open';
+    this.#connectedAt = new Date();
+    this.emit('open');
+  }
+
+  #openPlain(): void {
+    if (this.#state !== 'detect' && this.#state !== 'handshake') return;
+    this.#plain = true;
+    this.#splitter = new LineSplitter(this.#options.maxLine);
+    this.#opened();
+    const buffered = this.#takeDetectBuffer();
+    if (buffered.length > 0) this.#onPlainData(buffered);
+  }
+
+  #takeDetectBuffer(): Buffer {
+    const buffered = Buffer.concat(this.#detectBuffer);
+    this.#detectBuffer = [];
+    this.#detectBytes = 0;
+    return buffered;
+  }
+
+  #onSocketData(chunk: Buffer): void {
+    try {
+      if (this.#state === 'closed') return;
+      if (this.#state === 'detect') return this.#detect(chunk);
+      if (this.#plain) return this.#onPlainData(chunk);
+      this.#decoder.push(chunk, (frame) => this.#onFrame(frame));
+    } catch (error) {
+      if (!(error instanceof LanchatError)) throw error;
+      if (this.#state === 'handshake' && this.role === 'connect' && error.code === 'ERR_BAD_FRAME') {
+        return this.#fail(new LanchatError('ERR_NOT_LANCHAT', 'the peer is not a lanchat listener (for netcat, use --raw)'));
+      }
+      this.#fail(error, true);
+    }
+  }
+
+  /** Listener only: is the first line a lanchat hello, or plain text? (An empty chunk: the grace ran out.) */
+  #detect(chunk: Buffer): void {
+    if (chunk.length === 0) return this.#openPlain();
+    this.#detectBuffer.push(chunk);
+    this.#detectBytes += chunk.length;
+    if (chunk.indexOf(0x0a) < 0) {
+      if (this.#detectBytes > this.#options.maxLine) this.#openPlain(); // the splitter reports the long line
+      return;
+    }
+    const buffered = this.#takeDetectBuffer();
+    if (!isHelloLine(buffered.subarray(0, buffered.indexOf(0x0a)))) {
+      this.#detectBuffer = [buffered];
+      this.#detectBytes = buffered.length;
+      return this.#openPlain();
+    }
+    this.#state = 'handshake';
+    this.#decoder.push(buffered, (frame) => this.#onFrame(frame));
+  }
+
+  #onPlainData(chunk: Buffer): void {
+    const lines = this.#splitter!.push(chunk);
+    if (lines) this.#deliver('msg', lines.body, lines.lines, 0);
+  }
+
+  #onFrame(frame: Frame): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'handshake') {
+      if (frame.type === 'error') return this.#fail(new LanchatError('ERR_PEER_REFUSED', `the peer refused: ${frame.message}`));
+      if (frame.type !== 'hello') throw protocolError('the peer did not start with a hello');
+      this.#peerNick = frame.nick;
+      this.#peerMaxLine = frame.maxLine;
+      if (this.role === 'listen') {
+        this.#write(encodeControl({ type: 'hello', version: PROTOCOL_VERSION, nick: this.#nick, maxLine: this.#options.maxLine }));
+      }
+      return this.#opened();
+    }
+    switch (frame.type) {
+      case 'msg':
+      case 'me':
+        return this.#deliver(frame.type, frame.body, frame.lines, frame.id);
+      case 'ack':
+        return this.#confirm(frame.id);
+      case 'nick': {
+        const from = this.#peerNick!;
+        this.#peerNick = frame.nick;
+        this.emit('nick', from, frame.nick);
+        return;
+      }
+      case 'bye':
+        if (this.#ending === 'finished' || this.#ending === 'quit') return this.#end(this.#ending);
+        return this.#beginEnding('peer-left');
+      case 'error':
+        return this.#fail(new LanchatError('ERR_PEER_ERROR', `the peer reported an error: ${frame.message}`));
+      case 'hello':
+        throw protocolError('the peer sent a second hello');
+    }
+  }
+
+  #deliver(kind: TextKind, body: Buffer, lines: number, id: number): void {
+    this.#linesReceived += lines;
+    let paused = false;
+    const written = (): void => {
+      if (id > 0 && this.#state !== 'closed') this.#write(encodeControl({ type: 'ack', id }));
+      if (paused && --this.#paused === 0 && this.#state !== 'closed') this.#socket.resume();
+    };
+    const more = this.#options.deliver({ kind, nick: this.peerNick!, body, lines }, written);
+    if (!more && !paused) {
+      paused = true;
+      if (this.#paused++ === 0) this.#socket.pause();
+    }
+  }
+
+  #confirm(id: number): void {
+    while (this.#unacked.length > 0 && this.#unacked[0]![0] <= id) {
+      this.#linesConfirmed = this.#unacked.shift()![1];
+    }
+    if (this.#state === 'closing' && this.#unconfirmed === 0 && !this.#sentBye) this.#afterConfirmed();
+  }
+
+  /** Stops taking input and waits for our lines to be confirmed before goodbye. */
+  #beginEnding(reason: 'finished' | 'peer-left'): void {
+    if (this.#ending) return;
+    this.#ending = reason;
+    this.#state = 'closing';
+    this.emit('closing');
+    if (this.#plain) {
+      if (reason === 'peer-left') return this.#end(reason);
+      this.#socket.end(); // a plain peer's goodbye is its own end of stream
+      this.#startTimer(this.#options.waitMs ?? DEFAULT_WAIT_MS, () => this.#end(reason));
+      return;
+    }
+    this.#startTimer(this.#options.waitMs ?? DEFAULT_WAIT_MS, () => this.#afterConfirmed());
+    if (this.#unconfirmed === 0) this.#afterConfirmed();
+  }
+
+  #afterConfirmed(): void {
+    this.#sayBye();
+    if (this.#ending === 'peer-left') return this.#end('peer-left');
+    // Wait for the peer's remaining output: its goodbye or its close ends us.
+    this.#startTimer(this.#options.waitMs ?? DEFAULT_WAIT_MS, () => this.#end(this.#ending!));
+  }
+
+  #sayBye(): void {
+    if (this.#sentBye) return;
+    this.#sentBye = true;
+    if (this.#plain) this.#socket.end();
+    else if (!this.#socket.writableEnded && !this.#socket.destroyed) this.#socket.end(encodeControl({ type: 'bye' }));
+  }
+
+  #onSocketEnd(): void {
+    if (this.#state === 'closed') return;
+    if (this.#decoder.partial && !this.#plain) return this.#fail(protocolError('the peer closed in the middle of a frame'));
+    if (this.#plain && this.#splitter) {
+      try {
+        const last = this.#splitter.end();
+        if (last) this.#deliver('msg', last, 1, 0);
+      } catch (error) {
+        return this.#fail(error as LanchatError);
+      }
+    }
+    if (this.#ending) return this.#end(this.#ending);
+    if (this.#plain && this.#state === 'open') return this.#end('peer-left');
+    this.#fail(this.#lost());
+  }
+
+  #onSocketError(error: NodeJS.ErrnoException): void {
+    if (this.#state === 'closed') return;
+    if (this.#ending === 'quit' || (this.#ending === 'finished' && this.#sentBye)) return this.#end(this.#ending);
+    const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
+    this.#fail(reset ? this.#lost('the connection was reset') : new LanchatError('ERR_SOCKET', error.message));
+  }
+
+  #onSocketClose(): void {
+    if (this.#state === 'closed') return;
+    if (this.#ending) return this.#end(this.#ending);
+    this.#fail(this.#lost());
+  }
+
+  #lost(how = 'the connection closed'): LanchatError {
+    const who = this.peerNick ?? 'the peer';
+    const when = this.#state === 'detect' || this.#state === 'handshake' ? 'before the handshake' : 'without saying goodbye';
+    return new LanchatError('ERR_PEER_LOST', `${how}: ${who} left ${when}`);
+  }
+
+  #fail(error: LanchatError, tellPeer = false): void {
+    if (this.#state === 'closed') return;
+    if (tellPeer && !this.#plain && this.#state !== 'detect') {
+      this.#sentBye = true;
+      if (!this.#socket.writableEnded && !this.#socket.destroyed) this.#socket.end(encodeControl({ type: 'error', message: error.message }));
+    }
+    this.#end('failed', error);
+  }
+
+  #end(reason: EndReason, error?: LanchatError): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#stopTimer();
+    if (!this.#socket.writableEnded) this.#socket.end();
+    // Give a goodbye or an error line a moment to leave before the socket goes.
+    setTimeout(() => this.#socket.destroy(), 1000).unref();
+    this.#resolve({ reason, error, unconfirmed: this.#unconfirmed });
+  }
+}
+
+function isHelloLine(line: Buffer): boolean {
+  if (line[0] !== 0x7b) return false; // '{'
+  try {
+    const value: unknown = JSON.parse(line.toString('utf8'));
+    return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'hello';
+  } catch {
+    return false;
+  }
+}
+
+/** Sends a one-line refusal to a peer we will not talk to, then closes it. */
+export function refuse(socket: Duplex, reason: string): void {
+  const frame: ControlFrame = { type: 'error', message: reason };
+  socket.on('error', () => {}); // a peer that resets first is no concern of ours
+  socket.end(encodeControl(frame));
+  setTimeout(() => socket.destroy(), 1000).unref();
+}

@@ -1,0 +1,56 @@
+// The conversation as text: kept in memory for /save when slash commands are
+// on, and appended to --log as it happens. Peer text is made inert, since a
+// transcript is meant to be read with cat or less.
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { inert, splitLines, timestamp, type TextEvent } from './terminal.js';
+
+export class Transcript {
+  #lines: string[] | null;
+  #log: WriteStream | null = null;
+  #onLogError: (error: Error) => void;
+
+  /** `keep`: hold everything for /save; `logPath`: append each line there too. */
+  constructor(options: { keep: boolean; logPath?: string; onLogError: (error: Error) => void }) {
+    this.#lines = options.keep ? [] : null;
+    this.#onLogError = options.onLogError;
+    if (options.logPath) {
+      this.#log = createWriteStream(options.logPath, { flags: 'a' });
+      this.#log.on('error', (error) => {
+        this.#log = null; // one message, then the session goes on without a log
+        this.#onLogError(error);
+      });
+    }
+  }
+
+  get active(): boolean {
+    return this.#lines !== null || this.#log !== null;
+  }
+
+  text(event: TextEvent, time: Date): void {
+    if (!this.active) return;
+    const stamp = `[${timestamp(time)}] `;
+    const who = event.kind === 'msg' ? `${inert(event.nick)}: ` : `* ${inert(event.nick)} `;
+    for (const line of splitLines(event.body)) this.#add(`${stamp}${who}${inert(line)}`);
+  }
+
+  event(description: string, time: Date): void {
+    if (this.active) this.#add(`[${timestamp(time)}] -- ${description}`);
+  }
+
+  /** Writes the transcript to a new file; an existing file is never overwritten (EEXIST). */
+  async save(path: string): Promise<number> {
+    const lines = this.#lines ?? [];
+    await writeFile(path, lines.map((line) => `${line}\n`).join(''), { encoding: 'utf8', flag: 'wx' });
+    return lines.length;
+  }
+
+  close(): void {
+    this.#log?.end();
+  }
+
+  #add(line: string): void {
+    this.#lines?.push(line);
+    this.#log?.write(`${line}\n`);
+  }
+}

@@ -1,0 +1,117 @@
+// TCP plumbing: open a listening socket, dial a peer (with timeout and retries),
+// and turn the errors both can meet into one clear LanchatError each.
+import { isIPv6 } from 'node:net';
+import * as net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LanchatError } from './errors.js';
+
+const RETRY_DELAY_MS = 1000;
+
+/** `host:port`, with IPv6 in brackets and IPv4-mapped IPv6 as plain IPv4. */
+export function formatAddress(host: string, port: number): string {
+  const plain = host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
+  return isIPv6(plain) ? `[${plain}]:${port}` : `${plain}:${port}`;
+}
+
+/** The peer's address of a connected socket, for status lines. */
+export function peerAddress(socket: net.Socket): string {
+  return formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+}
+
+function listenError(error: NodeJS.ErrnoException, host: string | undefined, port: number): LanchatError {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new LanchatError('ERR_ADDRESS_IN_USE', `port ${port} is already in use (pick another, or 0 for any free port)`);
+    case 'EACCES':
+      return new LanchatError('ERR_PERMISSION', `no permission to listen on port ${port} (ports below 1024 need root)`);
+    case 'EADDRNOTAVAIL':
+      return new LanchatError('ERR_ADDRESS', `${host} is not an address of this machine`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new LanchatError('ERR_UNKNOWN_HOST', `cannot resolve host "${host}"`);
+    default:
+      return new LanchatError('ERR_LISTEN', `cannot listen on port ${port}: ${error.message}`);
+  }
+}
+
+/**
+ * Listens on `host` (default: every interface, IPv4 and IPv6) and resolves to
+ * the server and the address to show, with the real port when `port` is 0.
+ */
+export async function openServer(host: string | undefined, port: number): Promise<{ server: net.Server; address: string }> {
+  const server = net.createServer({ noDelay: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) => reject(listenError(error, host, port)));
+    server.listen({ host, port }, resolve);
+  });
+  const bound = server.address() as net.AddressInfo;
+  // Dual-stack "::" answers on IPv4 too; 0.0.0.0 is the form people (and scripts) dial.
+  const shown = host === undefined ? '0.0.0.0' : bound.address;
+  return { server, address: formatAddress(shown, bound.port) };
+}
+
+function connectError(error: NodeJS.ErrnoException, target: string, host: string): LanchatError {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return new LanchatError('ERR_REFUSED', `connection refused by ${target} (is lanchat listening there?)`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return new LanchatError('ERR_UNKNOWN_HOST', `cannot resolve host "${host}"`);
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new LanchatError('ERR_UNREACHABLE', `${target} is unreachable (${error.code}: check the address and the network)`);
+    default:
+      return new LanchatError('ERR_CONNECT', `cannot connect to ${target}: ${error.message}`);
+  }
+}
+
+function connectOnce(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<net.Socket> {
+  const target = formatAddress(host, port);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    const fail = (error: LanchatError): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      reject(error);
+    };
+    const onAbort = (): void => fail(new LanchatError('ERR_ABORTED', 'stopped'));
+    const timer = setTimeout(
+      () => fail(new LanchatError('ERR_TIMEOUT', `no answer from ${target} within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
+    signal.addEventListener('abort', onAbort);
+    socket.once('error', (error) => fail(connectError(error, target, host)));
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
+export interface DialOptions {
+  timeoutMs: number;
+  /** Further attempts, a second apart, while nobody answers. */
+  retries: number;
+  signal: AbortSignal;
+  /** Told before each retry. */
+  onRetry?: (error: LanchatError, attempt: number) => void;
+}
+
+/** Connects to host:port; throws a LanchatError naming what went wrong. */
+export async function dial(host: string, port: number, options: DialOptions): Promise<net.Socket> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectOnce(host, port, options.timeoutMs, options.signal);
+    } catch (error) {
+      const failure = error as LanchatError;
+      if (attempt > options.retries || failure.code === 'ERR_ABORTED') throw failure;
+      options.onRetry?.(failure, attempt);
+      await sleep(RETRY_DELAY_MS, undefined, { signal: options.signal }).catch(() => {});
+      if (options.signal.aborted) throw new LanchatError('ERR_ABORTED', 'stopped');
+    }
+  }
+}

@@ -1,0 +1,357 @@
+// Drives sessions from a terminal or a pipe: reads what the user types or
+// pipes in, hands it to the session, renders what arrives, and turns the way a
+// session ended into an exit code. Streams come in through ChatIO, so tests can
+// run it with in-memory streams.
+import { once } from 'node:events';
+import { join } from 'node:path';
+import * as readline from 'node:readline';
+import type { Duplex, Readable, Writable } from 'node:stream';
+import { EXIT_FAILURE, EXIT_OK, LanchatError } from './errors.js';
+import { Session, type Incoming, type Role } from './peer.js';
+import { LineSplitter, isValidNick, type TextKind } from './protocol.js';
+import { SLASH_HELP, parseInput } from './slash.js';
+import {
+  compactTimestamp,
+  describeStatus,
+  inert,
+  renderStatusJson,
+  renderText,
+  timestamp,
+  type Format,
+  type StatusEvent,
+} from './terminal.js';
+import { Transcript } from './transcript.js';
+
+type TtyReadable = Readable & { isTTY?: boolean };
+type TtyWritable = Writable & { isTTY?: boolean };
+
+export interface ChatIO {
+  stdin: TtyReadable;
+  stdout: TtyWritable;
+  stderr: TtyWritable;
+  cwd: string;
+  /** Aborted with 'SIGINT' or 'SIGTERM' when the process is asked to stop. */
+  signal: AbortSignal;
+}
+
+export interface ChatOptions {
+  role: Role;
+  nick: string;
+  maxLine: number;
+  format: Format;
+  /** stdin is a terminal: prompt with readline. */
+  interactive: boolean;
+  /** Slash commands on (always when interactive). */
+  commands: boolean;
+  waitMs: number;
+  plain?: boolean;
+  log?: string;
+  handshakeMs?: number;
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** Exit code for a signal name, or undefined. */
+export function signalExitCode(reason: unknown): number | undefined {
+  return typeof reason === 'string' ? SIGNAL_EXIT[reason] : undefined;
+}
+
+/**
+ * One user's side of one or more sessions (several with `listen --keep`): the
+ * piped input, its partial last line and the transcript outlive a session.
+ */
+export class Chat {
+  #io: ChatIO;
+  #options: ChatOptions;
+  #nick: string;
+  #transcript: Transcript;
+  #splitter: LineSplitter | null = null;
+  #stdinEnded = false;
+  #session: Session | null = null;
+  #address = '';
+  #rl: readline.Interface | null = null;
+  #inputError: LanchatError | null = null;
+  #exitOverride: number | null = null;
+
+  constructor(io: ChatIO, options: ChatOptions) {
+    this.#io = io;
+    this.#options = options;
+    this.#nick = options.nick;
+    this.#transcript = new Transcript({
+      keep: options.commands,
+      logPath: options.log,
+      onLogError: (error) => this.#notice(`lanchat: cannot write the log: ${error.message}`),
+    });
+    io.stdout.on('error', this.#onStdoutError);
+  }
+
+  /** Runs one session on a connected socket; resolves to its exit code. */
+  async run(socket: Duplex, address: string): Promise<number> {
+    this.#address = address;
+    this.#inputError = null;
+    const session = new Session(socket, {
+      role: this.#options.role,
+      nick: this.#nick,
+      maxLine: this.#options.maxLine,
+      plain: this.#options.plain,
+      plainNick: address,
+      waitMs: this.#options.waitMs,
+      handshakeMs: this.#options.handshakeMs,
+      deliver: (text, written) => this.#deliver(text, written),
+    });
+    this.#session = session;
+    const onAbort = (): void => {
+      this.#exitOverride = signalExitCode(this.#io.signal.reason) ?? EXIT_FAILURE;
+      session.quit();
+    };
+    this.#io.signal.addEventListener('abort', onAbort);
+    session.on('open', () => {
+      this.#status({ type: 'join', nick: session.peerNick!, address, plain: session.plain });
+      this.#startInput(session);
+    });
+    session.on('nick', (from, to) => this.#status({ type: 'nick', from, nick: to }));
+    session.on('closing', () => this.#stopInput());
+    const end = await session.done;
+    this.#io.signal.removeEventListener('abort', onAbort);
+    this.#stopInput();
+    this.#session = null;
+    if (this.#io.stdout.writableNeedDrain) await once(this.#io.stdout, 'drain');
+
+    const peer = session.peerNick ?? address;
+    if (end.reason === 'peer-left') this.#status({ type: 'leave', nick: peer });
+    if (end.error) this.#notice(`lanchat: ${inert(end.error.message)}`);
+    if (end.unconfirmed > 0) {
+      this.#notice(`lanchat: ${plural(end.unconfirmed, 'line')} not confirmed by ${inert(peer)}`);
+    }
+    if (this.#exitOverride !== null) return this.#exitOverride;
+    // Set by the input handlers while we awaited the session.
+    const inputError = this.#inputError as LanchatError | null;
+    if (inputError) this.#notice(`lanchat: ${inputError.message}`);
+    return end.error || end.unconfirmed > 0 || inputError ? EXIT_FAILURE : EXIT_OK;
+  }
+
+  /** Releases stdin and the log. */
+  close(): void {
+    this.#stopInput();
+    this.#transcript.close();
+    this.#io.stdout.off('error', this.#onStdoutError);
+  }
+
+  #onStdoutError = (): void => {
+    // Whoever read our output has gone (`| head -1`): leave quietly.
+    this.#exitOverride ??= EXIT_FAILURE;
+    this.#session?.quit();
+  };
+
+  #deliver(text: Incoming, written: () => void): boolean {
+    const now = new Date();
+    this.#transcript.text(text, now);
+    const data = renderText(this.#options.format, text, now);
+    return this.#writeOut(data, written);
+  }
+
+  #writeOut(data: string | Buffer, written?: () => void): boolean {
+    const stdout = this.#io.stdout;
+    if (this.#rl && this.#rl.terminal && (this.#rl as unknown as { output: Writable }).output === stdout) {
+      readline.cursorTo(stdout, 0);
+      readline.clearLine(stdout, 0);
+      const more = stdout.write(data, () => written?.());
+      this.#rl.prompt(true);
+      return more;
+    }
+    return stdout.write(data, () => written?.());
+  }
+
+  /** A status line: on stderr, above the prompt when there is one, and on stdout in json. */
+  #status(event: StatusEvent): void {
+    const now = new Date();
+    const line = describeStatus(event);
+    this.#transcript.event(line, now);
+    this.#notice(line);
+    if (this.#options.format === 'json') this.#writeOut(renderStatusJson(event, now));
+  }
+
+  #notice(text: string): void {
+    const rl = this.#rl;
+    if (rl && rl.terminal) {
+      const output = (rl as unknown as { output: Writable }).output;
+      readline.cursorTo(output, 0);
+      readline.clearLine(output, 0);
+      output.write(`${text}\n`);
+      rl.prompt(true);
+    } else {
+      this.#io.stderr.write(`${text}\n`);
+    }
+  }
+
+  #startInput(session: Session): void {
+    if (this.#options.interactive) return this.#startKeyboard(session);
+    if (this.#stdinEnded) return; // input ran out in an earlier session: receive only
+    this.#splitter ??= new LineSplitter(session.sendLimit);
+    this.#splitter.maxLine = session.sendLimit;
+    const stdin = this.#io.stdin;
+    stdin.on('data', this.#onStdinData);
+    stdin.on('end', this.#onStdinEnd);
+    session.on('drain', this.#onSessionDrain);
+    stdin.resume();
+  }
+
+  #stopInput(): void {
+    const stdin = this.#io.stdin;
+    stdin.off('data', this.#onStdinData);
+    stdin.off('end', this.#onStdinEnd);
+    this.#session?.off('drain', this.#onSessionDrain);
+    if (this.#rl) {
+      const rl = this.#rl;
+      this.#rl = null;
+      rl.close();
+    }
+    stdin.pause();
+  }
+
+  #onSessionDrain = (): void => {
+    this.#io.stdin.resume();
+  };
+
+  #onStdinData = (chunk: Buffer): void => {
+    const session = this.#session;
+    if (!session?.isOpen) return;
+    let lines;
+    try {
+      lines = this.#splitter!.push(chunk);
+    } catch (error) {
+      return this.#stopOnInputError(session, error as LanchatError);
+    }
+    if (lines && !this.#sendPiped(session, lines.body, lines.lines)) this.#io.stdin.pause();
+  };
+
+  #onStdinEnd = (): void => {
+    this.#stdinEnded = true;
+    const session = this.#session;
+    if (!session?.isOpen) return;
+    try {
+      const last = this.#splitter!.end();
+      if (last) this.#sendPiped(session, last, 1);
+    } catch (error) {
+      return this.#stopOnInputError(session, error as LanchatError);
+    }
+    // Input that ended before saying anything means "receive only", as with
+    // `nc host port < /dev/null`: the peer decides when the session ends.
+    if (session.stats.linesSent > 0) session.finish();
+  };
+
+  #stopOnInputError(session: Session, error: LanchatError): void {
+    this.#inputError =
+      error.code === 'ERR_LINE_TOO_LONG'
+        ? new LanchatError(error.code, `a line of input is longer than ${session.sendLimit} bytes (--max-line); it and the rest of the input were not sent`)
+        : new LanchatError(error.code, `the input is not UTF-8 text; it was not sent from there on`);
+    this.#stopInput();
+    session.finish();
+  }
+
+  /** Sends piped lines; with --commands each line may be a command. */
+  #sendPiped(session: Session, body: Buffer, lines: number): boolean {
+    if (!this.#options.commands) {
+      if (this.#transcript.active) this.#transcript.text({ kind: 'msg', nick: this.#nick, body }, new Date());
+      return session.send('msg', body, lines);
+    }
+    let more = true;
+    for (const line of body.toString('utf8').split('\n').slice(0, -1)) more = this.#handleLine(session, line);
+    return more;
+  }
+
+  #startKeyboard(session: Session): void {
+    const { stdin, stdout, stderr } = this.#io;
+    const output = stdout.isTTY ? stdout : stderr.isTTY ? stderr : undefined;
+    const rl = readline.createInterface({ input: stdin, output, terminal: output !== undefined, prompt: `${this.#nick}> ` });
+    this.#rl = rl;
+    rl.on('line', (line) => this.#handleLine(session, line));
+    rl.on('SIGINT', () => {
+      this.#exitOverride = 130;
+      session.quit();
+    });
+    rl.on('close', () => {
+      if (this.#rl === rl) session.quit(); // Ctrl-D
+    });
+    this.#notice('type a message and press Enter; /help lists commands, /quit leaves');
+    rl.prompt();
+  }
+
+  /** One typed (or, with --commands, piped) line. Returns false when the socket is full. */
+  #handleLine(session: Session, line: string): boolean {
+    const input = parseInput(line);
+    switch (input.command) {
+      case 'say':
+        return this.#sendText(session, 'msg', input.text);
+      case 'me':
+        return this.#sendText(session, 'me', input.text);
+      case 'nick':
+        if (!isValidNick(input.nick)) {
+          this.#notice('lanchat: a nick is 1 to 32 characters, with no spaces or control characters');
+        } else {
+          this.#nick = input.nick;
+          session.setNick(input.nick);
+          this.#rl?.setPrompt(`${input.nick}> `);
+          this.#transcript.event(`you are now ${input.nick}`, new Date());
+          this.#notice(`you are now ${input.nick}`);
+        }
+        break;
+      case 'save':
+        void this.#save(session, input.file);
+        break;
+      case 'who':
+        this.#notice(this.#describeSession(session));
+        break;
+      case 'help':
+        this.#notice(SLASH_HELP);
+        break;
+      case 'quit':
+        session.quit();
+        break;
+      case 'invalid':
+        this.#notice(input.hint);
+        break;
+    }
+    this.#rl?.prompt();
+    return true;
+  }
+
+  #sendText(session: Session, kind: TextKind, text: string): boolean {
+    const body = Buffer.from(`${text}\n`, 'utf8');
+    if (body.length - 1 > session.sendLimit) {
+      this.#notice(`lanchat: not sent: the line is ${body.length - 1} bytes, over the ${session.sendLimit}-byte limit`);
+      if (!this.#options.interactive) this.#stopOnInputError(session, new LanchatError('ERR_LINE_TOO_LONG', ''));
+      return true;
+    }
+    this.#transcript.text({ kind, nick: this.#nick, body }, new Date());
+    const more = session.send(kind, body, 1);
+    this.#rl?.prompt();
+    return more;
+  }
+
+  async #save(session: Session, file: string | null): Promise<void> {
+    const peer = (session.peerNick ?? 'peer').replace(/[^\p{L}\p{N}._-]/gu, '_');
+    const path = join(this.#io.cwd, file ?? `lanchat-${peer}-${compactTimestamp(new Date())}.txt`);
+    try {
+      const lines = await this.#transcript.save(path);
+      this.#notice(`saved ${plural(lines, 'line')} to ${path}`);
+    } catch (error) {
+      const { code, message } = error as NodeJS.ErrnoException;
+      this.#notice(code === 'EEXIST' ? `lanchat: ${path} exists; nothing saved (give another name: /save FILE)` : `lanchat: cannot save: ${message}`);
+    }
+  }
+
+  #describeSession(session: Session): string {
+    const { linesSent, linesReceived, connectedAt } = session.stats;
+    const kind = session.plain ? 'plain text, no confirmations' : 'lanchat protocol';
+    return [
+      `talking to ${inert(session.peerNick ?? '?')} at ${this.#address} (${kind})`,
+      `connected since ${connectedAt ? timestamp(connectedAt) : '-'}`,
+      `messages: ${linesSent} sent, ${linesReceived} received`,
+    ].join('\n');
+  }
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
