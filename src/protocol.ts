@@ -67,6 +67,16 @@ function lineTooLong(maxLine: number): LanchatError {
   return new LanchatError('ERR_LINE_TOO_LONG', `a line is longer than ${maxLine} bytes`);
 }
 
+/** A bad line in the input, with the whole lines before it (which are fine to use). */
+export class BadLineError extends LanchatError {
+  readonly before: { body: Buffer; lines: number };
+
+  constructor(cause: LanchatError, before: { body: Buffer; lines: number }) {
+    super(cause.code, cause.message, cause.exitCode);
+    this.before = before;
+  }
+}
+
 /**
  * Checks that `body` is whole lines of UTF-8 text within the line limit and
  * returns how many lines it holds. Everything a peer says passes through here.
@@ -78,6 +88,8 @@ export function checkLines(body: Buffer, maxLine: number): number {
   if (!isUtf8(body)) throw new LanchatError('ERR_NOT_UTF8', 'text is not valid UTF-8');
   return lines;
 }
+
+const NO_LINES = { body: Buffer.alloc(0), lines: 0 };
 
 /**
  * Cuts a byte stream into runs of whole lines: stdin in a pipe, and the text of
@@ -94,11 +106,14 @@ export class LineSplitter {
     this.maxLine = maxLine;
   }
 
-  /** The whole lines completed by `chunk` (null if none) and how many there are. */
+  /**
+   * The whole lines completed by `chunk` (null if none) and how many there are.
+   * Throws BadLineError, carrying the good lines before the bad one.
+   */
   push(chunk: Buffer): { body: Buffer; lines: number } | null {
     const last = chunk.lastIndexOf(LF);
     if (last < 0) {
-      this.#keep(chunk);
+      this.#keep(chunk, NO_LINES);
       return null;
     }
     let body = chunk.subarray(0, last + 1);
@@ -107,8 +122,14 @@ export class LineSplitter {
       this.#tail = [];
       this.#tailBytes = 0;
     }
-    if (last + 1 < chunk.length) this.#keep(chunk.subarray(last + 1));
-    return { body, lines: checkLines(body, this.maxLine) };
+    let result;
+    try {
+      result = { body, lines: checkLines(body, this.maxLine) };
+    } catch (error) {
+      throw new BadLineError(error as LanchatError, this.#goodPrefix(body));
+    }
+    if (last + 1 < chunk.length) this.#keep(chunk.subarray(last + 1), result);
+    return result;
   }
 
   /** At end of input: the unfinished last line, with a line feed added, or null. */
@@ -117,13 +138,29 @@ export class LineSplitter {
     const body = Buffer.concat([...this.#tail, Buffer.from('\n')]);
     this.#tail = [];
     this.#tailBytes = 0;
-    checkLines(body, this.maxLine);
+    try {
+      checkLines(body, this.maxLine);
+    } catch (error) {
+      throw new BadLineError(error as LanchatError, NO_LINES);
+    }
     return body;
   }
 
-  #keep(part: Buffer): void {
+  /** The lines of `body` before its first bad one (the slow path, taken once). */
+  #goodPrefix(body: Buffer): { body: Buffer; lines: number } {
+    let end = 0;
+    let lines = 0;
+    for (let next = body.indexOf(LF); next >= 0; next = body.indexOf(LF, end)) {
+      if (next - end > this.maxLine || !isUtf8(body.subarray(end, next + 1))) break;
+      end = next + 1;
+      lines++;
+    }
+    return { body: body.subarray(0, end), lines };
+  }
+
+  #keep(part: Buffer, before: { body: Buffer; lines: number }): void {
     this.#tailBytes += part.length;
-    if (this.#tailBytes > this.maxLine) throw lineTooLong(this.maxLine);
+    if (this.#tailBytes > this.maxLine) throw new BadLineError(lineTooLong(this.maxLine), before);
     this.#tail.push(part);
   }
 }

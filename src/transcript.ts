@@ -1,8 +1,7 @@
 // The conversation as text: kept in memory for /save when slash commands are
 // on, and appended to --log as it happens. Peer text is made inert, since a
 // transcript is meant to be read with cat or less.
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
 import { inert, splitLines, timestamp, type TextEvent } from './terminal.js';
 
 export class Transcript {
@@ -38,10 +37,14 @@ export class Transcript {
     if (this.active) this.#add(`[${timestamp(time)}] -- ${description}`);
   }
 
-  /** Writes the transcript to a new file; an existing file is never overwritten (EEXIST). */
-  async save(path: string): Promise<number> {
+  /**
+   * Writes the transcript to a new file; an existing file is never overwritten
+   * (EEXIST). Synchronous on purpose: a rare, small write whose result must be
+   * reported before whatever the user typed next.
+   */
+  save(path: string): number {
     const lines = this.#lines ?? [];
-    await writeFile(path, lines.map((line) => `${line}\n`).join(''), { encoding: 'utf8', flag: 'wx' });
+    writeFileSync(path, lines.map((line) => `${line}\n`).join(''), { encoding: 'utf8', flag: 'wx' });
     return lines.length;
   }
 

@@ -8,7 +8,7 @@ import * as readline from 'node:readline';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { EXIT_FAILURE, EXIT_OK, LanchatError } from './errors.js';
 import { Session, type Incoming, type Role } from './peer.js';
-import { LineSplitter, isValidNick, type TextKind } from './protocol.js';
+import { BadLineError, LineSplitter, isValidNick, type TextKind } from './protocol.js';
 import { SLASH_HELP, parseInput } from './slash.js';
 import {
   compactTimestamp,
@@ -241,6 +241,8 @@ export class Chat {
   };
 
   #stopOnInputError(session: Session, error: LanchatError): void {
+    // Everything before the bad line still goes out.
+    if (error instanceof BadLineError && error.before.lines > 0) this.#sendPiped(session, error.before.body, error.before.lines);
     this.#inputError =
       error.code === 'ERR_LINE_TOO_LONG'
         ? new LanchatError(error.code, `a line of input is longer than ${session.sendLimit} bytes (--max-line); it and the rest of the input were not sent`)
@@ -297,7 +299,7 @@ export class Chat {
         }
         break;
       case 'save':
-        void this.#save(session, input.file);
+        this.#save(session, input.file);
         break;
       case 'who':
         this.#notice(this.#describeSession(session));
@@ -329,11 +331,11 @@ export class Chat {
     return more;
   }
 
-  async #save(session: Session, file: string | null): Promise<void> {
+  #save(session: Session, file: string | null): void {
     const peer = (session.peerNick ?? 'peer').replace(/[^\p{L}\p{N}._-]/gu, '_');
     const path = join(this.#io.cwd, file ?? `lanchat-${peer}-${compactTimestamp(new Date())}.txt`);
     try {
-      const lines = await this.#transcript.save(path);
+      const lines = this.#transcript.save(path);
       this.#notice(`saved ${plural(lines, 'line')} to ${path}`);
     } catch (error) {
       const { code, message } = error as NodeJS.ErrnoException;

@@ -14,9 +14,10 @@ const MAX_WAITING = 4;
 
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
 export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
+  const options = chatOptions(flags, ctx, 'listen');
   const { server, address } = await openServer(flags.host, port);
   ctx.stderr.write(`listening on ${address}\n`);
-  const chat = new Chat(ctx, chatOptions(flags, ctx, 'listen'));
+  const chat = new Chat(ctx, options);
 
   let busy = false;
   const waiting: Socket[] = [];

@@ -1,0 +1,106 @@
+// Spawns the built CLI (dist/cli.js) as a user would, with bounded waits that
+// name what they were waiting for, and kills every child after each test.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+const children = new Set<ChildProcess>();
+
+export function killAll(): void {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+}
+
+export interface Proc {
+  child: ChildProcess;
+  stdout: () => Buffer;
+  stderr: () => string;
+  /** Resolves when the process has exited and its output is drained. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Waits until stderr matches `pattern`. */
+  waitForStderr: (pattern: RegExp, ms?: number) => Promise<RegExpMatchArray>;
+  /** Waits until stdout holds at least `bytes` bytes. */
+  waitForStdout: (bytes: number, ms?: number) => Promise<void>;
+}
+
+export interface SpawnOptions {
+  stdin?: 'pipe' | 'ignore' | number;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+/** Runs any command with its output captured. */
+export function spawnProc(command: string, args: string[], options: SpawnOptions = {}): Proc {
+  const stdio: StdioOptions = [options.stdin ?? 'pipe', 'pipe', 'pipe'];
+  const child = spawn(command, args, {
+    stdio,
+    cwd: options.cwd,
+    env: { ...process.env, LANCHAT_NICK: undefined, ...options.env },
+  });
+  children.add(child);
+  const out: Buffer[] = [];
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exited = once(child, 'close').then(([code, signal]) => {
+    children.delete(child);
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+  });
+  const waitUntil = async (what: string, ready: () => boolean, ms: number): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!ready()) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}; stderr so far:\n${err}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  return {
+    child,
+    stdout: () => Buffer.concat(out),
+    stderr: () => err,
+    exited,
+    waitForStderr: async (pattern, ms = 5000) => {
+      await waitUntil(`stderr to match ${pattern}`, () => pattern.test(err), ms);
+      return err.match(pattern)!;
+    },
+    waitForStdout: (bytes, ms = 5000) => waitUntil(`${bytes} bytes on stdout`, () => out.reduce((n, c) => n + c.length, 0) >= bytes, ms),
+  };
+}
+
+export function lanchat(args: string[], options: SpawnOptions = {}): Proc {
+  return spawnProc(process.execPath, [CLI, ...args], options);
+}
+
+/** `lanchat listen 0 --host 127.0.0.1 …` and the port it reports. */
+export async function listener(args: string[] = [], options: SpawnOptions = {}): Promise<Proc & { port: number }> {
+  const proc = lanchat(['listen', '0', '--host', '127.0.0.1', ...args], options);
+  const match = await proc.waitForStderr(/^listening on 127\.0\.0\.1:(\d+)$/m);
+  return Object.assign(proc, { port: Number(match[1]) });
+}
+
+/** A port that was free a moment ago (for peers that cannot listen on 0 and report it). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Text with the awkward cases: empty, CRLF, long and non-ASCII lines. */
+export function awkwardText(lines: number): Buffer {
+  const parts: string[] = [];
+  for (let i = 0; i < lines; i++) {
+    switch (i % 7) {
+      case 0: parts.push(''); break;
+      case 1: parts.push(`crlf line ${i}\r`); break;
+      case 2: parts.push(`héllo wörld ✓ 日本語 😀 ${i}`); break;
+      case 3: parts.push(i % 700 === 3 ? 'L'.repeat(60_000) : `line ${i}`); break;
+      case 4: parts.push(`\ttabbed ${i} {"type":"bye"}`); break;
+      default: parts.push(`plain line number ${i} ${'x'.repeat(i % 90)}`);
+    }
+  }
+  return Buffer.from(`${parts.join('\n')}\n`);
+}

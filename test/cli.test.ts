@@ -1,0 +1,265 @@
+// The built CLI, spawned as a user or a script would run it, over 127.0.0.1.
+import { mkdtempSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { awkwardText, freePort, killAll, lanchat, listener, spawnProc } from './cli-helpers.js';
+
+afterEach(killAll);
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'lanchat-test-'));
+
+/** A file opened for reading, to hand to a child as its stdin. */
+function fileInput(data: Buffer | string): number {
+  const path = join(tmp(), 'in.txt');
+  writeFileSync(path, data);
+  return openSync(path, 'r');
+}
+
+describe('piping', () => {
+  it('delivers 12,000 awkward lines byte-identical and both sides exit 0', async () => {
+    const input = awkwardText(12_000);
+    const listen = await listener();
+    const fd = fileInput(input);
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port)], { stdin: fd });
+    closeSync(fd);
+    expect(await connect.exited).toEqual({ code: 0, signal: null });
+    expect(await listen.exited).toEqual({ code: 0, signal: null });
+    expect(listen.stdout().equals(input)).toBe(true);
+    expect(listen.stderr()).toMatch(/^connected to \S+ \(127\.0\.0\.1:\d+\)$/m);
+    expect(connect.stderr()).toMatch(/^connected to \S+ \(127\.0\.0\.1:\d+\)$/m);
+  });
+
+  it('a listener whose stdin is empty still receives everything (receive only, like nc < /dev/null)', async () => {
+    const listen = await listener([], { stdin: 'ignore' });
+    const fd = fileInput('one\ntwo\n');
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice'], { stdin: fd });
+    closeSync(fd);
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('one\ntwo\n');
+    expect(listen.stderr()).toMatch(/^alice left$/m);
+  });
+
+  it('the listener can be the sender: its file reaches a connector with empty stdin', async () => {
+    const fd = fileInput('from the listener\n');
+    const listen = await listener(['--nick', 'bob'], { stdin: fd });
+    closeSync(fd);
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port)], { stdin: 'ignore' });
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(connect.stdout().toString()).toBe('from the listener\n');
+    expect(connect.stderr()).toMatch(/^bob left$/m);
+  });
+
+  it('json format writes one object per event, with the exact text', async () => {
+    const listen = await listener(['--format', 'json']);
+    const fd = fileInput('hi \x1b[1m\n');
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice'], { stdin: fd });
+    closeSync(fd);
+    expect((await listen.exited).code).toBe(0);
+    await connect.exited;
+    const events = listen.stdout().toString().trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(events.map((e) => e.type)).toEqual(['join', 'message', 'leave']);
+    expect(events[1]).toEqual({ type: 'message', nick: 'alice', text: 'hi \x1b[1m', time: expect.any(String) });
+  });
+
+  it('a line over --max-line is not sent: the run stops with exit 1 and says so', async () => {
+    const listen = await listener();
+    const fd = fileInput('short\nthis line is far too long\nafter\n');
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--max-line', '10'], { stdin: fd });
+    closeSync(fd);
+    expect((await connect.exited).code).toBe(1);
+    expect(connect.stderr()).toMatch(/longer than 10 bytes/);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('short\n');
+  });
+
+  it('the connector honours the listener’s smaller line limit, learnt from its hello', async () => {
+    const listen = await listener(['--max-line', '8']);
+    const fd = fileInput('ok\n123456789\n');
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port)], { stdin: fd });
+    closeSync(fd);
+    expect((await connect.exited).code).toBe(1);
+    expect(connect.stderr()).toMatch(/longer than 8 bytes/);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('ok\n');
+  });
+});
+
+describe('slash commands in a pipe (--commands)', () => {
+  it('a nick change is seen by the peer', async () => {
+    const listen = await listener(['--format', 'json']);
+    const fd = fileInput('hello\n/nick carol\nagain\n');
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice', '--commands'], { stdin: fd });
+    closeSync(fd);
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stderr()).toMatch(/^alice is now carol$/m);
+    const messages = listen.stdout().toString().trimEnd().split('\n').map((line) => JSON.parse(line)).filter((e) => e.type === 'message');
+    expect(messages.map((m) => [m.nick, m.text])).toEqual([['alice', 'hello'], ['carol', 'again']]);
+  });
+
+  it('/save writes the transcript, never overwrites, and //text sends a slash', async () => {
+    const dir = tmp();
+    const listen = await listener(['--nick', 'bob']);
+    const fd = fileInput('one\n//two\n/me waves\n/save chat.txt\n/save chat.txt\n/bogus\n');
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice', '--commands'], { stdin: fd, cwd: dir });
+    closeSync(fd);
+    expect((await connect.exited).code).toBe(0);
+    await listen.exited;
+    expect(listen.stdout().toString()).toBe('one\n/two\n* alice waves\n');
+    const saved = readFileSync(join(dir, 'chat.txt'), 'utf8');
+    expect(saved).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] -- connected to bob \(127\.0\.0\.1:\d+\)\n/);
+    expect(saved).toMatch(/\] alice: one\n.*\] alice: \/two\n.*\] \* alice waves\n$/s);
+    expect(connect.stderr()).toMatch(/saved 4 lines to .*chat\.txt/);
+    expect(connect.stderr()).toMatch(/chat\.txt exists; nothing saved/);
+    expect(connect.stderr()).toMatch(/unknown command \/bogus/);
+  });
+});
+
+describe('real peers', () => {
+  it('OpenBSD nc as connector: its lines arrive exactly, ours reach it as plain lines', async () => {
+    const listen = await listener();
+    const input = awkwardText(2000);
+    const nc = spawnProc('nc', ['-N', '127.0.0.1', String(listen.port)]);
+    nc.child.stdin!.write(input);
+    await listen.waitForStdout(input.length);
+    expect(listen.stderr()).toMatch(/^connected to 127\.0\.0\.1:\d+ \(plain text/m);
+    listen.child.stdin!.write('reply from lanchat\n');
+    await nc.waitForStdout('reply from lanchat\n'.length);
+    nc.child.stdin!.end();
+    expect((await listen.exited).code).toBe(0);
+    await nc.exited;
+    expect(listen.stdout().equals(input)).toBe(true);
+    expect(nc.stdout().toString()).toBe('reply from lanchat\n');
+  });
+
+  it('lanchat connect --raw talks plain lines to nc -l, both ways', async () => {
+    const port = await freePort();
+    const nc = spawnProc('nc', ['-l', '127.0.0.1', String(port)]);
+    nc.child.stdin!.write('hello from nc\n');
+    const input = awkwardText(1500);
+    const fd = fileInput(input);
+    const connect = lanchat(['connect', '--raw', '--retry', '5', '127.0.0.1', String(port)], { stdin: fd });
+    closeSync(fd);
+    await connect.waitForStdout('hello from nc\n'.length);
+    await nc.waitForStdout(input.length);
+    nc.child.stdin!.end();
+    expect((await connect.exited).code).toBe(0);
+    expect(nc.stdout().equals(input)).toBe(true);
+    expect(connect.stdout().toString()).toBe('hello from nc\n');
+  });
+});
+
+describe('errors and endings', () => {
+  it('a refused connection is one line on stderr and exit 1', async () => {
+    const port = await freePort();
+    const connect = lanchat(['connect', '127.0.0.1', String(port)], { stdin: 'ignore' });
+    expect((await connect.exited).code).toBe(1);
+    expect(connect.stderr()).toBe(`lanchat: connection refused by 127.0.0.1:${port} (is lanchat listening there?)\n`);
+  });
+
+  it.each([
+    [['listen', '70000']],
+    [['listen', 'abc']],
+    [['listen']],
+    [['connect', '127.0.0.1']],
+    [['connect', '127.0.0.1', '0']],
+    [['connect', '127.0.0.1', '5000', '--bogus']],
+    [['listen', '0', '--nick', 'two words']],
+    [['listen', '0', '--format', 'html']],
+    [['connect', '127.0.0.1', '5000', '--timeout', 'soon']],
+    [['frobnicate']],
+  ])('usage error %j: exit 2, a lanchat: line and a hint, no stack trace', async (args) => {
+    const proc = lanchat(args, { stdin: 'ignore' });
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.stderr()).toMatch(/^lanchat: .+\n\(add --help for usage\)\n$/);
+    expect(proc.stdout().length).toBe(0);
+  });
+
+  it('an invalid LANCHAT_NICK is a usage error', async () => {
+    const proc = lanchat(['listen', '0'], { stdin: 'ignore', env: { LANCHAT_NICK: 'bad nick' } });
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.stderr()).toBe('lanchat: LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)\n');
+  });
+
+  it('a peer killed with SIGKILL makes the other side exit 1 within 2 s with a clear line', async () => {
+    const listen = await listener();
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice']);
+    await listen.waitForStderr(/connected to alice/);
+    const killedAt = Date.now();
+    connect.child.kill('SIGKILL');
+    expect((await listen.exited).code).toBe(1);
+    expect(Date.now() - killedAt).toBeLessThan(2000);
+    expect(listen.stderr()).toMatch(/^lanchat: the connection (closed|was reset): alice left without saying goodbye$/m);
+  });
+
+  it('SIGINT says goodbye: exit 130, and the peer sees a clean leave', async () => {
+    const listen = await listener();
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice']);
+    await connect.waitForStderr(/connected to/);
+    connect.child.kill('SIGINT');
+    expect((await connect.exited).code).toBe(130);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stderr()).toMatch(/^alice left$/m);
+  });
+
+  it('SIGTERM on a waiting listener exits 143', async () => {
+    const listen = await listener();
+    listen.child.kill('SIGTERM');
+    expect((await listen.exited).code).toBe(143);
+  });
+
+  it('a second connection during a session is refused with one line and does not disturb the chat', async () => {
+    const listen = await listener();
+    const first = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice']);
+    await listen.waitForStderr(/connected to alice/);
+    const second = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'mallory']);
+    expect((await second.exited).code).toBe(1);
+    expect(second.stderr()).toMatch(/^lanchat: the peer refused: busy/m);
+    expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: already in a chat$/m);
+    first.child.stdin!.end('still here\n');
+    expect((await first.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('still here\n');
+  });
+
+  it('--retry waits for a listener that is not up yet', async () => {
+    const port = await freePort();
+    const connect = lanchat(['connect', '127.0.0.1', String(port), '--retry', '10'], { stdin: 'pipe' });
+    await connect.waitForStderr(/retrying \(1\/10\)/);
+    const listen = lanchat(['listen', String(port), '--host', '127.0.0.1']);
+    await listen.waitForStderr(/connected to/);
+    connect.child.stdin!.end('made it\n');
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('made it\n');
+  });
+
+  it('--keep serves one peer after another', async () => {
+    const listen = await listener(['--keep']);
+    for (const word of ['first', 'second']) {
+      const fd = fileInput(`${word}\n`);
+      const connect = lanchat(['connect', '127.0.0.1', String(listen.port)], { stdin: fd });
+      closeSync(fd);
+      expect((await connect.exited).code).toBe(0);
+    }
+    await listen.waitForStdout('first\nsecond\n'.length);
+    expect(listen.stdout().toString()).toBe('first\nsecond\n');
+    listen.child.kill('SIGINT');
+    expect((await listen.exited).code).toBe(130);
+  });
+
+  it('talks over IPv6 loopback', async () => {
+    const listen = lanchat(['listen', '0', '--host', '::1']);
+    const match = await listen.waitForStderr(/^listening on \[::1\]:(\d+)$/m);
+    const fd = fileInput('over v6\n');
+    const connect = lanchat(['connect', '::1', match[1]!], { stdin: fd });
+    closeSync(fd);
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('over v6\n');
+    expect(connect.stderr()).toMatch(/\(\[::1\]:\d+\)/);
+  });
+});

@@ -1,0 +1,20 @@
+import { Duplex } from 'node:stream';
+
+/** Two connected in-memory streams: what one writes, the other reads (a socket pair without a port). */
+export function duplexPair(): [Duplex, Duplex] {
+  const make = (peer: () => Duplex): Duplex =>
+    new Duplex({
+      read() {},
+      write(chunk, _encoding, callback) {
+        peer().push(chunk);
+        callback();
+      },
+      final(callback) {
+        peer().push(null);
+        callback();
+      },
+    });
+  const a: Duplex = make(() => b);
+  const b: Duplex = make(() => a);
+  return [a, b];
+}

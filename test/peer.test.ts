@@ -1,0 +1,219 @@
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Duplex } from 'node:stream';
+import { Session, refuse, type Incoming, type SessionOptions } from '../src/peer.js';
+import { DEFAULT_MAX_LINE } from '../src/protocol.js';
+import { duplexPair } from './duplex-pair.js';
+
+const sessions: Session[] = [];
+afterEach(() => {
+  for (const session of sessions.splice(0)) session.quit();
+});
+
+interface Side {
+  session: Session;
+  received: Incoming[];
+  text: () => string;
+}
+
+function side(socket: Duplex, options: Partial<SessionOptions> & Pick<SessionOptions, 'role' | 'nick'>): Side {
+  const received: Incoming[] = [];
+  const session = new Session(socket, {
+    maxLine: DEFAULT_MAX_LINE,
+    waitMs: 2000,
+    deliver: (text, written) => {
+      received.push(text);
+      setImmediate(written);
+      return true;
+    },
+    ...options,
+  });
+  sessions.push(session);
+  return { session, received, text: () => Buffer.concat(received.map((r) => r.body)).toString() };
+}
+
+function pair(): { alice: Side; bob: Side } {
+  const [a, b] = duplexPair();
+  return { alice: side(a, { role: 'connect', nick: 'alice' }), bob: side(b, { role: 'listen', nick: 'bob' }) };
+}
+
+const lines = (text: string): [Buffer, number] => [Buffer.from(text), text.split('\n').length - 1];
+
+describe('Session between two lanchat peers', () => {
+  it('exchanges hellos: each side learns the other nick', async () => {
+    const { alice, bob } = pair();
+    await Promise.all([once(alice.session, 'open'), once(bob.session, 'open')]);
+    expect(alice.session.peerNick).toBe('bob');
+    expect(bob.session.peerNick).toBe('alice');
+    expect(alice.session.plain).toBe(false);
+  });
+
+  it('when the connector finishes, every line is confirmed and both end cleanly', async () => {
+    const { alice, bob } = pair();
+    await once(alice.session, 'open');
+    alice.session.send('msg', ...lines('one\ntwo\n'));
+    alice.session.send('me', ...lines('waves\n'));
+    alice.session.finish();
+    const [aliceEnd, bobEnd] = await Promise.all([alice.session.done, bob.session.done]);
+    expect(aliceEnd).toEqual({ reason: 'finished', error: undefined, unconfirmed: 0 });
+    expect(bobEnd.reason).toBe('peer-left');
+    expect(bob.text()).toBe('one\ntwo\nwaves\n');
+    expect(bob.received.map((r) => [r.kind, r.nick])).toEqual([['msg', 'alice'], ['me', 'alice']]);
+    expect(bob.session.stats.linesReceived).toBe(3);
+  });
+
+  it('when the peer says goodbye, our own lines in flight are still confirmed first', async () => {
+    const { alice, bob } = pair();
+    await once(bob.session, 'open');
+    bob.session.send('msg', ...lines('from bob\n'));
+    alice.session.send('msg', ...lines('from alice\n'));
+    alice.session.finish();
+    const [aliceEnd, bobEnd] = await Promise.all([alice.session.done, bob.session.done]);
+    expect(aliceEnd.unconfirmed).toBe(0);
+    expect(bobEnd).toMatchObject({ reason: 'peer-left', unconfirmed: 0 });
+    expect(alice.text()).toBe('from bob\n');
+  });
+
+  it('tells the peer about a nick change', async () => {
+    const { alice, bob } = pair();
+    await once(bob.session, 'open');
+    const changed = once(bob.session, 'nick');
+    alice.session.setNick('carol');
+    expect(await changed).toEqual(['alice', 'carol']);
+    alice.session.send('msg', ...lines('hi\n'));
+    alice.session.finish();
+    await bob.session.done;
+    expect(bob.received[0]!.nick).toBe('carol');
+  });
+
+  it('counts lines as unconfirmed when the peer never acks', async () => {
+    const [a, b] = duplexPair();
+    const alice = side(a, { role: 'connect', nick: 'alice', waitMs: 100 });
+    b.once('data', () => b.write('{"type":"hello","version":1,"nick":"bob","maxLine":65536}\n'));
+    await once(alice.session, 'open');
+    alice.session.send('msg', ...lines('1\n2\n3\n'));
+    alice.session.finish();
+    expect(await alice.session.done).toMatchObject({ reason: 'finished', unconfirmed: 3 });
+  });
+
+  it('ends with ERR_PEER_LOST when the peer closes without goodbye', async () => {
+    const [a, b] = duplexPair();
+    const alice = side(a, { role: 'connect', nick: 'alice' });
+    b.write('{"type":"hello","version":1,"nick":"bob","maxLine":65536}\n');
+    await once(alice.session, 'open');
+    b.end(); // no bye frame: bob crashed
+    const end = await alice.session.done;
+    expect(end.reason).toBe('failed');
+    expect(end.error).toMatchObject({ code: 'ERR_PEER_LOST', message: expect.stringContaining('bob left without saying goodbye') });
+  });
+
+  it('ends with ERR_PEER_LOST when the peer closes in the middle of a frame', async () => {
+    const [a, b] = duplexPair();
+    const alice = side(a, { role: 'connect', nick: 'alice' });
+    b.write('{"type":"hello","version":1,"nick":"bob","maxLine":65536}\n{"type":"msg","id":1,"size":10}\nabc');
+    await once(alice.session, 'open');
+    b.end();
+    expect((await alice.session.done).error?.message).toMatch(/middle of a frame/);
+  });
+
+  it('sends an error to a peer whose frame is malformed, and fails', async () => {
+    const [a, b] = duplexPair();
+    const bob = side(b, { role: 'listen', nick: 'bob' });
+    a.write('{"type":"hello","version":1,"nick":"alice","maxLine":65536}\n');
+    await once(bob.session, 'open');
+    const reply: Buffer[] = [];
+    a.on('data', (chunk: Buffer) => reply.push(chunk));
+    const ended = once(a, 'end');
+    a.write('{"type":"msg","id":"x"}\n');
+    const end = await bob.session.done;
+    expect(end.reason).toBe('failed');
+    expect(end.error?.code).toBe('ERR_BAD_FRAME');
+    await ended;
+    expect(Buffer.concat(reply).toString()).toContain('"type":"error"');
+  });
+
+  it('refuses a hello with a hostile nick with an error to that peer', async () => {
+    const [a, b] = duplexPair();
+    const bob = side(b, { role: 'listen', nick: 'bob' });
+    const reply: Buffer[] = [];
+    a.on('data', (chunk: Buffer) => reply.push(chunk));
+    const ended = once(a, 'end');
+    a.write('{"type":"hello","version":1,"nick":"\\u001b[2J","maxLine":65536}\n');
+    expect((await bob.session.done).error?.message).toMatch(/invalid nick/);
+    await ended;
+    expect(Buffer.concat(reply).toString()).toMatch(/^\{"type":"error"/);
+  });
+
+  it('connector reports a refusal (busy) from the listener', async () => {
+    const [a, b] = duplexPair();
+    const alice = side(a, { role: 'connect', nick: 'alice' });
+    refuse(b, 'busy: already in a chat');
+    const end = await alice.session.done;
+    expect(end.error).toMatchObject({ code: 'ERR_PEER_REFUSED', message: expect.stringContaining('busy') });
+  });
+
+  it('connector gives up on a listener that is not lanchat', async () => {
+    const [a, b] = duplexPair();
+    const alice = side(a, { role: 'connect', nick: 'alice' });
+    b.write('SSH-2.0-OpenSSH_9.2\r\n');
+    expect((await alice.session.done).error?.code).toBe('ERR_NOT_LANCHAT');
+  });
+
+  it('splits a batch bigger than the peer body limit at line boundaries', async () => {
+    const { alice, bob } = pair();
+    await once(alice.session, 'open');
+    const text = `${'x'.repeat(1000)}\n`.repeat(3000); // ~3 MB, over the 1 MiB body limit
+    alice.session.send('msg', ...lines(text));
+    alice.session.finish();
+    expect((await alice.session.done).unconfirmed).toBe(0);
+    expect(bob.text()).toBe(text);
+    expect(bob.received.length).toBeGreaterThan(2);
+  });
+});
+
+describe('Session with a plain (netcat) peer', () => {
+  it('listener treats a first line that is not a hello as text', async () => {
+    const [a, b] = duplexPair();
+    const bob = side(b, { role: 'listen', nick: 'bob', plainNick: '10.0.0.9:1234' });
+    a.write('hello from nc\nsecond\n');
+    await once(bob.session, 'open');
+    expect(bob.session.plain).toBe(true);
+    const out: Buffer[] = [];
+    a.on('data', (chunk: Buffer) => out.push(chunk));
+    bob.session.send('msg', ...lines('reply\n'));
+    a.end('last line without newline');
+    expect(await bob.session.done).toMatchObject({ reason: 'peer-left', unconfirmed: 0 });
+    expect(bob.text()).toBe('hello from nc\nsecond\nlast line without newline\n');
+    expect(bob.received[0]!.nick).toBe('10.0.0.9:1234');
+    expect(Buffer.concat(out).toString()).toBe('reply\n');
+  });
+
+  it('listener treats a silent peer as plain after the grace period', async () => {
+    const [, b] = duplexPair();
+    const bob = side(b, { role: 'listen', nick: 'bob', graceMs: 50 });
+    await once(bob.session, 'open');
+    expect(bob.session.plain).toBe(true);
+  });
+
+  it('drops a plain peer whose line is over the limit', async () => {
+    const [a, b] = duplexPair();
+    const bob = side(b, { role: 'listen', nick: 'bob', maxLine: 100 });
+    a.write('x'.repeat(150));
+    expect((await bob.session.done).error?.code).toBe('ERR_LINE_TOO_LONG');
+  });
+
+  it('a raw connector sends plain lines and half-closes when finished', async () => {
+    const [a, b] = duplexPair();
+    const alice = side(a, { role: 'connect', nick: 'alice', plain: true });
+    await once(alice.session, 'open');
+    const got: Buffer[] = [];
+    b.on('data', (chunk: Buffer) => got.push(chunk));
+    alice.session.send('msg', ...lines('a\nb\n'));
+    alice.session.finish();
+    await once(b, 'end');
+    b.end('answer\n');
+    expect(await alice.session.done).toMatchObject({ reason: 'finished', unconfirmed: 0 });
+    expect(Buffer.concat(got).toString()).toBe('a\nb\n');
+    expect(alice.text()).toBe('answer\n');
+  });
+});

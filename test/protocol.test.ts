@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import {
+  FrameDecoder,
+  LineSplitter,
+  MAX_HEADER_BYTES,
+  bodyLimit,
+  checkLines,
+  countLines,
+  encodeControl,
+  encodeTextHeader,
+  isValidNick,
+  type Frame,
+} from '../src/protocol.js';
+
+const MAX = 64 * 1024;
+
+function decodeAll(chunks: Buffer[], maxLine = MAX): Frame[] {
+  const decoder = new FrameDecoder(maxLine);
+  const frames: Frame[] = [];
+  for (const chunk of chunks) decoder.push(chunk, (frame) => frames.push(frame));
+  return frames;
+}
+
+function textFrame(id: number, text: string, type: 'msg' | 'me' = 'msg'): Buffer {
+  const body = Buffer.from(text);
+  return Buffer.concat([Buffer.from(encodeTextHeader(type, id, body.length)), body]);
+}
+
+/** Every way of cutting `buf` in two. */
+function allSplits(buf: Buffer): Buffer[][] {
+  return Array.from({ length: buf.length + 1 }, (_, i) => [buf.subarray(0, i), buf.subarray(i)]);
+}
+
+describe('countLines', () => {
+  it.each([
+    ['a\n', 1],
+    ['a\nbb\n\n', 3],
+    ['\r\n', 1],
+    ['', 0],
+  ])('counts %j as %i lines', (text, lines) => {
+    expect(countLines(Buffer.from(text), MAX)).toBe(lines);
+  });
+
+  it('returns -1 when a line is over the limit, not counting its LF', () => {
+    expect(countLines(Buffer.from('abc\n'), 3)).toBe(1);
+    expect(countLines(Buffer.from('ab\nabcd\n'), 3)).toBe(-1);
+  });
+});
+
+describe('FrameDecoder', () => {
+  const stream = Buffer.concat([
+    Buffer.from(encodeControl({ type: 'hello', version: 1, nick: 'alice', maxLine: MAX })),
+    textFrame(1, 'héllo ✓\nsecond line\r\n'),
+    textFrame(2, 'waves\n', 'me'),
+    Buffer.from(encodeControl({ type: 'ack', id: 7 })),
+    Buffer.from(encodeControl({ type: 'nick', nick: 'carol' })),
+    Buffer.from(encodeControl({ type: 'bye' })),
+  ]);
+  const expected = [
+    { type: 'hello', version: 1, nick: 'alice', maxLine: MAX },
+    { type: 'msg', id: 1, body: Buffer.from('héllo ✓\nsecond line\r\n'), lines: 2 },
+    { type: 'me', id: 2, body: Buffer.from('waves\n'), lines: 1 },
+    { type: 'ack', id: 7 },
+    { type: 'nick', nick: 'carol' },
+    { type: 'bye' },
+  ];
+
+  it('decodes several frames from one chunk', () => {
+    expect(decodeAll([stream])).toEqual(expected);
+  });
+
+  it('decodes the same frames however the stream is cut in two (mid-header, mid-body, mid-character)', () => {
+    for (const split of allSplits(stream)) expect(decodeAll(split)).toEqual(expected);
+  });
+
+  it('decodes a stream fed one byte at a time', () => {
+    expect(decodeAll([...stream].map((byte) => Buffer.from([byte])))).toEqual(expected);
+  });
+
+  it('skips an unknown frame type and its body (forward compatibility)', () => {
+    const unknown = Buffer.from('{"type":"file","size":4,"name":"x"}\nDATA{"type":"bye"}\n');
+    expect(decodeAll([unknown])).toEqual([{ type: 'bye' }]);
+  });
+
+  it.each([
+    ['not JSON', 'hello there\n', 'not valid JSON'],
+    ['an array', '[1,2]\n', 'not a JSON object'],
+    ['null', 'null\n', 'not a JSON object'],
+    ['no type', '{"id":1}\n', 'no type'],
+    ['a message without id', '{"type":"msg","size":2}\nx\n', 'no valid id'],
+    ['a huge id', '{"type":"ack","id":1e400}\n', 'no valid id'],
+    ['a string id', '{"type":"ack","id":"1"}\n', 'no valid id'],
+    ['a negative size', '{"type":"msg","id":1,"size":-1}\n', 'invalid size'],
+    ['a size over the body limit', `{"type":"msg","id":1,"size":${bodyLimit(MAX) + 1}}\n`, 'invalid size'],
+    ['a nick object', '{"type":"nick","nick":{"toString":1}}\n', 'invalid nick'],
+    ['a nick with a space', '{"type":"nick","nick":"a b"}\n', 'invalid nick'],
+    ['a body without final LF', '{"type":"msg","id":1,"size":2}\nab', 'line feed'],
+    ['an empty message', '{"type":"msg","id":1,"size":0}\n', 'no text'],
+    ['a two-line action', '{"type":"me","id":1,"size":4}\na\nb\n', 'one line'],
+    ['an error frame without message', '{"type":"error"}\n', 'no message'],
+  ])('rejects %s', (_name, wire, message) => {
+    expect(() => decodeAll([Buffer.from(wire)])).toThrow(message);
+  });
+
+  it('rejects a body that is not UTF-8, with a stable code', () => {
+    const wire = Buffer.concat([Buffer.from('{"type":"msg","id":1,"size":3}\n'), Buffer.from([0xc3, 0x28, 0x0a])]);
+    expect(() => decodeAll([wire])).toThrow(expect.objectContaining({ code: 'ERR_NOT_UTF8' }));
+  });
+
+  it('rejects a line longer than its limit', () => {
+    expect(() => decodeAll([textFrame(1, 'abcdef\n')], 5)).toThrow(expect.objectContaining({ code: 'ERR_LINE_TOO_LONG' }));
+  });
+
+  it('rejects a header that never ends without holding more than the header limit', () => {
+    const decoder = new FrameDecoder(MAX);
+    const flood = Buffer.alloc(1024, 'x');
+    expect(() => {
+      for (let i = 0; i < 10; i++) decoder.push(flood, () => {});
+    }).toThrow('too long');
+    expect(MAX_HEADER_BYTES).toBeLessThan(10 * 1024);
+  });
+
+  it('survives deeply nested JSON as a plain error', () => {
+    const nested = '['.repeat(2000) + ']'.repeat(2000) + '\n';
+    expect(() => decodeAll([Buffer.from(nested)])).toThrow();
+  });
+});
+
+describe('LineSplitter', () => {
+  it('returns whole lines only, keeping the rest for the next chunk', () => {
+    const splitter = new LineSplitter(MAX);
+    expect(splitter.push(Buffer.from('ab'))).toBeNull();
+    expect(splitter.push(Buffer.from('c\nde'))).toEqual({ body: Buffer.from('abc\n'), lines: 1 });
+    expect(splitter.push(Buffer.from('\r\n\nf'))).toEqual({ body: Buffer.from('de\r\n\n'), lines: 2 });
+    expect(splitter.end()).toEqual(Buffer.from('f\n'));
+    expect(splitter.end()).toBeNull();
+  });
+
+  it('keeps a multi-byte character cut between chunks intact', () => {
+    const text = Buffer.from('日本語\n✓\n');
+    for (const [a, b] of allSplits(text)) {
+      const splitter = new LineSplitter(MAX);
+      const out = [splitter.push(a!), splitter.push(b!)].filter((x) => x !== null).map((x) => x.body);
+      expect(Buffer.concat(out).toString()).toBe('日本語\n✓\n');
+    }
+  });
+
+  it('fails as soon as an unfinished line passes the limit, holding no more than that', () => {
+    const splitter = new LineSplitter(10);
+    splitter.push(Buffer.from('0123456789'));
+    expect(() => splitter.push(Buffer.from('x'))).toThrow(expect.objectContaining({ code: 'ERR_LINE_TOO_LONG' }));
+  });
+
+  it('hands back the good lines that came before a bad one', () => {
+    const splitter = new LineSplitter(5);
+    expect(() => splitter.push(Buffer.from('ok\nfine\ntoo long\nlater\n'))).toThrow(
+      expect.objectContaining({ code: 'ERR_LINE_TOO_LONG', before: { body: Buffer.from('ok\nfine\n'), lines: 2 } }),
+    );
+    const tail = new LineSplitter(5);
+    expect(() => tail.push(Buffer.from('ok\n123456'))).toThrow(
+      expect.objectContaining({ before: { body: Buffer.from('ok\n'), lines: 1 } }),
+    );
+  });
+
+  it('fails on a complete line over the limit and on text that is not UTF-8', () => {
+    expect(() => new LineSplitter(3).push(Buffer.from('abcd\n'))).toThrow(expect.objectContaining({ code: 'ERR_LINE_TOO_LONG' }));
+    expect(() => new LineSplitter(3).push(Buffer.from([0xff, 0x0a]))).toThrow(expect.objectContaining({ code: 'ERR_NOT_UTF8' }));
+  });
+});
+
+describe('checkLines', () => {
+  it('accepts empty lines and CRLF', () => {
+    expect(checkLines(Buffer.from('\n\r\n'), MAX)).toBe(2);
+  });
+});
+
+describe('isValidNick', () => {
+  it.each([
+    ['alice', true],
+    ['Zoë_2.0-x', true],
+    ['日本', true],
+    ['a'.repeat(32), true],
+    ['a'.repeat(33), false],
+    ['', false],
+    ['a b', false],
+    ['a\x1b[31m', false],
+    ['evil\u202e', false],
+    ['tab\t', false],
+  ])('%j → %s', (nick, valid) => {
+    expect(isValidNick(nick)).toBe(valid);
+  });
+});
