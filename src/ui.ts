@@ -152,9 +152,8 @@ export class Chat {
 
   #writeOut(data: string | Buffer, written?: () => void): boolean {
     const stdout = this.#io.stdout;
-    if (this.#rl && this.#rl.terminal && (this.#rl as unknown as { output: Writable }).output === stdout) {
-      readline.cursorTo(stdout, 0);
-      readline.clearLine(stdout, 0);
+    if (this.#rl && this.#rl.terminal && promptOutput(this.#rl) === stdout) {
+      clearPromptLine(this.#rl);
       const more = stdout.write(data, () => written?.());
       this.#rl.prompt(true);
       return more;
@@ -174,10 +173,7 @@ export class Chat {
   #notice(text: string): void {
     const rl = this.#rl;
     if (rl && rl.terminal) {
-      const output = (rl as unknown as { output: Writable }).output;
-      readline.cursorTo(output, 0);
-      readline.clearLine(output, 0);
-      output.write(`${text}\n`);
+      clearPromptLine(rl).write(`${text}\n`);
       rl.prompt(true);
     } else {
       this.#io.stderr.write(`${text}\n`);
@@ -205,6 +201,7 @@ export class Chat {
       const rl = this.#rl;
       this.#rl = null;
       rl.close();
+      if (rl.terminal) clearPromptLine(rl);
     }
     stdin.pause();
   }
@@ -352,6 +349,18 @@ export class Chat {
       `messages: ${linesSent} sent, ${linesReceived} received`,
     ].join('\n');
   }
+}
+
+function promptOutput(rl: readline.Interface): Writable {
+  return (rl as unknown as { output: Writable }).output;
+}
+
+/** Wipes the prompt and half-typed line, so a message can take its place (readline redraws it after). */
+function clearPromptLine(rl: readline.Interface): Writable {
+  const output = promptOutput(rl);
+  readline.cursorTo(output, 0);
+  readline.clearLine(output, 0);
+  return output;
 }
 
 function plural(n: number, noun: string): string {

@@ -1,0 +1,102 @@
+// The interactive mode in a real terminal: tmux runs two lanchat processes,
+// send-keys types, capture-pane reads the screen.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLI } from './cli-helpers.js';
+
+const SOCKET = `lanchat-test-${process.pid}`;
+const hasTmux = (() => {
+  try {
+    execFileSync('tmux', ['-V']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function tmux(...args: string[]): string {
+  return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
+}
+
+const screen = (name: string): string => tmux('capture-pane', '-p', '-t', name);
+
+async function waitForScreen(name: string, pattern: RegExp, ms = 5000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const match = screen(name).match(pattern);
+    if (match) return match;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} on ${name}'s screen:\n${screen(name)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function start(name: string, args: string[], cwd: string): void {
+  const command = [process.execPath, CLI, ...args].map((word) => `'${word}'`).join(' ');
+  tmux('new-session', '-d', '-s', name, '-x', '100', '-y', '30', '-c', cwd, `${command}; echo "EXIT=$?"; sleep 30`);
+}
+
+afterAll(() => {
+  if (hasTmux) {
+    try {
+      tmux('kill-server');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
+  it('chats both ways, keeps a half-typed line intact, runs slash commands, and Ctrl-C exits 130', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    start('bob', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir);
+    const [, port] = await waitForScreen('bob', /listening on 127\.0\.0\.1:(\d+)/);
+    start('alice', ['connect', '127.0.0.1', port!, '--nick', 'alice'], dir);
+    await waitForScreen('alice', /^alice>\s*$/m);
+
+    tmux('send-keys', '-t', 'alice', 'hello bob', 'Enter');
+    await waitForScreen('bob', /^\[\d\d:\d\d\] alice: hello bob$/m);
+    tmux('send-keys', '-t', 'bob', 'half typed');
+    await waitForScreen('bob', /^bob> half typed$/m);
+    tmux('send-keys', '-t', 'alice', 'second line', 'Enter');
+    await waitForScreen('bob', /alice: second line\nbob> half typed$/m);
+    tmux('send-keys', '-t', 'bob', ' and done', 'Enter');
+    await waitForScreen('alice', /^\[\d\d:\d\d\] bob: half typed and done$/m);
+
+    tmux('send-keys', '-t', 'alice', '/nick carol', 'Enter');
+    await waitForScreen('bob', /^alice is now carol$/m);
+    await waitForScreen('alice', /^carol>\s*$/m);
+    tmux('send-keys', '-t', 'alice', '/me waves', 'Enter');
+    await waitForScreen('bob', /^\[\d\d:\d\d\] \* carol waves$/m);
+    tmux('send-keys', '-t', 'bob', '/who', 'Enter');
+    await waitForScreen('bob', /talking to carol at 127\.0\.0\.1:\d+ \(lanchat protocol\)\nconnected since .*\nmessages: 1 sent, 3 received/);
+    tmux('send-keys', '-t', 'alice', '/save', 'Enter');
+    await waitForScreen('alice', /saved 6 lines to /);
+    const saved = readdirSync(dir).filter((file) => /^lanchat-bob-\d{8}-\d{6}\.txt$/.test(file));
+    expect(saved).toHaveLength(1);
+    expect(readFileSync(join(dir, saved[0]!), 'utf8')).toMatch(/alice: hello bob\n.*bob: half typed and done\n.*\* carol waves\n$/s);
+
+    tmux('send-keys', '-t', 'alice', 'C-c');
+    await waitForScreen('alice', /^EXIT=130$/m);
+    await waitForScreen('bob', /^carol left\nEXIT=0$/m);
+  });
+
+  it('/quit and Ctrl-D both leave politely with exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    start('l2', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob', '--keep'], dir);
+    const [, port] = await waitForScreen('l2', /listening on 127\.0\.0\.1:(\d+)/);
+    start('c2', ['connect', '127.0.0.1', port!, '--nick', 'alice'], dir);
+    await waitForScreen('c2', /^alice>\s*$/m);
+    tmux('send-keys', '-t', 'c2', '/quit', 'Enter');
+    await waitForScreen('c2', /^EXIT=0$/m);
+    await waitForScreen('l2', /^alice left$/m);
+    tmux('kill-session', '-t', 'c2');
+    start('c3', ['connect', '127.0.0.1', port!, '--nick', 'dave'], dir);
+    await waitForScreen('c3', /^dave>\s*$/m);
+    tmux('send-keys', '-t', 'c3', 'C-d');
+    await waitForScreen('c3', /^EXIT=0$/m);
+    await waitForScreen('l2', /^dave left$/m);
+  });
+});
