@@ -60,7 +60,7 @@ export interface SessionFlags {
 export function addSessionOptions(command: Command): Command {
   return command
     .option('-n, --nick <name>', 'your nick (default: $LANCHAT_NICK, else your user name)', parseNick)
-    .addOption(new Option('-f, --format <format>', 'output: pretty ([HH:MM] nick: text), plain (text only), json (one object per event); default: pretty on a terminal, else plain').choices(FORMATS))
+    .addOption(new Option('-f, --format <format>', 'how messages are written: pretty, plain or json (default: pretty on a terminal, else plain)').choices(FORMATS))
     .option('--max-line <bytes>', 'longest line to send or accept, in bytes of UTF-8', parseMaxLine, DEFAULT_MAX_LINE)
     .option('--wait <seconds>', 'at the end of piped input, how long to wait for the peer to confirm every line', parseSeconds, 10)
     .option('--commands', 'treat piped lines that start with / as slash commands (always on at a terminal)')

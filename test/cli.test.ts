@@ -1,5 +1,6 @@
 // The built CLI, spawned as a user or a script would run it, over 127.0.0.1.
 import { mkdtempSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -249,6 +250,41 @@ describe('errors and endings', () => {
     expect(listen.stdout().toString()).toBe('first\nsecond\n');
     listen.child.kill('SIGINT');
     expect((await listen.exited).code).toBe(130);
+  });
+
+  it('connects by host name (localhost)', async () => {
+    const listen = await listener();
+    const fd = fileInput('by name\n');
+    const connect = lanchat(['connect', 'localhost', String(listen.port)], { stdin: fd });
+    closeSync(fd);
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('by name\n');
+  });
+
+  it('gives up on a server that never answers the hello, with exit 1 and a hint', async () => {
+    const server = createServer(() => {}); // accepts, says nothing
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const connect = lanchat(['connect', '127.0.0.1', String(port), '--timeout', '0.5'], { stdin: 'ignore' });
+      expect((await connect.exited).code).toBe(1);
+      expect(connect.stderr()).toMatch(/^lanchat: the peer did not answer as a lanchat listener \(for netcat, use --raw\)$/m);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('--log appends the conversation as it happens', async () => {
+    const log = join(tmp(), 'chat.log');
+    writeFileSync(log, 'earlier\n');
+    const listen = await listener(['--log', log, '--nick', 'bob']);
+    const fd = fileInput('first\nsecond\n');
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice'], { stdin: fd });
+    closeSync(fd);
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(readFileSync(log, 'utf8')).toMatch(/^earlier\n\[[^\]]+\] -- connected to alice \(127\.0\.0\.1:\d+\)\n\[[^\]]+\] alice: first\n\[[^\]]+\] alice: second\n\[[^\]]+\] -- alice left\n$/);
   });
 
   it('talks over IPv6 loopback', async () => {

@@ -53,8 +53,10 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
     start('bob', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir);
     const [, port] = await waitForScreen('bob', /listening on 127\.0\.0\.1:(\d+)/);
-    start('alice', ['connect', '127.0.0.1', port!, '--nick', 'alice'], dir);
+    start('alice', ['connect', '127.0.0.1', port!, '--nick', 'alice', '--max-line', '40'], dir);
     await waitForScreen('alice', /^alice>\s*$/m);
+    tmux('send-keys', '-t', 'alice', 'x'.repeat(50), 'Enter');
+    await waitForScreen('alice', /^lanchat: not sent: the line is 50 bytes, over the 40-byte limit$/m);
 
     tmux('send-keys', '-t', 'alice', 'hello bob', 'Enter');
     await waitForScreen('bob', /^\[\d\d:\d\d\] alice: hello bob$/m);
