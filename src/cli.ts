@@ -1,22 +1,25 @@
 #!/usr/bin/env node
 // The command line: builds the commander program and maps every outcome to an
 // exit code. The only file that reads process.argv, handles signals or exits.
-import { readFileSync } from 'node:fs';
-import { realpathSync } from 'node:fs';
+// Command modules load on demand, so `--help` and `--version` start fast.
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { connect, type ConnectFlags } from './commands/connect.js';
-import { listen, type ListenFlags } from './commands/listen.js';
+import type { ConnectFlags } from './commands/connect.js';
+import type { ListenFlags } from './commands/listen.js';
 import { EXIT_FAILURE, EXIT_USAGE, LanchatError } from './errors.js';
-import { addSessionOptions, parseCount, parseListenPort, parsePort, parseSeconds, type CliContext } from './options.js';
+import { addConnectOptions, addSessionOptions, parseListenPort, parseNick, parsePort, type CliContext } from './options.js';
+
+const USAGE_HINT = '(add --help for usage)';
 
 const EXAMPLES = `
 Examples:
+  lanchat                                  start menu: wait, connect, or pick a contact
   lanchat listen 5000                      wait for a peer on port 5000
   lanchat connect 192.168.1.20 5000        chat with the peer listening there
   echo "build done" | lanchat connect host 5000
   lanchat listen 5000 > received.txt       save what a peer sends
-  lanchat connect --raw host 5000          talk to a plain netcat listener (nc -l 5000)`;
+  lanchat contacts add bob 192.168.1.20 5000 && lanchat chat bob`;
 
 function version(): string {
   const pkg = new URL('../package.json', import.meta.url);
@@ -25,6 +28,7 @@ function version(): string {
 
 /** The program, with its output and exits routed through `ctx` (tests use this). */
 export function createProgram(ctx: CliContext, setExitCode: (code: number) => void): Command {
+  const run = (work: Promise<number>): Promise<void> => work.then(setExitCode);
   const program = new Command('lanchat')
     .description('Terminal chat over TCP for people on the same network: an IP, a port, and talk.')
     .version(version(), '-V, --version')
@@ -34,7 +38,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       writeErr: (text) => ctx.stderr.write(text),
       outputError: (text, write) => write(text.replace(/^error: /, 'lanchat: ')),
     })
-    .showHelpAfterError('(add --help for usage)')
+    .showHelpAfterError(USAGE_HINT)
     .addHelpText('after', EXAMPLES);
 
   addSessionOptions(
@@ -46,24 +50,82 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .option('-k, --keep', 'after a session ends, wait for the next peer (one at a time)'),
   )
     .addHelpText('after', '\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt')
-    .action(async (port: number, flags: ListenFlags) => setExitCode(await listen(port, flags, ctx)));
+    .action(async (port: number, flags: ListenFlags) => run(import('./commands/listen.js').then((m) => m.listen(port, flags, ctx))));
 
-  addSessionOptions(
+  addConnectOptions(
     program
       .command('connect')
       .description('connect to a peer listening on HOST:PORT and chat')
       .argument('<host>', 'IPv4 or IPv6 address, or host name')
-      .argument('<port>', 'port the peer listens on', parsePort)
-      .option('-t, --timeout <seconds>', 'give up connecting (and waiting for the handshake) after this long', parseSeconds, 10)
-      .option('-r, --retry <count>', 'try again this many times, a second apart, while nobody answers', parseCount, 0)
-      .option('--raw', 'speak plain lines with no handshake, to netcat and the like (nc -l)'),
+      .argument('<port>', 'port the peer listens on', parsePort),
   )
     .addHelpText('after', '\nExamples:\n  lanchat connect 192.168.1.20 5000\n  seq 3 | lanchat connect ::1 5000\n  lanchat connect --raw 127.0.0.1 6000')
-    .action(async (host: string, port: number, flags: ConnectFlags) => setExitCode(await connect(host, port, flags, ctx)));
+    .action(async (host: string, port: number, flags: ConnectFlags) =>
+      run(import('./commands/connect.js').then((m) => m.connect(host, port, flags, ctx))),
+    );
 
-  program.action(() => {
-    program.outputHelp({ error: true });
-    setExitCode(EXIT_USAGE);
+  addConnectOptions(program.command('chat').description('connect to a contact (see lanchat contacts)').argument('<name>', 'contact name'))
+    .addHelpText('after', '\nExamples:\n  lanchat chat bob\n  echo "lunch?" | lanchat chat bob')
+    .action(async (name: string, flags: ConnectFlags) => run(import('./commands/chat.js').then((m) => m.chat(name, flags, ctx))));
+
+  const contacts = program
+    .command('contacts')
+    .description('the address book: add, list, show, remove, rename, path')
+    .addHelpText('after', '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts list\n  lanchat contacts rename bob robert');
+  const book = (): Promise<typeof import('./commands/contacts.js')> => import('./commands/contacts.js');
+  contacts
+    .command('add')
+    .description('add a contact (asks for missing arguments at a terminal)')
+    .argument('[name]', '1-32 letters, digits, ".", "_" or "-"')
+    .argument('[host]', 'IPv4 or IPv6 address, or host name')
+    .argument('[port]', 'port the contact listens on')
+    .option('--force', 'replace a contact of the same name')
+    .action(async (name?: string, host?: string, port?: string, flags: { force?: boolean } = {}) =>
+      run(book().then((m) => m.contactsAdd([name, host, port], flags, ctx))),
+    );
+  contacts
+    .command('list')
+    .description('list contacts (a table on a terminal, name<TAB>host<TAB>port lines otherwise)')
+    .option('--json', 'print JSON')
+    .action(async (flags: { json?: boolean }) => run(book().then((m) => m.contactsList(flags, ctx))));
+  contacts
+    .command('show')
+    .description('show one contact')
+    .argument('<name>')
+    .option('--json', 'print JSON')
+    .action(async (name: string, flags: { json?: boolean }) => run(book().then((m) => m.contactsShow(name, flags, ctx))));
+  contacts
+    .command('remove')
+    .description('remove a contact')
+    .argument('<name>')
+    .action(async (name: string) => run(book().then((m) => m.contactsRemove(name, ctx))));
+  contacts
+    .command('rename')
+    .description('rename a contact')
+    .argument('<old>')
+    .argument('<new>')
+    .action(async (from: string, to: string) => run(book().then((m) => m.contactsRename(from, to, ctx))));
+  contacts
+    .command('path')
+    .description('print where the contacts file is')
+    .action(async () => run(book().then((m) => m.contactsPath(ctx))));
+
+  program
+    .command('config')
+    .description('settings kept beside the contacts')
+    .command('nick')
+    .description('show or set your default nick')
+    .argument('[name]', 'the new default nick', parseNick)
+    .action(async (nick?: string) => run(import('./commands/config.js').then((m) => m.configNick(nick, ctx))));
+
+  program.action(async () => {
+    if (!ctx.stdin.isTTY) {
+      program.outputHelp({ error: true });
+      return setExitCode(EXIT_USAGE);
+    }
+    const { startMenu } = await import('./commands/menu.js');
+    const next = await startMenu(ctx);
+    if (next) await createProgram(ctx, setExitCode).parseAsync(next, { from: 'user' });
   });
   return program;
 }
@@ -93,6 +155,7 @@ export async function main(argv: string[]): Promise<number> {
       code = error.exitCode === 0 ? 0 : EXIT_USAGE;
     } else if (error instanceof LanchatError) {
       process.stderr.write(`lanchat: ${error.message}\n`);
+      if (error.exitCode === EXIT_USAGE) process.stderr.write(`${USAGE_HINT}\n`);
       code = error.exitCode;
     } else {
       const detail = process.env.DEBUG ? (error as Error).stack : (error as Error).message;

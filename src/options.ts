@@ -7,6 +7,7 @@ import { DEFAULT_MAX_LINE, isValidNick } from './protocol.js';
 import { FORMATS, type Format } from './terminal.js';
 import type { ChatIO, ChatOptions } from './ui.js';
 import type { Role } from './peer.js';
+import { savedNick } from './settings.js';
 
 /** What every command gets from cli.ts instead of touching `process`. */
 export interface CliContext extends ChatIO {
@@ -42,7 +43,7 @@ function parseMaxLine(value: string): number {
   return integer(value, 1, 64 * 1024 * 1024, 'the line limit (bytes)');
 }
 
-function parseNick(value: string): string {
+export function parseNick(value: string): string {
   if (!isValidNick(value)) throw new InvalidArgumentError('a nick is 1 to 32 characters, with no spaces or control characters.');
   return value;
 }
@@ -59,7 +60,7 @@ export interface SessionFlags {
 /** Adds the options of every session to a command. */
 export function addSessionOptions(command: Command): Command {
   return command
-    .option('-n, --nick <name>', 'your nick (default: $LANCHAT_NICK, else your user name)', parseNick)
+    .option('-n, --nick <name>', 'your nick (default: $LANCHAT_NICK, else `lanchat config nick`, else your user name)', parseNick)
     .addOption(new Option('-f, --format <format>', 'how messages are written: pretty, plain or json (default: pretty on a terminal, else plain)').choices(FORMATS))
     .option('--max-line <bytes>', 'longest line to send or accept, in bytes of UTF-8', parseMaxLine, DEFAULT_MAX_LINE)
     .option('--wait <seconds>', 'at the end of piped input, how long to wait for the peer to confirm every line', parseSeconds, 10)
@@ -67,11 +68,25 @@ export function addSessionOptions(command: Command): Command {
     .option('--log <file>', 'append the conversation to FILE as it happens');
 }
 
-function defaultNick(env: NodeJS.ProcessEnv): string {
+/** Adds the options of commands that dial a peer (connect, chat). */
+export function addConnectOptions(command: Command): Command {
+  return addSessionOptions(
+    command
+      .option('-t, --timeout <seconds>', 'give up connecting (and waiting for the handshake) after this long', parseSeconds, 10)
+      .option('-r, --retry <count>', 'try again this many times, a second apart, while nobody answers', parseCount, 0)
+      .option('--raw', 'speak plain lines with no handshake, to netcat and the like (nc -l)'),
+  );
+}
+
+/** --nick, else $LANCHAT_NICK, else `lanchat config nick`, else the user name. */
+async function resolveNick(flags: SessionFlags, env: NodeJS.ProcessEnv): Promise<string> {
+  if (flags.nick !== undefined) return flags.nick;
   if (env.LANCHAT_NICK !== undefined) {
     if (!isValidNick(env.LANCHAT_NICK)) throw usageError('LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)');
     return env.LANCHAT_NICK;
   }
+  const saved = await savedNick(env);
+  if (saved !== undefined) return saved;
   let name = '';
   try {
     name = userInfo().username;
@@ -82,11 +97,11 @@ function defaultNick(env: NodeJS.ProcessEnv): string {
 }
 
 /** Turns parsed flags and the environment into what a Chat needs. */
-export function chatOptions(flags: SessionFlags, ctx: CliContext, role: Role, extra: Partial<ChatOptions> = {}): ChatOptions {
+export async function chatOptions(flags: SessionFlags, ctx: CliContext, role: Role, extra: Partial<ChatOptions> = {}): Promise<ChatOptions> {
   const interactive = ctx.stdin.isTTY === true;
   return {
     role,
-    nick: flags.nick ?? defaultNick(ctx.env),
+    nick: await resolveNick(flags, ctx.env),
     maxLine: flags.maxLine,
     format: flags.format ?? (ctx.stdout.isTTY ? 'pretty' : 'plain'),
     interactive,

@@ -5,6 +5,7 @@ export type Input =
   | { command: 'me'; text: string }
   | { command: 'nick'; nick: string }
   | { command: 'save'; file: string | null }
+  | { command: 'contact'; name: string; port: number | null }
   | { command: 'who' }
   | { command: 'help' }
   | { command: 'quit' }
@@ -17,6 +18,7 @@ export const SLASH_HELP = [
   '  /me ACTION    send an action, shown as "* nick ACTION"',
   '  /save [FILE]  save the conversation so far to a text file',
   '  /who          who you are talking to, and since when',
+  '  /contact NAME [PORT]  save this peer as a contact (a listener needs the PORT the peer listens on)',
   '  /help         this list',
   '  /quit         say goodbye and leave (also Ctrl-D)',
   '  //text        send a line that starts with "/"',
@@ -36,6 +38,12 @@ export function parseInput(line: string): Input {
       return arg ? { command: 'me', text: arg } : { command: 'invalid', hint: 'usage: /me ACTION' };
     case 'save':
       return { command: 'save', file: arg || null };
+    case 'contact': {
+      const [name, port, extra] = arg.split(/\s+/);
+      const number = port === undefined ? null : /^\d{1,5}$/.test(port) ? Number(port) : NaN;
+      if (!name || extra !== undefined || Number.isNaN(number)) return { command: 'invalid', hint: 'usage: /contact NAME [PORT]' };
+      return { command: 'contact', name, port: number };
+    }
     case 'who':
     case 'help':
     case 'quit':

@@ -7,15 +7,25 @@ import { LanchatError } from './errors.js';
 
 const RETRY_DELAY_MS = 1000;
 
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** IPv4-mapped IPv6 (`::ffff:1.2.3.4`) as the plain IPv4 address. */
+function plainHost(host: string): string {
+  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
+}
+
 /** `host:port`, with IPv6 in brackets and IPv4-mapped IPv6 as plain IPv4. */
 export function formatAddress(host: string, port: number): string {
-  const plain = host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
+  const plain = plainHost(host);
   return isIPv6(plain) ? `[${plain}]:${port}` : `${plain}:${port}`;
 }
 
-/** The peer's address of a connected socket, for status lines. */
-export function peerAddress(socket: net.Socket): string {
-  return formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+/** Where a connected socket's peer is. */
+export function remoteEndpoint(socket: net.Socket): Endpoint {
+  return { host: plainHost(socket.remoteAddress ?? '?'), port: socket.remotePort ?? 0 };
 }
 
 function listenError(error: NodeJS.ErrnoException, host: string | undefined, port: number): LanchatError {

@@ -21,6 +21,7 @@ import {
   type StatusEvent,
 } from './terminal.js';
 import { Transcript } from './transcript.js';
+import { formatAddress, type Endpoint } from './transport.js';
 
 type TtyReadable = Readable & { isTTY?: boolean };
 type TtyWritable = Writable & { isTTY?: boolean };
@@ -47,6 +48,10 @@ export interface ChatOptions {
   plain?: boolean;
   log?: string;
   handshakeMs?: number;
+  /** Connector: what it dialled (what /contact saves). */
+  dialled?: Endpoint;
+  /** Saves a contact for /contact; throws a LanchatError to refuse. */
+  saveContact?: (contact: Endpoint & { name: string }) => Promise<void>;
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -68,7 +73,10 @@ export class Chat {
   #splitter: LineSplitter | null = null;
   #stdinEnded = false;
   #session: Session | null = null;
+  #peer: Endpoint = { host: '', port: 0 };
   #address = '';
+  /** Slash commands still at work (/contact), finished before a session's end is reported. */
+  #pending = new Set<Promise<void>>();
   #rl: readline.Interface | null = null;
   #inputError: LanchatError | null = null;
   #exitOverride: number | null = null;
@@ -86,7 +94,9 @@ export class Chat {
   }
 
   /** Runs one session on a connected socket; resolves to its exit code. */
-  async run(socket: Duplex, address: string): Promise<number> {
+  async run(socket: Duplex, peer: Endpoint): Promise<number> {
+    const address = formatAddress(peer.host, peer.port);
+    this.#peer = peer;
     this.#address = address;
     this.#inputError = null;
     const session = new Session(socket, {
@@ -114,14 +124,15 @@ export class Chat {
     const end = await session.done;
     this.#io.signal.removeEventListener('abort', onAbort);
     this.#stopInput();
+    await Promise.allSettled(this.#pending);
     this.#session = null;
     if (this.#io.stdout.writableNeedDrain) await once(this.#io.stdout, 'drain');
 
-    const peer = session.peerNick ?? address;
-    if (end.reason === 'peer-left') this.#status({ type: 'leave', nick: peer });
+    const who = session.peerNick ?? address;
+    if (end.reason === 'peer-left') this.#status({ type: 'leave', nick: who });
     if (end.error) this.#notice(`lanchat: ${inert(end.error.message)}`);
     if (end.unconfirmed > 0) {
-      this.#notice(`lanchat: ${plural(end.unconfirmed, 'line')} not confirmed by ${inert(peer)}`);
+      this.#notice(`lanchat: ${plural(end.unconfirmed, 'line')} not confirmed by ${inert(who)}`);
     }
     if (this.#exitOverride !== null) return this.#exitOverride;
     // Set by the input handlers while we awaited the session.
@@ -298,6 +309,9 @@ export class Chat {
       case 'save':
         this.#save(session, input.file);
         break;
+      case 'contact':
+        this.#track(this.#saveContact(input.name, input.port));
+        break;
       case 'who':
         this.#notice(this.#describeSession(session));
         break;
@@ -337,6 +351,28 @@ export class Chat {
     } catch (error) {
       const { code, message } = error as NodeJS.ErrnoException;
       this.#notice(code === 'EEXIST' ? `lanchat: ${path} exists; nothing saved (give another name: /save FILE)` : `lanchat: cannot save: ${message}`);
+    }
+  }
+
+  #track(work: Promise<void>): void {
+    this.#pending.add(work);
+    void work.finally(() => this.#pending.delete(work));
+  }
+
+  /** /contact NAME [PORT]: the connector saves what it dialled, the listener the peer's address. */
+  async #saveContact(name: string, port: number | null): Promise<void> {
+    const { saveContact, dialled, role } = this.#options;
+    if (!saveContact) return this.#notice('lanchat: contacts are not available here');
+    if (role === 'listen' && port === null) {
+      return this.#notice(`usage: /contact NAME PORT (the port ${inert(this.#session?.peerNick ?? 'the peer')} listens on; it connected from port ${this.#peer.port})`);
+    }
+    const host = role === 'connect' && dialled ? dialled.host : this.#peer.host;
+    const contactPort = port ?? dialled?.port ?? this.#peer.port;
+    try {
+      await saveContact({ name, host, port: contactPort });
+      this.#notice(`saved contact ${name} (${formatAddress(host, contactPort)})`);
+    } catch (error) {
+      this.#notice(`lanchat: ${(error as Error).message}`);
     }
   }
 

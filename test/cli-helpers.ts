@@ -2,12 +2,18 @@
 // name what they were waiting for, and kills every child after each test.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 const children = new Set<ChildProcess>();
+
+/** Every spawned lanchat gets this LANCHAT_HOME unless a test gives its own: tests never touch ~/.config. */
+const DEFAULT_HOME = mkdtempSync(join(tmpdir(), 'lanchat-home-'));
 
 export function killAll(): void {
   for (const child of children) child.kill('SIGKILL');
@@ -38,7 +44,7 @@ export function spawnProc(command: string, args: string[], options: SpawnOptions
   const child = spawn(command, args, {
     stdio,
     cwd: options.cwd,
-    env: { ...process.env, LANCHAT_NICK: undefined, ...options.env },
+    env: { ...process.env, LANCHAT_NICK: undefined, LANCHAT_HOME: DEFAULT_HOME, ...options.env },
   });
   children.add(child);
   const out: Buffer[] = [];

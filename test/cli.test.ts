@@ -182,7 +182,7 @@ describe('errors and endings', () => {
   it('an invalid LANCHAT_NICK is a usage error', async () => {
     const proc = lanchat(['listen', '0'], { stdin: 'ignore', env: { LANCHAT_NICK: 'bad nick' } });
     expect((await proc.exited).code).toBe(2);
-    expect(proc.stderr()).toBe('lanchat: LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)\n');
+    expect(proc.stderr()).toBe('lanchat: LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)\n(add --help for usage)\n');
   });
 
   it('a peer killed with SIGKILL makes the other side exit 1 within 2 s with a clear line', async () => {

@@ -12,13 +12,15 @@ describe('parseInput', () => {
     ['/save', { command: 'save', file: null }],
     ['/save chat.txt', { command: 'save', file: 'chat.txt' }],
     ['/who', { command: 'who' }],
+    ['/contact bob', { command: 'contact', name: 'bob', port: null }],
+    ['/contact bob 5000', { command: 'contact', name: 'bob', port: 5000 }],
     ['/help', { command: 'help' }],
     ['/quit', { command: 'quit' }],
   ])('%j', (line, expected) => {
     expect(parseInput(line)).toEqual(expected);
   });
 
-  it.each([['/nick'], ['/me'], ['/frobnicate now'], ['/']])('%j gives a hint and sends nothing', (line) => {
+  it.each([['/nick'], ['/me'], ['/frobnicate now'], ['/'], ['/contact'], ['/contact bob port'], ['/contact bob 1 2']])('%j gives a hint and sends nothing', (line) => {
     expect(parseInput(line)).toMatchObject({ command: 'invalid', hint: expect.any(String) });
   });
 });

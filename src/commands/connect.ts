@@ -1,6 +1,8 @@
-import { Chat, signalExitCode } from '../ui.js';
+import { CONTACTS_FILE, saveContact } from '../contacts.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
-import { dial, formatAddress } from '../transport.js';
+import { storePath } from '../store.js';
+import { dial } from '../transport.js';
+import { Chat, signalExitCode } from '../ui.js';
 
 export interface ConnectFlags extends SessionFlags {
   timeout: number;
@@ -8,9 +10,15 @@ export interface ConnectFlags extends SessionFlags {
   raw?: boolean;
 }
 
-/** `lanchat connect <host> <port>`: dial a listener and chat. */
+/** `lanchat connect <host> <port>` (and `chat <contact>`): dial a listener and chat. */
 export async function connect(host: string, port: number, flags: ConnectFlags, ctx: CliContext): Promise<number> {
-  const target = formatAddress(host, port);
+  const contacts = storePath(ctx.env, CONTACTS_FILE);
+  const options = await chatOptions(flags, ctx, 'connect', {
+    plain: flags.raw,
+    handshakeMs: flags.timeout * 1000,
+    dialled: { host, port },
+    saveContact: (contact) => saveContact(contacts, contact),
+  });
   const socket = await dial(host, port, {
     timeoutMs: flags.timeout * 1000,
     retries: flags.retry,
@@ -21,9 +29,9 @@ export async function connect(host: string, port: number, flags: ConnectFlags, c
     throw error;
   });
   if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
-  const chat = new Chat(ctx, chatOptions(flags, ctx, 'connect', { plain: flags.raw, handshakeMs: flags.timeout * 1000 }));
+  const chat = new Chat(ctx, options);
   try {
-    return await chat.run(socket, target);
+    return await chat.run(socket, { host, port });
   } finally {
     chat.close();
   }

@@ -1,8 +1,10 @@
 import type { Socket } from 'node:net';
-import { signalExitCode, Chat } from '../ui.js';
+import { storePath } from '../store.js';
+import { CONTACTS_FILE, saveContact } from '../contacts.js';
+import { Chat, signalExitCode } from '../ui.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { refuse } from '../peer.js';
-import { openServer, peerAddress } from '../transport.js';
+import { formatAddress, openServer, remoteEndpoint } from '../transport.js';
 
 export interface ListenFlags extends SessionFlags {
   host?: string;
@@ -14,7 +16,8 @@ const MAX_WAITING = 4;
 
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
 export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
-  const options = chatOptions(flags, ctx, 'listen');
+  const contacts = storePath(ctx.env, CONTACTS_FILE);
+  const options = await chatOptions(flags, ctx, 'listen', { saveContact: (contact) => saveContact(contacts, contact) });
   const { server, address } = await openServer(flags.host, port);
   ctx.stderr.write(`listening on ${address}\n`);
   const chat = new Chat(ctx, options);
@@ -29,7 +32,8 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     } else if (!busy && waiting.length < MAX_WAITING) {
       waiting.push(socket);
     } else {
-      ctx.stderr.write(`refused ${peerAddress(socket)}: already in a chat\n`);
+      const { host, port: from } = remoteEndpoint(socket);
+      ctx.stderr.write(`refused ${formatAddress(host, from)}: already in a chat\n`);
       refuse(socket, 'busy: already in a chat, try again later');
     }
   });
@@ -44,7 +48,7 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
       const socket = await nextPeer();
       if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
       busy = true;
-      code = await chat.run(socket, peerAddress(socket));
+      code = await chat.run(socket, remoteEndpoint(socket));
       busy = false;
       if (!flags.keep || ctx.signal.aborted) return code;
       ctx.stderr.write(`listening on ${address}\n`);

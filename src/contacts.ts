@@ -1,0 +1,171 @@
+// The address book: contacts (name → host, port) in contacts.json. The list
+// operations are pure; load and update go through the locked, atomic store.
+import { isIP } from 'node:net';
+import { LanchatError, usageError } from './errors.js';
+import { readText, updateText } from './store.js';
+
+export const CONTACTS_FILE = 'contacts.json';
+const FILE_VERSION = 1;
+
+export interface Contact {
+  name: string;
+  host: string;
+  port: number;
+}
+
+const NAME = /^[\p{L}\p{M}\p{Nd}._-]{1,32}$/u;
+const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
+
+/** Names: 1–32 letters of any script, digits, '.', '_' or '-'. */
+export function isValidName(name: string): boolean {
+  return NAME.test(name);
+}
+
+/** An IPv4 or IPv6 address (brackets allowed) or a host name, in the form to dial. */
+export function normalizeHost(host: string): string | null {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIP(bare)) return bare;
+  const name = bare.endsWith('.') ? bare.slice(0, -1) : bare;
+  if (name.length === 0 || name.length > 253 || !name.split('.').every((label) => HOST_LABEL.test(label))) return null;
+  return name;
+}
+
+export function isValidPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
+/** Checks a contact from the command line; a bad field is a usage error. */
+export function validateContact(name: string, host: string, port: number): Contact {
+  if (!isValidName(name)) throw usageError(`invalid contact name "${name}": use 1 to 32 letters, digits, ".", "_" or "-"`);
+  const dialled = normalizeHost(host);
+  if (dialled === null) throw usageError(`invalid host "${host}": give an IPv4 or IPv6 address or a host name`);
+  if (!isValidPort(port)) throw usageError(`invalid port "${port}": a port is a whole number from 1 to 65535`);
+  return { name, host: dialled, port };
+}
+
+const fold = (name: string): string => name.normalize('NFC').toLowerCase();
+const same = (a: string, b: string): boolean => fold(a) === fold(b);
+
+export function findContact(contacts: readonly Contact[], name: string): Contact | undefined {
+  return contacts.find((contact) => same(contact.name, name));
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** Up to three names close to `name`, closest first (for "did you mean"). */
+export function suggestNames(contacts: readonly Contact[], name: string): string[] {
+  const wanted = name.toLowerCase();
+  return contacts
+    .map((contact) => {
+      const candidate = contact.name.toLowerCase();
+      const distance = candidate.startsWith(wanted) || wanted.startsWith(candidate) ? 0.5 : editDistance(wanted, candidate);
+      return { name: contact.name, distance };
+    })
+    .filter(({ distance }) => distance <= Math.max(2, Math.floor(wanted.length / 3)))
+    .sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name))
+    .slice(0, 3)
+    .map(({ name: suggestion }) => suggestion);
+}
+
+export function unknownContact(contacts: readonly Contact[], name: string): LanchatError {
+  const close = suggestNames(contacts, name);
+  const hint = close.length > 0 ? `; did you mean ${close.map((n) => `"${n}"`).join(' or ')}?` : ' (lanchat contacts list shows them all)';
+  return new LanchatError('ERR_UNKNOWN_CONTACT', `no contact named "${name}"${hint}`);
+}
+
+/** Adds a contact; a name that exists (ignoring case) is an error unless `force`. */
+export function addContact(contacts: readonly Contact[], contact: Contact, force = false): Contact[] {
+  const existing = findContact(contacts, contact.name);
+  if (existing && !force) {
+    throw new LanchatError('ERR_CONTACT_EXISTS', `a contact named "${existing.name}" exists already (use --force to replace it)`);
+  }
+  return [...contacts.filter((c) => c !== existing), contact];
+}
+
+export function removeContact(contacts: readonly Contact[], name: string): Contact[] {
+  const existing = findContact(contacts, name);
+  if (!existing) throw unknownContact(contacts, name);
+  return contacts.filter((c) => c !== existing);
+}
+
+export function renameContact(contacts: readonly Contact[], from: string, to: string): Contact[] {
+  const existing = findContact(contacts, from);
+  if (!existing) throw unknownContact(contacts, from);
+  if (!isValidName(to)) throw usageError(`invalid contact name "${to}": use 1 to 32 letters, digits, ".", "_" or "-"`);
+  const clash = findContact(contacts, to);
+  if (clash && clash !== existing) throw new LanchatError('ERR_CONTACT_EXISTS', `a contact named "${clash.name}" exists already`);
+  return contacts.map((c) => (c === existing ? { ...c, name: to } : c));
+}
+
+/** Sorted by name, as list shows them. */
+export function sortContacts(contacts: readonly Contact[]): Contact[] {
+  return [...contacts].sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+}
+
+function corrupt(path: string, problem: string): LanchatError {
+  return new LanchatError('ERR_CONTACTS_CORRUPT', `${path}: ${problem}; fix or remove the file (lanchat will not overwrite it)`);
+}
+
+/** Parses contacts.json; anything unexpected is an error naming the file and the problem. */
+export function parseContacts(text: string, path: string): Contact[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw corrupt(path, `not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw corrupt(path, 'not a contacts file (expected a JSON object)');
+  const { version, contacts } = data as { version?: unknown; contacts?: unknown };
+  if (version !== FILE_VERSION) {
+    throw corrupt(path, typeof version === 'number' && version > FILE_VERSION ? `written by a newer lanchat (version ${version})` : 'no valid "version"');
+  }
+  if (!Array.isArray(contacts)) throw corrupt(path, '"contacts" is not a list');
+  const seen: Contact[] = [];
+  contacts.forEach((entry: unknown, i) => {
+    const { name, host, port } = (entry ?? {}) as Record<string, unknown>;
+    const valid =
+      typeof name === 'string' && isValidName(name) && typeof host === 'string' && normalizeHost(host) !== null && typeof port === 'number' && isValidPort(port);
+    if (!valid) throw corrupt(path, `contact ${i + 1} is not a valid {name, host, port}`);
+    if (findContact(seen, name)) throw corrupt(path, `the name "${name}" appears twice`);
+    seen.push({ ...(entry as object), name, host, port });
+  });
+  return seen;
+}
+
+export function serializeContacts(contacts: readonly Contact[]): string {
+  return `${JSON.stringify({ version: FILE_VERSION, contacts: sortContacts(contacts) }, null, 2)}\n`;
+}
+
+export async function loadContacts(path: string): Promise<Contact[]> {
+  const text = await readText(path);
+  return text === null ? [] : parseContacts(text, path);
+}
+
+/**
+ * Applies `change` to the book under the store's lock and saves it atomically.
+ * A file that cannot be parsed stops everything before anything is written.
+ */
+export function updateContacts<T>(path: string, change: (contacts: Contact[]) => { contacts: Contact[]; result: T }): Promise<T> {
+  return updateText(path, (text) => {
+    const { contacts, result } = change(text === null ? [] : parseContacts(text, path));
+    return { text: serializeContacts(contacts), result };
+  });
+}
+
+/** Saves one contact (validated; a name that exists is an error unless `force`). */
+export function saveContact(path: string, contact: Contact, force = false): Promise<void> {
+  const valid = validateContact(contact.name, contact.host, contact.port);
+  return updateContacts(path, (contacts) => ({ contacts: addContact(contacts, valid, force), result: undefined }));
+}

@@ -1,0 +1,24 @@
+// Blocking prompts for the moments before a session starts (start menu,
+// `contacts add` with missing arguments). readline-sync blocks the event loop,
+// so nothing here may run while a session is open.
+import type { Writable } from 'node:stream';
+import { LanchatError, usageError } from './errors.js';
+
+/**
+ * Asks until `parse` accepts the answer; `parse` throws a LanchatError whose
+ * message is shown before asking again. An empty answer (or Ctrl-D) cancels,
+ * unless there is a `fallback` to take instead.
+ */
+export async function ask<T>(question: string, parse: (answer: string) => T, errors: Writable, fallback?: string): Promise<T> {
+  const { default: readlineSync } = await import('readline-sync');
+  for (;;) {
+    const answer = readlineSync.question(question).trim() || fallback;
+    if (answer === undefined) throw usageError('cancelled');
+    try {
+      return parse(answer);
+    } catch (error) {
+      if (!(error instanceof LanchatError)) throw error;
+      errors.write(`${error.message}\n`);
+    }
+  }
+}

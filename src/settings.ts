@@ -1,0 +1,33 @@
+// Small settings kept beside the contacts (config.json): for now, the default nick.
+import { LanchatError } from './errors.js';
+import { isValidNick } from './protocol.js';
+import { readText, storePath, updateText } from './store.js';
+
+const SETTINGS_FILE = 'config.json';
+
+interface Settings {
+  nick?: string;
+}
+
+function parseSettings(text: string | null, path: string): Settings {
+  if (text === null) return {};
+  try {
+    const data = JSON.parse(text) as unknown;
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('expected a JSON object');
+    const { nick } = data as { nick?: unknown };
+    if (nick !== undefined && (typeof nick !== 'string' || !isValidNick(nick))) throw new Error('"nick" is not a valid nick');
+    return data as Settings;
+  } catch (error) {
+    throw new LanchatError('ERR_SETTINGS_CORRUPT', `${path}: ${(error as Error).message}; fix or remove the file`);
+  }
+}
+
+export async function savedNick(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const path = storePath(env, SETTINGS_FILE);
+  return parseSettings(await readText(path), path).nick;
+}
+
+export function saveNick(env: NodeJS.ProcessEnv, nick: string): Promise<void> {
+  const path = storePath(env, SETTINGS_FILE);
+  return updateText(path, (text) => ({ text: `${JSON.stringify({ ...parseSettings(text, path), nick }, null, 2)}\n`, result: undefined }));
+}

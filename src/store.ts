@@ -1,0 +1,64 @@
+// Where lanchat keeps its files, and the one safe way to change them: a
+// cross-process lock around read-modify-write, and atomic replacement, so that
+// concurrent commands never lose each other's changes and a crash never leaves
+// half a file.
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import envPaths from 'env-paths';
+import lockfile from 'proper-lockfile';
+import writeFileAtomic from 'write-file-atomic';
+import { LanchatError } from './errors.js';
+
+/** `$LANCHAT_HOME`, else the platform's config directory for lanchat. */
+export function configDir(env: NodeJS.ProcessEnv): string {
+  return env.LANCHAT_HOME || envPaths('lanchat', { suffix: '' }).config;
+}
+
+export function storePath(env: NodeJS.ProcessEnv, file: string): string {
+  return join(configDir(env), file);
+}
+
+/** Reads a file's text, or null when it does not exist yet. */
+export async function readText(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new LanchatError('ERR_STORE', `cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+const LOCK_OPTIONS = {
+  realpath: false, // the file may not exist yet
+  stale: 10_000,
+  retries: { retries: 100, minTimeout: 10, maxTimeout: 100, randomize: true },
+};
+
+/**
+ * Reads `path`, lets `change` compute the new text (or null to leave the file
+ * alone), and writes it atomically, all under a lock shared with every other
+ * lanchat process. Resolves to what `change` returned.
+ */
+export async function updateText<T>(path: string, change: (text: string | null) => { text: string | null; result: T }): Promise<T> {
+  const dir = join(path, '..');
+  await mkdir(dir, { recursive: true }).catch((error: Error) => {
+    throw new LanchatError('ERR_STORE', `cannot create ${dir}: ${error.message}`);
+  });
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(path, LOCK_OPTIONS);
+  } catch (error) {
+    throw new LanchatError('ERR_STORE_LOCKED', `${path} is locked by another lanchat process: ${(error as Error).message}`);
+  }
+  try {
+    const { text, result } = change(await readText(path));
+    if (text !== null) {
+      await writeFileAtomic(path, text, { encoding: 'utf8', fsync: true }).catch((error: Error) => {
+        throw new LanchatError('ERR_STORE', `cannot write ${path}: ${error.message}`);
+      });
+    }
+    return result;
+  } finally {
+    await release().catch(() => {});
+  }
+}

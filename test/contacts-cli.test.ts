@@ -1,0 +1,150 @@
+// `lanchat contacts …`, `chat`, `config nick` and /contact, spawned with a temporary LANCHAT_HOME.
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { killAll, lanchat, listener, type Proc } from './cli-helpers.js';
+
+afterEach(killAll);
+
+function home(): { env: { LANCHAT_HOME: string }; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'lanchat-home-'));
+  return { env: { LANCHAT_HOME: dir }, file: join(dir, 'contacts.json') };
+}
+
+async function finish(proc: Proc): Promise<{ code: number | null; out: string; err: string }> {
+  const { code } = await proc.exited;
+  return { code, out: proc.stdout().toString(), err: proc.stderr() };
+}
+
+function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  return finish(lanchat(args, { env, stdin: 'ignore' }));
+}
+
+describe('lanchat contacts', () => {
+  it('add, list, show, rename, remove, path', async () => {
+    const { env, file } = home();
+    expect(await run(['contacts', 'list'], env)).toEqual({ code: 0, out: '', err: 'no contacts yet (add one: lanchat contacts add NAME HOST PORT)\n' });
+    expect(await run(['contacts', 'add', 'bob', '10.0.0.4', '5000'], env)).toEqual({ code: 0, out: '', err: 'added bob (10.0.0.4:5000)\n' });
+    expect(await run(['contacts', 'add', 'Zoë', '::1', '6000'], env)).toMatchObject({ code: 0 });
+    expect(await run(['contacts', 'add', 'BOB', '10.0.0.5', '5000'], env)).toEqual({
+      code: 1,
+      out: '',
+      err: 'lanchat: a contact named "bob" exists already (use --force to replace it)\n',
+    });
+    expect(await run(['contacts', 'list'], env)).toMatchObject({ code: 0, out: 'bob\t10.0.0.4\t5000\nZoë\t::1\t6000\n' });
+    expect(JSON.parse((await run(['contacts', 'list', '--json'], env)).out)).toEqual([
+      { name: 'bob', host: '10.0.0.4', port: 5000 },
+      { name: 'Zoë', host: '::1', port: 6000 },
+    ]);
+    expect(await run(['contacts', 'show', 'ZOË'], env)).toMatchObject({ code: 0, out: 'name: Zoë\nhost: ::1\nport: 6000\n' });
+    expect(await run(['contacts', 'rename', 'bob', 'robert'], env)).toEqual({ code: 0, out: '', err: 'renamed bob to robert\n' });
+    expect(await run(['contacts', 'remove', 'robrt'], env)).toEqual({ code: 1, out: '', err: 'lanchat: no contact named "robrt"; did you mean "robert"?\n' });
+    expect(await run(['contacts', 'remove', 'robert'], env)).toMatchObject({ code: 0, err: 'removed robert\n' });
+    expect(await run(['contacts', 'path'], env)).toEqual({ code: 0, out: `${file}\n`, err: '' });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ version: 1, contacts: [{ name: 'Zoë', host: '::1', port: 6000 }] });
+  });
+
+  it.each([
+    [['contacts', 'add', 'two words', 'h', '1'], /^lanchat: invalid contact name/],
+    [['contacts', 'add', 'bob', 'bad host', '1'], /^lanchat: invalid host/],
+    [['contacts', 'add', 'bob', 'h', '70000'], /^lanchat: invalid port/],
+    [['contacts', 'add', 'bob', 'h'], /^lanchat: missing argument 'port'/],
+    [['contacts', 'add'], /^lanchat: missing argument 'name'/],
+  ])('%j is a usage error without a terminal: one line, a hint, exit 2', async (args, message) => {
+    const { env, file } = home();
+    const result = await run(args, env);
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(message);
+    expect(result.err.split('\n')).toHaveLength(3); // the line, the hint, and the final newline
+    expect(() => readFileSync(file)).toThrow();
+  });
+
+  it('20 concurrent adds leave 20 contacts', async () => {
+    const { env } = home();
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => run(['contacts', 'add', `peer${i}`, `10.0.0.${i + 1}`, '5000'], env)));
+    expect(results.map((r) => r.code)).toEqual(Array(20).fill(0));
+    expect((await run(['contacts', 'list'], env)).out.trimEnd().split('\n')).toHaveLength(20);
+  }, 60_000);
+
+  it('a corrupt file is an error naming it, exit 1, and is never overwritten', async () => {
+    const { env, file } = home();
+    writeFileSync(file, '{"version":1,"contacts":[');
+    for (const args of [['contacts', 'list'], ['contacts', 'add', 'bob', 'h', '1'], ['contacts', 'remove', 'bob'], ['chat', 'bob']]) {
+      const result = await run(args, env);
+      expect(result.code).toBe(1);
+      expect(result.err).toMatch(new RegExp(`^lanchat: ${file.replace(/[.]/g, '\\.')}: not valid JSON .*will not overwrite it\\)\\n$`));
+    }
+    expect(readFileSync(file, 'utf8')).toBe('{"version":1,"contacts":[');
+  });
+});
+
+describe('lanchat chat <contact>', () => {
+  it('reaches the contact (a lanchat listen 0)', async () => {
+    const { env } = home();
+    const listen = await listener(['--nick', 'bob'], { env });
+    await run(['contacts', 'add', 'bob', '127.0.0.1', String(listen.port)], env);
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-in-'));
+    writeFileSync(join(dir, 'in.txt'), 'hello bob\n');
+    const fd = openSync(join(dir, 'in.txt'), 'r');
+    const chat = lanchat(['chat', 'BOB', '--nick', 'alice'], { env, stdin: fd });
+    closeSync(fd);
+    expect((await chat.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('hello bob\n');
+    expect(chat.stderr()).toMatch(/^connected to bob \(127\.0\.0\.1:\d+\)$/m);
+  });
+
+  it('an unknown name suggests the closest', async () => {
+    const { env } = home();
+    await run(['contacts', 'add', 'robert', '127.0.0.1', '5000'], env);
+    expect(await run(['chat', 'rober'], env)).toEqual({ code: 1, out: '', err: 'lanchat: no contact named "rober"; did you mean "robert"?\n' });
+  });
+});
+
+describe('saving the peer from a session: /contact', () => {
+  it('the connector saves what it dialled; the listener saves the peer address with the port given', async () => {
+    const { env, file } = home();
+    const listen = await listener(['--commands'], { env });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands', '--nick', 'alice'], { env });
+    await listen.waitForStderr(/connected to alice/);
+    listen.child.stdin!.write('/contact alice 7000\n/contact bad\n');
+    await listen.waitForStderr(/usage: \/contact NAME PORT/);
+    await listen.waitForStderr(/saved contact alice \(127\.0\.0\.1:7000\)/);
+    connect.child.stdin!.end('/contact bobby\nbye\n');
+    expect((await connect.exited).code).toBe(0);
+    expect(connect.stderr()).toMatch(new RegExp(`saved contact bobby \\(127\\.0\\.0\\.1:${listen.port}\\)`));
+    expect((await listen.exited).code).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8')).contacts).toEqual([
+      { name: 'alice', host: '127.0.0.1', port: 7000 },
+      { name: 'bobby', host: '127.0.0.1', port: listen.port },
+    ]);
+  });
+});
+
+describe('nick defaults and the bare command', () => {
+  it('lanchat config nick sets the default; --nick and LANCHAT_NICK come first', async () => {
+    const { env } = home();
+    expect(await run(['config', 'nick'], env)).toMatchObject({ code: 0, out: '' });
+    expect(await run(['config', 'nick', 'saved-nick'], env)).toMatchObject({ code: 0, err: 'default nick is now saved-nick\n' });
+    expect(await run(['config', 'nick'], env)).toMatchObject({ code: 0, out: 'saved-nick\n' });
+    expect(await run(['config', 'nick', 'bad nick'], env)).toMatchObject({ code: 2 });
+    for (const [extraEnv, args, expected] of [
+      [{}, [], 'saved-nick'],
+      [{ LANCHAT_NICK: 'from-env' }, [], 'from-env'],
+      [{ LANCHAT_NICK: 'from-env' }, ['--nick', 'from-flag'], 'from-flag'],
+    ] as const) {
+      const listen = await listener([], { env });
+      const connect = lanchat(['connect', '127.0.0.1', String(listen.port), ...args], { env: { ...env, ...extraEnv }, stdin: 'ignore' });
+      await listen.waitForStderr(new RegExp(`connected to ${expected} `));
+      listen.child.kill('SIGTERM');
+      await Promise.all([listen.exited, connect.exited]);
+    }
+  });
+
+  it('bare lanchat without a terminal prints help and exits 2', async () => {
+    const result = await run([], home().env);
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(/^Usage: lanchat/);
+  });
+});
