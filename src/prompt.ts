@@ -12,7 +12,7 @@ import { LanchatError, usageError } from './errors.js';
 export async function ask<T>(question: string, parse: (answer: string) => T, errors: Writable, fallback?: string): Promise<T> {
   const { default: readlineSync } = await import('readline-sync');
   for (;;) {
-    const answer = readlineSync.question(question).trim() || fallback;
+    const answer = withDefaultSigint(() => readlineSync.question(question)).trim() || fallback;
     if (answer === undefined) throw usageError('cancelled');
     try {
       return parse(answer);
@@ -20,5 +20,19 @@ export async function ask<T>(question: string, parse: (answer: string) => T, err
       if (!(error instanceof LanchatError)) throw error;
       errors.write(`${error.message}\n`);
     }
+  }
+}
+
+/**
+ * A JavaScript signal handler cannot run while a synchronous read blocks, so
+ * during a prompt Ctrl-C gets its default effect back: the process ends (130).
+ */
+function withDefaultSigint<T>(read: () => T): T {
+  const handlers = process.listeners('SIGINT');
+  process.removeAllListeners('SIGINT');
+  try {
+    return read();
+  } finally {
+    for (const handler of handlers) process.on('SIGINT', handler);
   }
 }

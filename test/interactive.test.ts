@@ -33,9 +33,10 @@ async function waitForScreen(name: string, pattern: RegExp, ms = 5000): Promise<
   }
 }
 
-function start(name: string, args: string[], cwd: string): void {
+/** Runs lanchat in a new tmux session; the screen shows EXIT=code when it ends. */
+function start(name: string, args: string[], cwd: string, home = cwd): void {
   const command = [process.execPath, CLI, ...args].map((word) => `'${word}'`).join(' ');
-  tmux('new-session', '-d', '-s', name, '-x', '100', '-y', '30', '-c', cwd, `${command}; echo "EXIT=$?"; sleep 30`);
+  tmux('new-session', '-d', '-s', name, '-x', '100', '-y', '30', '-c', cwd, '-e', `LANCHAT_HOME=${home}`, `${command}; echo "EXIT=$?"; sleep 30`);
 }
 
 afterAll(() => {
@@ -100,5 +101,34 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     tmux('send-keys', '-t', 'c3', 'C-d');
     await waitForScreen('c3', /^EXIT=0$/m);
     await waitForScreen('l2', /^dave left$/m);
+  });
+
+  it('the start menu reaches a contact, and a typed line arrives at the listener', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    start('menu-bob', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir);
+    const [, port] = await waitForScreen('menu-bob', /listening on 127\.0\.0\.1:(\d+)/);
+
+    start('menu', [], dir);
+    await waitForScreen('menu', /choose 1, 2, 3 or q:\s*$/m);
+    tmux('send-keys', '-t', 'menu', '3', 'Enter');
+    await waitForScreen('menu', /no contacts yet/);
+
+    start('add', ['contacts', 'add', 'bob'], dir);
+    await waitForScreen('add', /host \(IP address or host name\):\s*$/m);
+    tmux('send-keys', '-t', 'add', 'not a host!', 'Enter');
+    await waitForScreen('add', /invalid host/);
+    tmux('send-keys', '-t', 'add', '127.0.0.1', 'Enter');
+    await waitForScreen('add', /port:\s*$/m);
+    tmux('send-keys', '-t', 'add', port!, 'Enter');
+    await waitForScreen('add', new RegExp(`added bob \\(127\\.0\\.0\\.1:${port}\\)\nEXIT=0`));
+
+    tmux('send-keys', '-t', 'menu', '3', 'Enter');
+    await waitForScreen('menu', new RegExp(`1\\) bob  127\\.0\\.0\\.1:${port}`));
+    tmux('send-keys', '-t', 'menu', '1', 'Enter');
+    await waitForScreen('menu', /^connected to bob/m);
+    tmux('send-keys', '-t', 'menu', 'hi from the menu', 'Enter');
+    await waitForScreen('menu-bob', /\] \S+: hi from the menu$/m);
+    tmux('send-keys', '-t', 'menu', '/quit', 'Enter');
+    await waitForScreen('menu', /^EXIT=0$/m);
   });
 });
