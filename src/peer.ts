@@ -349,13 +349,16 @@ export class Session extends EventEmitter {
 
   #deliver(kind: TextKind, body: Buffer, lines: number, id: number): void {
     this.#linesReceived += lines;
+    let written = false;
     let paused = false;
-    const written = (): void => {
+    const onWritten = (): void => {
+      written = true;
       if (id > 0 && this.#state !== 'closed') this.#write(encodeControl({ type: 'ack', id }));
       if (paused && --this.#paused === 0 && this.#state !== 'closed') this.#socket.resume();
     };
-    const more = this.#options.deliver({ kind, nick: this.peerNick!, body, lines }, written);
-    if (!more && !paused) {
+    const more = this.#options.deliver({ kind, nick: this.peerNick!, body, lines }, onWritten);
+    // Backpressure: read no more until this text is out (unless it already is).
+    if (!more && !written) {
       paused = true;
       if (this.#paused++ === 0) this.#socket.pause();
     }

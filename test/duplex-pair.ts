@@ -1,6 +1,9 @@
 import { Duplex } from 'node:stream';
 
-/** Two connected in-memory streams: what one writes, the other reads (a socket pair without a port). */
+/**
+ * Two connected in-memory streams: what one writes, the other reads (a socket
+ * pair without a port). Destroying one side resets the other, as TCP would.
+ */
 export function duplexPair(): [Duplex, Duplex] {
   const make = (peer: () => Duplex): Duplex =>
     new Duplex({
@@ -12,6 +15,11 @@ export function duplexPair(): [Duplex, Duplex] {
       final(callback) {
         peer().push(null);
         callback();
+      },
+      destroy(error, callback) {
+        const other = peer();
+        if (!other.destroyed && !other.readableEnded) other.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+        callback(error);
       },
     });
   const a: Duplex = make(() => b);
