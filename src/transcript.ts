@@ -48,8 +48,15 @@ export class Transcript {
     return lines.length;
   }
 
-  close(): void {
-    this.#log?.end();
+  /** Resolves once the log has been written out (process.exit must not cut it short). */
+  close(): Promise<void> {
+    const log = this.#log;
+    this.#log = null;
+    if (!log) return Promise.resolve();
+    return new Promise((resolve) => {
+      log.once('error', () => resolve());
+      log.end(resolve);
+    });
   }
 
   #add(line: string): void {

@@ -141,11 +141,11 @@ export class Chat {
     return end.error || end.unconfirmed > 0 || inputError ? EXIT_FAILURE : EXIT_OK;
   }
 
-  /** Releases stdin and the log. */
-  close(): void {
+  /** Releases stdin, and resolves once the log is written out. */
+  close(): Promise<void> {
     this.#stopInput();
-    this.#transcript.close();
     this.#io.stdout.off('error', this.#onStdoutError);
+    return this.#transcript.close();
   }
 
   #onStdoutError = (): void => {

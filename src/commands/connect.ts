@@ -33,6 +33,6 @@ export async function connect(host: string, port: number, flags: ConnectFlags, c
   try {
     return await chat.run(socket, { host, port });
   } finally {
-    chat.close();
+    await chat.close();
   }
 }

@@ -56,7 +56,7 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
     for (const socket of waiting) socket.destroy();
-    chat.close();
+    await chat.close();
     server.close();
   }
 }
