@@ -8,7 +8,7 @@ import { Command, CommanderError } from 'commander';
 import type { ConnectFlags } from './commands/connect.js';
 import type { ListenFlags } from './commands/listen.js';
 import { EXIT_FAILURE, EXIT_USAGE, LanchatError } from './errors.js';
-import { addConnectOptions, addSessionOptions, parseListenPort, parseNick, parsePort, type CliContext } from './options.js';
+import { addConnectOptions, addSessionOptions, parseList, parseListenPort, parseNick, parsePort, parseSeconds, type CliContext } from './options.js';
 
 const USAGE_HINT = '(add --help for usage)';
 
@@ -36,7 +36,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .configureOutput({
       writeOut: (text) => ctx.stdout.write(text),
       writeErr: (text) => ctx.stderr.write(text),
-      outputError: (text, write) => write(text.replace(/^error: /, 'lanchat: ')),
+      outputError: (text, write) => write(`lanchat: ${text.replace(/^error: /, '')}`),
     })
     .showHelpAfterError(USAGE_HINT)
     .addHelpText('after', EXAMPLES);
@@ -47,7 +47,9 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .description('wait for one peer on PORT and chat with it (0 picks a free port)')
       .argument('<port>', 'port to listen on, 0 for any free one', parseListenPort)
       .option('--host <address>', 'listen on this address only (default: every interface, IPv4 and IPv6)')
-      .option('-k, --keep', 'after a session ends, wait for the next peer (one at a time)'),
+      .option('-k, --keep', 'after a session ends, wait for the next peer (one at a time)')
+      .option('--allow <cidrs>', 'accept only these addresses or CIDR ranges, comma-separated (10.0.0.0/8,fd00::/8)', parseList)
+      .option('--idle-timeout <seconds>', 'end a session after this long with no traffic', parseSeconds),
   )
     .addHelpText('after', '\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt')
     .action(async (port: number, flags: ListenFlags) => run(import('./commands/listen.js').then((m) => m.listen(port, flags, ctx))));
@@ -118,7 +120,8 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .argument('[name]', 'the new default nick', parseNick)
     .action(async (nick?: string) => run(import('./commands/config.js').then((m) => m.configNick(nick, ctx))));
 
-  program.action(async () => {
+  program.allowExcessArguments().action(async () => {
+    if (program.args.length > 0) program.error(`unknown command '${program.args[0]}'`, { exitCode: EXIT_USAGE, code: 'commander.unknownCommand' });
     if (!ctx.stdin.isTTY) {
       program.outputHelp({ error: true });
       return setExitCode(EXIT_USAGE);
@@ -170,7 +173,10 @@ export async function main(argv: string[]): Promise<number> {
 
 const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
-  process.exitCode = await main(process.argv);
-  // Nothing is left to do once output is flushed; don't let a stray handle keep us.
+  const code = await main(process.argv);
+  process.exitCode = code;
+  // After a signal, go now: stdout may be stalled. Otherwise leave once output
+  // is flushed, so that no stray handle keeps us.
+  if (code >= 128) process.exit(code);
   process.stdout.write('', () => process.exit());
 }

@@ -33,6 +33,13 @@ export function parseCount(value: string): number {
   return integer(value, 0, 1000, 'the count');
 }
 
+/** `a,b,c` → ['a','b','c'] (blank items dropped). */
+export function parseList(value: string): string[] {
+  const items = value.split(',').map((item) => item.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError('give at least one item.');
+  return items;
+}
+
 export function parseSeconds(value: string): number {
   const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
   if (!(n > 0 && n <= 86_400)) throw new InvalidArgumentError('seconds must be a number above 0 and at most 86400.');

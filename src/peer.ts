@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { LanchatError, protocolError } from './errors.js';
 import {
+  BadLineError,
   FrameDecoder,
   LineSplitter,
   PROTOCOL_VERSION,
@@ -40,8 +41,10 @@ export interface SessionOptions {
   graceMs?: number;
   /** Connector: how long to wait for the listener's hello. */
   handshakeMs?: number;
-  /** How long to wait for acks, and for the peer's goodbye, when the session ends. */
+  /** At the end, how long to wait without progress for acks and for the peer's goodbye. */
   waitMs?: number;
+  /** End the session after this long without traffic either way (0: never). */
+  idleMs?: number;
   /**
    * Hands a peer's text to the output. Call `written` once it has been written
    * (the ack goes out then); return false to pause the socket until that moment.
@@ -52,7 +55,7 @@ export interface SessionOptions {
 export type EndReason =
   /** We finished sending, said goodbye, and the peer closed. */
   | 'finished'
-  /** The peer said goodbye (or, for a plain peer, closed). */
+  /** The peer finished first (goodbye, or a plain peer's end of stream), then we did. */
   | 'peer-left'
   /** We left at once (/quit, Ctrl-D, a signal). */
   | 'quit'
@@ -63,6 +66,8 @@ export interface SessionEnd {
   error?: LanchatError;
   /** Lines sent but never confirmed by the peer (always 0 with plain peers). */
   unconfirmed: number;
+  /** The peer said goodbye (or a plain peer ended its stream). */
+  peerLeft: boolean;
 }
 
 type State = 'detect' | 'handshake' | 'open' | 'closing' | 'closed';
@@ -70,6 +75,8 @@ type State = 'detect' | 'handshake' | 'open' | 'closing' | 'closed';
 const DEFAULT_GRACE_MS = 2000;
 const DEFAULT_HANDSHAKE_MS = 10_000;
 const DEFAULT_WAIT_MS = 10_000;
+/** After /quit, how long the goodbye may take to leave before the socket is dropped. */
+const QUIT_FLUSH_MS = 1000;
 
 export interface Session {
   on(event: 'open', listener: () => void): this;
@@ -77,7 +84,9 @@ export interface Session {
   on(event: 'nick', listener: (from: string, to: string) => void): this;
   /** The socket can take more after `send` returned false. */
   on(event: 'drain', listener: () => void): this;
-  /** The session stops taking input: the peer is leaving or we are. */
+  /** The peer has finished sending: call `finish()` once our own input is done. */
+  on(event: 'peer-done', listener: () => void): this;
+  /** The session takes no more input: we finish or quit. */
   on(event: 'closing', listener: () => void): this;
 }
 
@@ -86,6 +95,7 @@ export class Session extends EventEmitter {
   readonly done: Promise<SessionEnd>;
   #socket: Duplex;
   #options: SessionOptions;
+  #waitMs: number;
   #state: State;
   #nick: string;
   #peerNick: string | null = null;
@@ -95,9 +105,14 @@ export class Session extends EventEmitter {
   #splitter: LineSplitter | null = null;
   #detectBuffer: Buffer[] = [];
   #detectBytes = 0;
+  /** The one pending deadline: grace, handshake, or the wait at the end. */
   #timer: NodeJS.Timeout | null = null;
+  #idleTimer: NodeJS.Timeout | null = null;
   #resolve!: (end: SessionEnd) => void;
-  #ending: EndReason | null = null;
+  #ending: 'finish' | 'quit' | null = null;
+  #peerDone = false;
+  /** The peer finished before we said goodbye: the end is 'peer-left', not 'finished'. */
+  #peerFirst = false;
   #sentBye = false;
   #paused = 0;
   // Confirmation bookkeeping: ids are sequential and acks cumulative, so a queue
@@ -114,6 +129,7 @@ export class Session extends EventEmitter {
     this.role = options.role;
     this.#socket = socket;
     this.#options = options;
+    this.#waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
     this.#nick = options.nick;
     this.#plain = options.plain === true;
     this.#peerMaxLine = options.maxLine;
@@ -126,6 +142,10 @@ export class Session extends EventEmitter {
     socket.on('close', () => this.#onSocketClose());
     socket.on('drain', () => this.emit('drain'));
     if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+    if (options.idleMs) {
+      const seconds = options.idleMs / 1000;
+      this.#idleTimer = setTimeout(() => this.#fail(new LanchatError('ERR_IDLE', `no traffic for ${seconds} s (--idle-timeout)`), true), options.idleMs);
+    }
 
     if (this.#plain) {
       this.#state = 'handshake';
@@ -174,6 +194,7 @@ export class Session extends EventEmitter {
    */
   send(kind: TextKind, body: Buffer, lines: number): boolean {
     if (this.#state !== 'open') return false;
+    this.#idleTimer?.refresh();
     if (this.#plain) {
       this.#linesSent += lines;
       if (kind === 'me') body = Buffer.concat([Buffer.from(`* ${this.#nick} `), body]);
@@ -209,26 +230,34 @@ export class Session extends EventEmitter {
   }
 
   /**
-   * Ends after our input ran out: waits (up to waitMs) until every line is
-   * confirmed, says goodbye and waits for the peer to close.
+   * We have nothing more to send: wait until every line is confirmed, say
+   * goodbye, and end once the peer has finished too. Every wait gives up after
+   * `waitMs` without progress.
    */
   finish(): void {
-    if (this.#state === 'open') this.#beginEnding('finished');
+    if (this.#state !== 'open') return;
+    this.#ending = 'finish';
+    this.#state = 'closing';
+    this.emit('closing');
+    if (this.#plain) return this.#sayBye();
+    this.#startTimer(this.#waitMs, () => this.#sayBye());
+    if (this.#unconfirmed === 0) this.#sayBye();
   }
 
   /** Leaves at once: goodbye after whatever is already on its way. */
   quit(): void {
-    if (this.#state === 'closed') return;
-    if (this.#ending !== 'quit') {
-      this.#ending = 'quit';
-      this.#state = 'closing';
-      this.emit('closing');
-    }
-    this.#sayBye();
-    this.#startTimer(this.#options.waitMs ?? DEFAULT_WAIT_MS, () => this.#end('quit'));
+    if (this.#state === 'closed' || this.#ending === 'quit') return;
+    this.#ending = 'quit';
+    this.#state = 'closing';
+    this.emit('closing');
+    this.#sentBye = true;
+    const goodbye = this.#plain || this.#peerNick === null ? '' : encodeControl({ type: 'bye' });
+    if (this.#socket.writableEnded || this.#socket.destroyed) return this.#end('quit');
+    this.#socket.end(goodbye, () => this.#end('quit'));
+    this.#startTimer(QUIT_FLUSH_MS, () => this.#end('quit'));
   }
 
-  /** Ends the session with an error we tell the peer about (for example, busy). */
+  /** Ends the session with an error we tell the peer about. */
   abort(error: LanchatError): void {
     this.#fail(error, true);
   }
@@ -275,6 +304,9 @@ export class Session extends EventEmitter {
   }
 
   #onSocketData(chunk: Buffer): void {
+    this.#idleTimer?.refresh();
+    // While we wait for the peer to finish, anything it sends is progress.
+    if (this.#sentBye && this.#ending === 'finish') this.#timer?.refresh();
     try {
       if (this.#state === 'closed') return;
       if (this.#state === 'detect') return this.#detect(chunk);
@@ -309,7 +341,14 @@ export class Session extends EventEmitter {
   }
 
   #onPlainData(chunk: Buffer): void {
-    const lines = this.#splitter!.push(chunk);
+    let lines;
+    try {
+      lines = this.#splitter!.push(chunk);
+    } catch (error) {
+      // The good lines before a bad one are still the peer's words.
+      if (error instanceof BadLineError && error.before.lines > 0) this.#deliver('msg', error.before.body, error.before.lines, 0);
+      throw error;
+    }
     if (lines) this.#deliver('msg', lines.body, lines.lines, 0);
   }
 
@@ -317,7 +356,7 @@ export class Session extends EventEmitter {
     if (this.#state === 'closed') return;
     if (this.#state === 'handshake') {
       if (frame.type === 'error') return this.#fail(new LanchatError('ERR_PEER_REFUSED', `the peer refused: ${frame.message}`));
-      if (frame.type !== 'hello') throw protocolError('the peer did not start with a hello');
+      if (frame.type !== 'hello') throw protocolError('it did not start with a hello');
       this.#peerNick = frame.nick;
       this.#peerMaxLine = frame.maxLine;
       if (this.role === 'listen') {
@@ -338,12 +377,11 @@ export class Session extends EventEmitter {
         return;
       }
       case 'bye':
-        if (this.#ending === 'finished' || this.#ending === 'quit') return this.#end(this.#ending);
-        return this.#beginEnding('peer-left');
+        return this.#onPeerDone();
       case 'error':
         return this.#fail(new LanchatError('ERR_PEER_ERROR', `the peer reported an error: ${frame.message}`));
       case 'hello':
-        throw protocolError('the peer sent a second hello');
+        throw protocolError('it sent a second hello');
     }
   }
 
@@ -365,68 +403,63 @@ export class Session extends EventEmitter {
   }
 
   #confirm(id: number): void {
+    const before = this.#linesConfirmed;
     while (this.#unacked.length > 0 && this.#unacked[0]![0] <= id) {
       this.#linesConfirmed = this.#unacked.shift()![1];
     }
-    if (this.#state === 'closing' && this.#unconfirmed === 0 && !this.#sentBye) this.#afterConfirmed();
+    if (this.#ending !== 'finish' || this.#sentBye || this.#linesConfirmed === before) return;
+    if (this.#unconfirmed === 0) this.#sayBye();
+    else this.#timer?.refresh(); // progress: the wait starts again
   }
 
-  /** Stops taking input and waits for our lines to be confirmed before goodbye. */
-  #beginEnding(reason: 'finished' | 'peer-left'): void {
-    if (this.#ending) return;
-    this.#ending = reason;
-    this.#state = 'closing';
-    this.emit('closing');
-    if (this.#plain) {
-      if (reason === 'peer-left') return this.#end(reason);
-      this.#socket.end(); // a plain peer's goodbye is its own end of stream
-      this.#startTimer(this.#options.waitMs ?? DEFAULT_WAIT_MS, () => this.#end(reason));
-      return;
-    }
-    this.#startTimer(this.#options.waitMs ?? DEFAULT_WAIT_MS, () => this.#afterConfirmed());
-    if (this.#unconfirmed === 0) this.#afterConfirmed();
+  /** The peer has finished sending (its goodbye, or a plain peer's end of stream). */
+  #onPeerDone(): void {
+    if (this.#peerDone) return;
+    this.#peerDone = true;
+    if (this.#sentBye) return this.#end(this.#ending === 'quit' ? 'quit' : 'finished');
+    this.#peerFirst = true;
+    this.emit('peer-done');
   }
 
-  #afterConfirmed(): void {
-    this.#sayBye();
-    if (this.#ending === 'peer-left') return this.#end('peer-left');
-    // Wait for the peer's remaining output: its goodbye or its close ends us.
-    this.#startTimer(this.#options.waitMs ?? DEFAULT_WAIT_MS, () => this.#end(this.#ending!));
-  }
-
+  /** Our goodbye, once our lines are confirmed (or the wait ran out). */
   #sayBye(): void {
     if (this.#sentBye) return;
     this.#sentBye = true;
+    if (!this.#plain) this.#write(encodeControl({ type: 'bye' }));
+    if (this.#peerDone) return this.#end('peer-left');
+    // A lanchat peer may still send, and its lines need acks: keep our half
+    // open until its goodbye. A plain peer learns we are done from our FIN.
     if (this.#plain) this.#socket.end();
-    else if (!this.#socket.writableEnded && !this.#socket.destroyed) this.#socket.end(encodeControl({ type: 'bye' }));
+    this.#startTimer(this.#waitMs, () => this.#end('finished'));
   }
 
   #onSocketEnd(): void {
     if (this.#state === 'closed') return;
-    if (this.#decoder.partial && !this.#plain) return this.#fail(protocolError('the peer closed in the middle of a frame'));
-    if (this.#plain && this.#splitter) {
+    if (this.#state === 'detect' && this.#detectBytes > 0) this.#openPlain(); // a netcat peer that said one thing and left
+    if (this.#plain && this.#state !== 'detect' && this.#state !== 'handshake') {
       try {
-        const last = this.#splitter.end();
+        const last = this.#splitter?.end();
         if (last) this.#deliver('msg', last, 1, 0);
       } catch (error) {
         return this.#fail(error as LanchatError);
       }
+      return this.#onPeerDone();
     }
-    if (this.#ending) return this.#end(this.#ending);
-    if (this.#plain && this.#state === 'open') return this.#end('peer-left');
-    this.#fail(this.#lost());
+    if (this.#decoder.partial) return this.#fail(protocolError('it closed in the middle of a frame'));
+    this.#onSocketClose();
   }
 
   #onSocketError(error: NodeJS.ErrnoException): void {
     if (this.#state === 'closed') return;
-    if (this.#ending === 'quit' || (this.#ending === 'finished' && this.#sentBye)) return this.#end(this.#ending);
     const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
+    if (reset && (this.#peerDone || this.#ending === 'quit')) return this.#onSocketClose();
     this.#fail(reset ? this.#lost('the connection was reset') : new LanchatError('ERR_SOCKET', error.message));
   }
 
   #onSocketClose(): void {
     if (this.#state === 'closed') return;
-    if (this.#ending) return this.#end(this.#ending);
+    if (this.#ending === 'quit') return this.#end('quit');
+    if (this.#peerDone) return this.#end(this.#peerFirst ? 'peer-left' : 'finished');
     this.#fail(this.#lost());
   }
 
@@ -449,10 +482,11 @@ export class Session extends EventEmitter {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#stopTimer();
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
     if (!this.#socket.writableEnded) this.#socket.end();
     // Give a goodbye or an error line a moment to leave before the socket goes.
-    setTimeout(() => this.#socket.destroy(), 1000).unref();
-    this.#resolve({ reason, error, unconfirmed: this.#unconfirmed });
+    setTimeout(() => this.#socket.destroy(), QUIT_FLUSH_MS).unref();
+    this.#resolve({ reason, error, unconfirmed: this.#unconfirmed, peerLeft: this.#peerDone });
   }
 }
 
@@ -471,5 +505,5 @@ export function refuse(socket: Duplex, reason: string): void {
   const frame: ControlFrame = { type: 'error', message: reason };
   socket.on('error', () => {}); // a peer that resets first is no concern of ours
   socket.end(encodeControl(frame));
-  setTimeout(() => socket.destroy(), 1000).unref();
+  setTimeout(() => socket.destroy(), QUIT_FLUSH_MS).unref();
 }

@@ -170,7 +170,7 @@ function isId(value: unknown): value is number {
 }
 
 function nickField(value: unknown): string {
-  if (typeof value !== 'string' || !isValidNick(value)) throw protocolError('the peer sent an invalid nick');
+  if (typeof value !== 'string' || !isValidNick(value)) throw protocolError('its nick is invalid');
   return value;
 }
 

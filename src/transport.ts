@@ -28,6 +28,31 @@ export function remoteEndpoint(socket: net.Socket): Endpoint {
   return { host: plainHost(socket.remoteAddress ?? '?'), port: socket.remotePort ?? 0 };
 }
 
+/** Who may connect: `--allow 10.0.0.0/8,fd00::/8,192.168.1.7`. */
+export class AllowList {
+  readonly #list = new net.BlockList();
+  readonly rules: string[];
+
+  /** Throws a LanchatError (usage) naming the first rule that is not an address or CIDR. */
+  constructor(rules: string[]) {
+    this.rules = rules;
+    for (const rule of rules) {
+      const [address = '', prefix, extra] = rule.split('/');
+      const family = net.isIP(address);
+      const bits = prefix === undefined ? (family === 4 ? 32 : 128) : /^\d{1,3}$/.test(prefix) ? Number(prefix) : -1;
+      if (family === 0 || extra !== undefined || bits < 0 || bits > (family === 4 ? 32 : 128)) {
+        throw new LanchatError('ERR_USAGE', `invalid --allow rule "${rule}": give an address or CIDR (10.0.0.0/8, fd00::/8)`, 2);
+      }
+      this.#list.addSubnet(address, bits, family === 4 ? 'ipv4' : 'ipv6');
+    }
+  }
+
+  allows(host: string): boolean {
+    const address = plainHost(host);
+    return this.#list.check(address, net.isIPv4(address) ? 'ipv4' : 'ipv6');
+  }
+}
+
 function listenError(error: NodeJS.ErrnoException, host: string | undefined, port: number): LanchatError {
   switch (error.code) {
     case 'EADDRINUSE':
@@ -49,7 +74,8 @@ function listenError(error: NodeJS.ErrnoException, host: string | undefined, por
  * the server and the address to show, with the real port when `port` is 0.
  */
 export async function openServer(host: string | undefined, port: number): Promise<{ server: net.Server; address: string }> {
-  const server = net.createServer({ noDelay: true });
+  // Half-open: a netcat peer that has finished sending (nc -N) still reads our lines.
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(listenError(error, host, port)));
     server.listen({ host, port }, resolve);
@@ -79,7 +105,7 @@ function connectError(error: NodeJS.ErrnoException, target: string, host: string
 function connectOnce(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<net.Socket> {
   const target = formatAddress(host, port);
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true });
+    const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
     const fail = (error: LanchatError): void => {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);

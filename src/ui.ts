@@ -3,7 +3,7 @@
 // session ended into an exit code. Streams come in through ChatIO, so tests can
 // run it with in-memory streams.
 import { once } from 'node:events';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import * as readline from 'node:readline';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { EXIT_FAILURE, EXIT_OK, LanchatError } from './errors.js';
@@ -45,6 +45,7 @@ export interface ChatOptions {
   /** Slash commands on (always when interactive). */
   commands: boolean;
   waitMs: number;
+  idleMs?: number;
   plain?: boolean;
   log?: string;
   handshakeMs?: number;
@@ -55,6 +56,10 @@ export interface ChatOptions {
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+/** Errors that mean the peer broke the rules, so we hung up on it. */
+const PEER_FAULTS = new Set(['ERR_BAD_FRAME', 'ERR_LINE_TOO_LONG', 'ERR_NOT_UTF8']);
+/** How long piped input may pause, once the peer has finished, before we finish too. */
+const LINGER_MS = 200;
 
 /** Exit code for a signal name, or undefined. */
 export function signalExitCode(reason: unknown): number | undefined {
@@ -80,6 +85,8 @@ export class Chat {
   #rl: readline.Interface | null = null;
   #inputError: LanchatError | null = null;
   #exitOverride: number | null = null;
+  #lingering = false;
+  #lingerTimer: NodeJS.Timeout | null = null;
 
   constructor(io: ChatIO, options: ChatOptions) {
     this.#io = io;
@@ -99,6 +106,7 @@ export class Chat {
     this.#peer = peer;
     this.#address = address;
     this.#inputError = null;
+    this.#exitOverride = null;
     const session = new Session(socket, {
       role: this.#options.role,
       nick: this.#nick,
@@ -106,6 +114,7 @@ export class Chat {
       plain: this.#options.plain,
       plainNick: address,
       waitMs: this.#options.waitMs,
+      idleMs: this.#options.idleMs,
       handshakeMs: this.#options.handshakeMs,
       deliver: (text, written) => this.#deliver(text, written),
     });
@@ -121,16 +130,20 @@ export class Chat {
     });
     session.on('nick', (from, to) => this.#status({ type: 'nick', from, nick: to }));
     session.on('closing', () => this.#stopInput());
+    session.on('peer-done', () => this.#onPeerDone(session));
     const end = await session.done;
     this.#io.signal.removeEventListener('abort', onAbort);
     this.#stopInput();
     await Promise.allSettled(this.#pending);
     this.#session = null;
-    if (this.#io.stdout.writableNeedDrain) await once(this.#io.stdout, 'drain');
+    await this.#flushOutput();
 
     const who = session.peerNick ?? address;
-    if (end.reason === 'peer-left') this.#status({ type: 'leave', nick: who });
-    if (end.error) this.#notice(`lanchat: ${inert(end.error.message)}`);
+    if (end.peerLeft && !end.error) this.#status({ type: 'leave', nick: who });
+    if (end.error) {
+      const dropped = PEER_FAULTS.has(end.error.code) ? `dropped ${who}: ` : '';
+      this.#notice(`lanchat: ${inert(dropped + end.error.message)}`);
+    }
     if (end.unconfirmed > 0) {
       this.#notice(`lanchat: ${plural(end.unconfirmed, 'line')} not confirmed by ${inert(who)}`);
     }
@@ -139,6 +152,35 @@ export class Chat {
     const inputError = this.#inputError as LanchatError | null;
     if (inputError) this.#notice(`lanchat: ${inputError.message}`);
     return end.error || end.unconfirmed > 0 || inputError ? EXIT_FAILURE : EXIT_OK;
+  }
+
+  /** Waits until stdout has taken everything, unless we were told to stop or it broke. */
+  async #flushOutput(): Promise<void> {
+    const { stdout, signal } = this.#io;
+    if (!stdout.writableNeedDrain || signal.aborted) return;
+    await Promise.race([once(stdout, 'drain'), once(signal, 'abort')]).catch(() => {});
+  }
+
+  /**
+   * The peer has finished sending. At a keyboard we leave too. From a pipe we
+   * first send what our input still has ready — until it ends or pauses for
+   * LINGER_MS — so that two scripts piping at each other both get everything.
+   */
+  #onPeerDone(session: Session): void {
+    if (this.#options.interactive || this.#stdinEnded || !this.#splitter) return session.finish();
+    this.#lingering = true;
+    this.#armLinger();
+  }
+
+  #armLinger(): void {
+    if (!this.#lingering) return;
+    if (this.#lingerTimer) this.#lingerTimer.refresh();
+    else this.#lingerTimer = setTimeout(() => this.#session?.finish(), LINGER_MS);
+  }
+
+  #disarmLinger(): void {
+    if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = null;
   }
 
   /** Releases stdin, and resolves once the log is written out. */
@@ -165,11 +207,12 @@ export class Chat {
     const stdout = this.#io.stdout;
     if (this.#rl && this.#rl.terminal && promptOutput(this.#rl) === stdout) {
       clearPromptLine(this.#rl);
-      const more = stdout.write(data, () => written?.());
+      const more = stdout.write(data, (error) => error || written?.());
       this.#rl.prompt(true);
       return more;
     }
-    return stdout.write(data, () => written?.());
+    // A failed write is never acknowledged: the sender must not count it as delivered.
+    return stdout.write(data, (error) => error || written?.());
   }
 
   /** A status line: on stderr, above the prompt when there is one, and on stdout in json. */
@@ -193,7 +236,7 @@ export class Chat {
 
   #startInput(session: Session): void {
     if (this.#options.interactive) return this.#startKeyboard(session);
-    if (this.#stdinEnded) return; // input ran out in an earlier session: receive only
+    if (this.#stdinEnded) return session.finish(); // input ran out in an earlier session (--keep)
     this.#splitter ??= new LineSplitter(session.sendLimit);
     this.#splitter.maxLine = session.sendLimit;
     const stdin = this.#io.stdin;
@@ -204,6 +247,8 @@ export class Chat {
   }
 
   #stopInput(): void {
+    this.#lingering = false;
+    this.#disarmLinger();
     const stdin = this.#io.stdin;
     stdin.off('data', this.#onStdinData);
     stdin.off('end', this.#onStdinEnd);
@@ -219,6 +264,7 @@ export class Chat {
 
   #onSessionDrain = (): void => {
     this.#io.stdin.resume();
+    this.#armLinger();
   };
 
   #onStdinData = (chunk: Buffer): void => {
@@ -230,7 +276,12 @@ export class Chat {
     } catch (error) {
       return this.#stopOnInputError(session, error as LanchatError);
     }
-    if (lines && !this.#sendPiped(session, lines.body, lines.lines)) this.#io.stdin.pause();
+    if (lines && !this.#sendPiped(session, lines.body, lines.lines)) {
+      this.#io.stdin.pause(); // until the socket drains; not idle, so no lingering count-down
+      this.#disarmLinger();
+    } else {
+      this.#armLinger();
+    }
   };
 
   #onStdinEnd = (): void => {
@@ -243,9 +294,7 @@ export class Chat {
     } catch (error) {
       return this.#stopOnInputError(session, error as LanchatError);
     }
-    // Input that ended before saying anything means "receive only", as with
-    // `nc host port < /dev/null`: the peer decides when the session ends.
-    if (session.stats.linesSent > 0) session.finish();
+    session.finish();
   };
 
   #stopOnInputError(session: Session, error: LanchatError): void {
@@ -344,7 +393,7 @@ export class Chat {
 
   #save(session: Session, file: string | null): void {
     const peer = (session.peerNick ?? 'peer').replace(/[^\p{L}\p{N}._-]/gu, '_');
-    const path = join(this.#io.cwd, file ?? `lanchat-${peer}-${compactTimestamp(new Date())}.txt`);
+    const path = resolve(this.#io.cwd, file ?? `lanchat-${peer}-${compactTimestamp(new Date())}.txt`);
     try {
       const lines = this.#transcript.save(path);
       this.#notice(`saved ${plural(lines, 'line')} to ${path}`);

@@ -1,10 +1,11 @@
 // The built CLI, spawned as a user or a script would run it, over 127.0.0.1.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { awkwardText, freePort, killAll, lanchat, listener, spawnProc } from './cli-helpers.js';
+import { CLI, awkwardText, freePort, killAll, lanchat, listener, spawnProc } from './cli-helpers.js';
 
 afterEach(killAll);
 
@@ -297,5 +298,123 @@ describe('errors and endings', () => {
     expect((await listen.exited).code).toBe(0);
     expect(listen.stdout().toString()).toBe('over v6\n');
     expect(connect.stderr()).toMatch(/\(\[::1\]:\d+\)/);
+  });
+});
+
+describe('endings when both sides have something to say', () => {
+  const seqText = (n: number): string => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join('');
+
+  it.each([
+    [300_000, 10],
+    [100, 10],
+    [10, 300_000],
+  ])('listener pipes %i lines, connector %i: both get everything and exit 0', async (listenerLines, connectorLines) => {
+    const fromListener = seqText(listenerLines);
+    const fromConnector = seqText(connectorLines);
+    const fd = fileInput(fromListener);
+    const listen = await listener([], { stdin: fd });
+    closeSync(fd);
+    const fd2 = fileInput(fromConnector);
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port)], { stdin: fd2 });
+    closeSync(fd2);
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(connect.stdout().toString()).toBe(fromListener);
+    expect(listen.stdout().toString()).toBe(fromConnector);
+  });
+
+  it('two sides with empty input both end at once with exit 0', async () => {
+    const listen = await listener([], { stdin: 'ignore' });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port)], { stdin: fileInput('') });
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+  });
+
+  it('input of commands only (no lines to send) still ends', async () => {
+    const listen = await listener([], { stdin: 'ignore' });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], { stdin: fileInput('/nick carol\n') });
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stderr()).toMatch(/is now carol/);
+  });
+
+  it('a listener whose stdout refuses the text never acknowledges it: the sender exits 1', async () => {
+    const sink = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 | true`]);
+    const [, port] = (await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))!;
+    const connect = lanchat(['connect', '127.0.0.1', port!, '--wait', '2'], { stdin: fileInput('1\n2\n3\n') });
+    expect((await connect.exited).code).toBe(1);
+    expect(connect.stderr()).toMatch(/lines? not confirmed/);
+  });
+
+  it('/save with an absolute path saves there', async () => {
+    const target = join(tmp(), 'abs.txt');
+    const listen = await listener();
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], { stdin: fileInput(`hi\n/save ${target}\n`), cwd: tmp() });
+    expect((await connect.exited).code).toBe(0);
+    await listen.exited;
+    expect(readFileSync(target, 'utf8')).toMatch(/\] \S+: hi\n$/);
+  });
+
+  it('SIGTERM ends a listener whose stdout is stalled, promptly, with 143', async () => {
+    const stalled = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 | sleep 20`]);
+    const [, port] = (await stalled.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))!;
+    const connect = lanchat(['connect', '127.0.0.1', port!], { stdin: fileInput(seqText(300_000)) });
+    await stalled.waitForStderr(/connected to/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const pid = Number(execFileSync('pgrep', ['-f', `listen 0 --host 127.0.0.1`, '-P', String(stalled.child.pid)], { encoding: 'utf8' }).trim());
+    const at = Date.now();
+    process.kill(pid, 'SIGTERM');
+    while (Date.now() - at < 3000) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(Date.now() - at).toBeLessThan(2500);
+    connect.child.kill('SIGKILL');
+  });
+});
+
+describe('plain peers, more closely', () => {
+  it('nc sends one line and half-closes: it still gets everything the listener pipes', async () => {
+    const lines = Array.from({ length: 300_000 }, (_, i) => `${i}\n`).join('');
+    const fd = fileInput(lines);
+    const listen = await listener([], { stdin: fd });
+    closeSync(fd);
+    const nc = spawnProc('nc', ['-N', '127.0.0.1', String(listen.port)], { stdin: fileInput('hi\n') });
+    expect((await listen.exited).code).toBe(0);
+    await nc.exited;
+    expect(nc.stdout().toString()).toBe(lines);
+    expect(listen.stdout().toString()).toBe('hi\n');
+  });
+
+  it('a plain peer’s last line without a newline is still delivered', async () => {
+    const listen = await listener([], { stdin: 'ignore' });
+    const nc = spawnProc('nc', ['-N', '127.0.0.1', String(listen.port)], { stdin: fileInput('hello') });
+    expect((await listen.exited).code).toBe(0);
+    await nc.exited;
+    expect(listen.stdout().toString()).toBe('hello\n');
+  });
+
+  it('good lines before a bad one from a plain peer are delivered, then it is dropped', async () => {
+    const listen = await listener(['--max-line', '5'], { stdin: 'ignore' });
+    const nc = spawnProc('nc', ['-N', '127.0.0.1', String(listen.port)], { stdin: fileInput('ok1\nok2\ntoolongline\n') });
+    expect((await listen.exited).code).toBe(1);
+    await nc.exited;
+    expect(listen.stdout().toString()).toBe('ok1\nok2\n');
+    expect(listen.stderr()).toMatch(/dropped 127\.0\.0\.1:\d+: a line is longer than 5 bytes/);
+  });
+
+  it('a signal before a quiet peer is recognised sends it no JSON', async () => {
+    const listen = await listener();
+    const nc = spawnProc('nc', ['127.0.0.1', String(listen.port)]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    listen.child.kill('SIGINT');
+    expect((await listen.exited).code).toBe(130);
+    nc.child.stdin!.end();
+    await nc.exited;
+    expect(nc.stdout().toString()).toBe('');
   });
 });

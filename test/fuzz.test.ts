@@ -65,6 +65,7 @@ async function feed(data: Buffer, rand: () => number): Promise<SessionEnd> {
       return rand() < 0.9;
     },
   });
+  session.on('peer-done', () => session.finish());
   for (let at = 0; at < data.length; ) {
     const size = 1 + Math.floor(rand() * 64);
     peer.write(data.subarray(at, at + size));

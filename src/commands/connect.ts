@@ -23,7 +23,7 @@ export async function connect(host: string, port: number, flags: ConnectFlags, c
     timeoutMs: flags.timeout * 1000,
     retries: flags.retry,
     signal: ctx.signal,
-    onRetry: (error, attempt) => ctx.stderr.write(`${error.message}; retrying (${attempt}/${flags.retry})\n`),
+    onRetry: (error, attempt) => ctx.stderr.write(`lanchat: ${error.message}; retrying (${attempt}/${flags.retry})\n`),
   }).catch((error) => {
     if (ctx.signal.aborted) return null;
     throw error;

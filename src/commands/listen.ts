@@ -4,11 +4,13 @@ import { CONTACTS_FILE, saveContact } from '../contacts.js';
 import { Chat, signalExitCode } from '../ui.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { refuse } from '../peer.js';
-import { formatAddress, openServer, remoteEndpoint } from '../transport.js';
+import { AllowList, formatAddress, openServer, remoteEndpoint } from '../transport.js';
 
 export interface ListenFlags extends SessionFlags {
   host?: string;
   keep?: boolean;
+  allow?: string[];
+  idleTimeout?: number;
 }
 
 /** Connections that may wait while we are between two sessions (--keep). */
@@ -17,7 +19,11 @@ const MAX_WAITING = 4;
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
 export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
   const contacts = storePath(ctx.env, CONTACTS_FILE);
-  const options = await chatOptions(flags, ctx, 'listen', { saveContact: (contact) => saveContact(contacts, contact) });
+  const allowed = flags.allow ? new AllowList(flags.allow) : null;
+  const options = await chatOptions(flags, ctx, 'listen', {
+    saveContact: (contact) => saveContact(contacts, contact),
+    idleMs: flags.idleTimeout === undefined ? undefined : flags.idleTimeout * 1000,
+  });
   const { server, address } = await openServer(flags.host, port);
   ctx.stderr.write(`listening on ${address}\n`);
   const chat = new Chat(ctx, options);
@@ -26,14 +32,18 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   const waiting: Socket[] = [];
   let handOver: ((socket: Socket | null) => void) | null = null;
   server.on('connection', (socket: Socket) => {
-    if (handOver) {
+    socket.on('error', () => {}); // a peer may reset before its session starts
+    const from = remoteEndpoint(socket);
+    if (allowed && !allowed.allows(from.host)) {
+      ctx.stderr.write(`refused ${formatAddress(from.host, from.port)}: not allowed (--allow ${allowed.rules.join(',')})\n`);
+      refuse(socket, 'not allowed from your address');
+    } else if (handOver) {
       handOver(socket);
       handOver = null;
     } else if (!busy && waiting.length < MAX_WAITING) {
       waiting.push(socket);
     } else {
-      const { host, port: from } = remoteEndpoint(socket);
-      ctx.stderr.write(`refused ${formatAddress(host, from)}: already in a chat\n`);
+      ctx.stderr.write(`refused ${formatAddress(from.host, from.port)}: already in a chat\n`);
       refuse(socket, 'busy: already in a chat, try again later');
     }
   });
@@ -47,10 +57,12 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     for (;;) {
       const socket = await nextPeer();
       if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
+      if (socket.destroyed) continue; // gave up while it waited
       busy = true;
       code = await chat.run(socket, remoteEndpoint(socket));
       busy = false;
-      if (!flags.keep || ctx.signal.aborted) return code;
+      // Ctrl-C at the prompt (130) ends the listener too, not just the session.
+      if (!flags.keep || ctx.signal.aborted || code >= 128) return code;
       ctx.stderr.write(`listening on ${address}\n`);
     }
   } finally {
