@@ -101,6 +101,12 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     tmux('send-keys', '-t', 'c3', 'C-d');
     await waitForScreen('c3', /^EXIT=0$/m);
     await waitForScreen('l2', /^dave left$/m);
+    // Ctrl-C at a --keep listener's prompt ends the listener, not just the session.
+    start('c4', ['connect', '127.0.0.1', port!, '--nick', 'erin'], dir);
+    await waitForScreen('l2', /^bob>\s*$/m);
+    tmux('send-keys', '-t', 'l2', 'C-c');
+    await waitForScreen('l2', /^EXIT=130$/m);
+    await waitForScreen('c4', /^bob left\nEXIT=0$/m);
   });
 
   it('the start menu reaches a contact, and a typed line arrives at the listener', async () => {
