@@ -1,0 +1,295 @@
+#!/usr/bin/env node
+// `npm run bench`: lanchat against OpenBSD netcat and socat on loopback, every
+// row measured in this run, printed as a Markdown table with ratios. Loopback
+// only, ephemeral ports, bounded waits; about 3 minutes on 2 cores.
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const MIB = 1024 * 1024;
+const SIZE_MIB = Number(process.env.BENCH_MIB ?? 256);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const LATENCY_MESSAGES = 10_000;
+const SLOW_READER_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
+const STARTUP_RUNS = 20;
+const HOST = '127.0.0.1';
+
+for (const tool of ['nc', 'socat']) {
+  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+    console.error(`bench: ${tool} is not installed (apt-get install netcat-openbsd socat)`);
+    process.exit(1);
+  }
+}
+
+const work = mkdtempSync(join(tmpdir(), 'lanchat-bench-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+const input = join(work, 'lines.txt');
+
+/** SIZE_MIB of 100-byte lines (99 characters and LF). */
+function writeInput() {
+  const line = 'x'.repeat(60) + ' lanchat bench line 0123456789 abcdefghij\n'.slice(0, 39) + '\n';
+  const block = Buffer.from(line.repeat(10_000));
+  const fd = openSync(input, 'w');
+  let left = SIZE_MIB * MIB;
+  while (left > 0) left -= writeSync(fd, block, 0, Math.min(block.length, left));
+  closeSync(fd);
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort() {
+  const server = createServer();
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Waits until something listens on 127.0.0.1:port (for peers that cannot report it). */
+async function waitListening(port, ms = 5000) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const table = readFileSync('/proc/net/tcp', 'utf8');
+    if (table.split('\n').some((row) => row.includes(`:${hex} `) && / 0A /.test(row))) return;
+    await sleep(10);
+  }
+  throw new Error(`nothing listens on port ${port}`);
+}
+
+/** Peak resident memory (VmHWM) of the processes, sampled until they exit. */
+function watchMemory(children) {
+  const peak = new Map(children.map((c) => [c.pid, 0]));
+  const sample = () => {
+    for (const child of children) {
+      try {
+        const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+        peak.set(child.pid, Math.max(peak.get(child.pid), kb));
+      } catch {
+        // gone already
+      }
+    }
+  };
+  const timer = setInterval(sample, 20);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return children.map((c) => peak.get(c.pid) / 1024);
+  };
+}
+
+function exited(child, what, ms = 120_000) {
+  return Promise.race([
+    once(child, 'exit').then(([code, signal]) => ({ code, signal })),
+    sleep(ms).then(() => {
+      child.kill('SIGKILL');
+      throw new Error(`${what} did not finish within ${ms / 1000} s`);
+    }),
+  ]);
+}
+
+async function lanchatListener(args, stdout) {
+  const child = spawn(process.execPath, [CLI, 'listen', '0', '--host', HOST, ...args], { stdio: ['ignore', stdout, 'pipe'] });
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk) => (err += chunk));
+  const deadline = Date.now() + 5000;
+  while (!/listening on .*:(\d+)/.test(err)) {
+    if (Date.now() > deadline) throw new Error(`lanchat listen did not start: ${err}`);
+    await sleep(5);
+  }
+  return { child, port: Number(/listening on .*:(\d+)/.exec(err)[1]), stderr: () => err };
+}
+
+/** The receiving end's stdout: /dev/null, or a pipe drained by cat. */
+function sink(kind) {
+  if (kind === 'null') return { stdout: openSync('/dev/null', 'w'), done: Promise.resolve() };
+  return { stdout: 'pipe', attach: (child) => {
+    const cat = spawn('cat', [], { stdio: [child.stdout, 'ignore', 'inherit'] });
+    return exited(cat, 'cat');
+  } };
+}
+
+/** One transfer of the input file; returns seconds and the peak RSS of lanchat processes. */
+async function transfer(kind, sinkKind) {
+  const out = sink(sinkKind);
+  let receiver;
+  let port;
+  if (kind === 'lanchat') {
+    const listener = await lanchatListener([], out.stdout);
+    receiver = listener.child;
+    port = listener.port;
+  } else {
+    port = await freePort();
+    receiver = spawn('nc', ['-l', HOST, String(port)], { stdio: ['ignore', out.stdout, 'inherit'] });
+    await waitListening(port);
+  }
+  const catDone = out.attach ? out.attach(receiver) : out.done;
+  if (typeof out.stdout === 'number') closeSync(out.stdout);
+  const fd = openSync(input, 'r');
+  const start = process.hrtime.bigint();
+  const sender =
+    kind === 'nc'
+      ? spawn('nc', ['-N', HOST, String(port)], { stdio: [fd, 'ignore', 'inherit'] })
+      : spawn(process.execPath, [CLI, 'connect', ...(kind === 'raw' ? ['--raw'] : []), HOST, String(port)], { stdio: [fd, 'ignore', 'pipe'] });
+  closeSync(fd);
+  const lanchats = [kind === 'lanchat' ? receiver : null, kind === 'nc' ? null : sender].filter(Boolean);
+  const memory = watchMemory(lanchats);
+  const [sent, received] = await Promise.all([exited(sender, `${kind} sender`), exited(receiver, `${kind} receiver`), catDone]);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (sent.code !== 0 || received.code !== 0) throw new Error(`${kind}: exit codes ${sent.code}/${received.code}`);
+  const [first = 0, second = 0] = memory();
+  const rss = kind === 'lanchat' ? { listener: first, connector: second } : kind === 'raw' ? { connector: first } : {};
+  return { seconds, rss };
+}
+
+async function throughput() {
+  const rows = [];
+  for (const sinkKind of ['null', 'pipe']) {
+    for (const kind of ['nc', 'lanchat', 'raw']) {
+      const runs = [];
+      for (let i = 0; i < RUNS; i++) runs.push(await transfer(kind, sinkKind));
+      const rates = runs.map((r) => SIZE_MIB * MIB / 1e6 / r.seconds);
+      const peak = (side) => Math.max(...runs.map((r) => r.rss[side] ?? 0));
+      rows.push({ kind, sinkKind, median: median(rates), min: Math.min(...rates), max: Math.max(...rates), listener: peak('listener'), connector: peak('connector') });
+      process.stderr.write(`  throughput ${kind} → ${sinkKind}: ${fmt(median(rates))} MB/s\n`);
+    }
+  }
+  return rows;
+}
+
+/** The listener's stdout read at 10 MB/s by a slow reader, for SLOW_READER_SECONDS. */
+async function slowReader() {
+  const listener = await lanchatListener([], 'pipe');
+  const reader = spawn(process.execPath, ['-e', `
+    let total = 0; const start = Date.now(); const rate = 10e6;
+    process.stdin.on('data', (chunk) => {
+      total += chunk.length;
+      const ahead = total / rate * 1000 - (Date.now() - start);
+      if (ahead > 0) { process.stdin.pause(); setTimeout(() => process.stdin.resume(), ahead); }
+    });
+  `], { stdio: [listener.child.stdout, 'ignore', 'inherit'] });
+  const fd = openSync(input, 'r');
+  const sender = spawn(process.execPath, [CLI, 'connect', HOST, String(listener.port)], { stdio: [fd, 'ignore', 'ignore'] });
+  closeSync(fd);
+  const memory = watchMemory([listener.child, sender]);
+  await sleep(SLOW_READER_SECONDS * 1000);
+  const [listenerMiB, connectorMiB] = memory();
+  for (const child of [sender, listener.child, reader]) child.kill('SIGKILL');
+  process.stderr.write(`  slow reader: listener ${fmt(listenerMiB)} MiB, connector ${fmt(connectorMiB)} MiB\n`);
+  return { listenerMiB, connectorMiB };
+}
+
+/**
+ * Round trips of one-line messages from an in-bench client: to `lanchat listen`
+ * (a msg frame, then its ack, sent once the line is written to stdout) and to a
+ * socat echo (a line, then the line back).
+ */
+async function roundTrips(port, lanchat) {
+  const socket = connect(port, HOST);
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  let pending = '';
+  let waiter = null;
+  socket.setEncoding('utf8').on('data', (chunk) => {
+    pending += chunk;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      waiter?.(line);
+    }
+  });
+  const next = () => new Promise((resolve) => (waiter = resolve));
+  if (lanchat) {
+    const hello = next();
+    socket.write('{"type":"hello","version":1,"nick":"bench","maxLine":65536}\n');
+    await hello;
+  }
+  const times = [];
+  for (let id = 1; id <= LATENCY_MESSAGES + 200; id++) {
+    const reply = next();
+    const start = process.hrtime.bigint();
+    socket.write(lanchat ? `{"type":"msg","id":${id},"size":20}\nlatency probe 12345\n` : 'latency probe 12345\n');
+    await reply;
+    if (id > 200) times.push(Number(process.hrtime.bigint() - start) / 1000); // after a warm-up
+  }
+  if (lanchat) socket.write('{"type":"bye"}\n');
+  socket.end();
+  socket.destroy();
+  times.sort((a, b) => a - b);
+  const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  return { p50: at(0.5), p99: at(0.99), p999: at(0.999) };
+}
+
+async function latency() {
+  const listener = await lanchatListener([], 'ignore');
+  const lanchat = await roundTrips(listener.port, true);
+  await exited(listener.child, 'lanchat listener', 15_000).catch(() => listener.child.kill('SIGKILL'));
+  const port = await freePort();
+  const socat = spawn('socat', [`TCP-LISTEN:${port},bind=${HOST},reuseaddr`, 'PIPE'], { stdio: 'ignore' });
+  await waitListening(port);
+  const echo = await roundTrips(port, false);
+  socat.kill('SIGKILL');
+  process.stderr.write(`  latency p50: lanchat ${fmt(lanchat.p50)} µs, socat ${fmt(echo.p50)} µs\n`);
+  return { lanchat, echo };
+}
+
+function startup() {
+  const time = (args) => {
+    const runs = [];
+    for (let i = 0; i < STARTUP_RUNS; i++) {
+      const start = process.hrtime.bigint();
+      spawnSync(process.execPath, args, { stdio: 'ignore' });
+      runs.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    return median(runs);
+  };
+  const node = time(['-e', '0']);
+  const version = time([CLI, '--version']);
+  const help = time([CLI, '--help']);
+  process.stderr.write(`  start-up: node ${fmt(node, 1)} ms, --version ${fmt(version, 1)} ms, --help ${fmt(help, 1)} ms\n`);
+  return { node, version, help };
+}
+
+if (!existsSync(CLI)) {
+  console.error('bench: build first (npm run build)');
+  process.exit(1);
+}
+process.stderr.write(`lanchat bench: ${SIZE_MIB} MiB of 100-byte lines, median of ${RUNS} runs\n`);
+writeInput();
+const rows = await throughput();
+const slow = await slowReader();
+const lat = await latency();
+const boot = startup();
+
+const nc = Object.fromEntries(rows.filter((r) => r.kind === 'nc').map((r) => [r.sinkKind, r.median]));
+const names = { nc: 'nc → nc -l', lanchat: 'lanchat connect → lanchat listen (every line confirmed)', raw: 'lanchat connect --raw → nc -l' };
+const mem = (mib) => (mib ? fmt(mib) : '–');
+const out = [];
+out.push(`### Throughput (${SIZE_MIB} MiB of 100-byte lines, loopback, median of ${RUNS})`, '');
+out.push('| sender → receiver | receiver stdout | MB/s (min–max) | × nc | peak RSS listener / connector (MiB) |');
+out.push('|---|---|---|---|---|');
+for (const r of rows) {
+  out.push(`| ${names[r.kind]} | ${r.sinkKind === 'null' ? '/dev/null' : 'pipe'} | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${fmt(r.median / nc[r.sinkKind], 2)} | ${mem(r.listener)} / ${mem(r.connector)} |`);
+}
+out.push('', `### Memory with a slow reader (listener stdout read at 10 MB/s for ${SLOW_READER_SECONDS} s)`, '');
+out.push('| side | peak RSS (MiB) |', '|---|---|', `| listener | ${fmt(slow.listenerMiB)} |`, `| connector | ${fmt(slow.connectorMiB)} |`);
+out.push('', `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages, each waiting for its confirmation)`, '');
+out.push('| peer | p50 µs | p99 µs | p99.9 µs | p50 × socat |', '|---|---|---|---|---|');
+out.push(`| lanchat listen (ack after the line is written) | ${fmt(lat.lanchat.p50)} | ${fmt(lat.lanchat.p99)} | ${fmt(lat.lanchat.p999)} | ${fmt(lat.lanchat.p50 / lat.echo.p50, 2)} |`);
+out.push(`| socat echo (baseline) | ${fmt(lat.echo.p50)} | ${fmt(lat.echo.p99)} | ${fmt(lat.echo.p999)} | 1.00 |`);
+out.push('', `### Start-up (median of ${STARTUP_RUNS})`, '');
+out.push('| command | ms | × node -e 0 |', '|---|---|---|');
+out.push(`| node -e 0 | ${fmt(boot.node, 1)} | 1.00 |`);
+out.push(`| lanchat --version | ${fmt(boot.version, 1)} | ${fmt(boot.version / boot.node, 2)} |`);
+out.push(`| lanchat --help | ${fmt(boot.help, 1)} | ${fmt(boot.help / boot.node, 2)} |`);
+console.log(out.join('\n'));
