@@ -188,9 +188,11 @@ export async function main(argv: string[]): Promise<number> {
 const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
   const code = await main(process.argv);
-  process.exitCode = code;
-  // After a signal, go now: stdout may be stalled. Otherwise leave once output
-  // is flushed, so that no stray handle keeps us.
-  if (code >= 128) process.exit(code);
-  process.stdout.write('', () => process.exit());
+  // Leave once output is flushed, so that no stray handle keeps us; at once
+  // after a signal (stdout may be stalled) or when stdout is gone.
+  const { stdout } = process;
+  if (code >= 128 || stdout.destroyed || stdout.errored || stdout.writableLength === 0) process.exit(code);
+  stdout.once('error', () => process.exit(code));
+  stdout.write('', () => process.exit(code));
+  setTimeout(() => process.exit(code), 5000).unref(); // a reader that never reads cannot keep us
 }

@@ -26,7 +26,6 @@ export interface Incoming {
   nick: string;
   /** Whole lines of UTF-8 text, each ending in a line feed. */
   body: Buffer;
-  lines: number;
 }
 
 export interface SessionOptions {
@@ -189,36 +188,45 @@ export class Session extends EventEmitter {
   }
 
   /**
-   * Sends whole lines (each ending in LF, at most `sendLimit` bytes). Returns
-   * false when the socket is full: wait for 'drain' before sending more.
+   * Sends whole lines (each ending in LF, at most `sendLimit` bytes), given as
+   * one buffer or as the pieces they arrived in. Returns false when the socket
+   * is full: wait for 'drain' before sending more.
    */
-  send(kind: TextKind, body: Buffer, lines: number): boolean {
+  send(kind: TextKind, text: Buffer | Buffer[], lines: number): boolean {
     if (this.#state !== 'open') return false;
     this.#idleTimer?.refresh();
+    const parts = Array.isArray(text) ? text : [text];
     if (this.#plain) {
       this.#linesSent += lines;
-      if (kind === 'me') body = Buffer.concat([Buffer.from(`* ${this.#nick} `), body]);
-      return this.#socket.write(body);
+      if (kind === 'me') parts.unshift(Buffer.from(`* ${this.#nick} `));
+      return this.#writeAll(parts);
     }
+    const size = parts.reduce((sum, part) => sum + part.length, 0);
     const limit = bodyLimit(this.#peerMaxLine);
-    if (body.length <= limit) return this.#sendFrame(kind, body, lines);
+    if (size <= limit) return this.#sendFrame(kind, parts, size, lines);
     // Only a batch bigger than the peer's body limit is cut, at line boundaries.
     let ok = true;
-    for (let rest = body; rest.length > 0; ) {
+    for (let rest = Buffer.concat(parts); rest.length > 0; ) {
       const cut = rest.length <= limit ? rest.length : rest.lastIndexOf(0x0a, limit - 1) + 1;
-      ok = this.#sendFrame(kind, rest.subarray(0, cut), countLines(rest.subarray(0, cut), Infinity));
+      const piece = rest.subarray(0, cut);
+      ok = this.#sendFrame(kind, [piece], cut, countLines(piece, Infinity));
       rest = rest.subarray(cut);
     }
     return ok;
   }
 
-  #sendFrame(kind: TextKind, body: Buffer, lines: number): boolean {
+  #sendFrame(kind: TextKind, parts: Buffer[], size: number, lines: number): boolean {
     const id = this.#nextId++;
     this.#linesSent += lines;
     this.#unacked.push([id, this.#linesSent]);
+    return this.#writeAll([Buffer.from(encodeTextHeader(kind, id, size)), ...parts]);
+  }
+
+  /** Writes buffers as one batch (a single writev). */
+  #writeAll(parts: Buffer[]): boolean {
     this.#socket.cork();
-    this.#socket.write(encodeTextHeader(kind, id, body.length));
-    const ok = this.#socket.write(body);
+    let ok = true;
+    for (const part of parts) ok = this.#socket.write(part);
     this.#socket.uncork();
     return ok;
   }
@@ -314,6 +322,8 @@ export class Session extends EventEmitter {
       this.#decoder.push(chunk, (frame) => this.#onFrame(frame));
     } catch (error) {
       if (!(error instanceof LanchatError)) throw error;
+      // The good lines before a bad one are still the peer's words.
+      if (error instanceof BadLineError && error.before.lines > 0) this.#deliver('msg', error.before.parts, error.before.lines, 0);
       if (this.#state === 'handshake' && this.role === 'connect' && error.code === 'ERR_BAD_FRAME') {
         return this.#fail(new LanchatError('ERR_NOT_LANCHAT', 'the peer is not a lanchat listener (for netcat, use --raw)'));
       }
@@ -341,15 +351,8 @@ export class Session extends EventEmitter {
   }
 
   #onPlainData(chunk: Buffer): void {
-    let lines;
-    try {
-      lines = this.#splitter!.push(chunk);
-    } catch (error) {
-      // The good lines before a bad one are still the peer's words.
-      if (error instanceof BadLineError && error.before.lines > 0) this.#deliver('msg', error.before.body, error.before.lines, 0);
-      throw error;
-    }
-    if (lines) this.#deliver('msg', lines.body, lines.lines, 0);
+    const lines = this.#splitter!.push(chunk);
+    if (lines) this.#deliver('msg', lines.parts, lines.lines, 0);
   }
 
   #onFrame(frame: Frame): void {
@@ -367,7 +370,7 @@ export class Session extends EventEmitter {
     switch (frame.type) {
       case 'msg':
       case 'me':
-        return this.#deliver(frame.type, frame.body, frame.lines, frame.id);
+        return this.#deliver(frame.type, frame.parts, frame.lines, frame.last ? frame.id : 0);
       case 'ack':
         return this.#confirm(frame.id);
       case 'nick': {
@@ -385,16 +388,22 @@ export class Session extends EventEmitter {
     }
   }
 
-  #deliver(kind: TextKind, body: Buffer, lines: number, id: number): void {
+  /** Hands text to the output; once the last part is written, acks `ackId` (0: nothing to ack). */
+  #deliver(kind: TextKind, parts: Buffer[], lines: number, ackId: number): void {
     this.#linesReceived += lines;
     let written = false;
     let paused = false;
     const onWritten = (): void => {
       written = true;
-      if (id > 0 && this.#state !== 'closed') this.#write(encodeControl({ type: 'ack', id }));
+      if (ackId > 0 && this.#state !== 'closed') this.#write(encodeControl({ type: 'ack', id: ackId }));
       if (paused && --this.#paused === 0 && this.#state !== 'closed') this.#socket.resume();
     };
-    const more = this.#options.deliver({ kind, nick: this.peerNick!, body, lines }, onWritten);
+    let more = true;
+    // Writes complete in order, so the last part's callback speaks for all of them.
+    parts.forEach((body, i) => {
+      more = this.#options.deliver({ kind, nick: this.peerNick!, body }, i === parts.length - 1 ? onWritten : () => {}) && more;
+    });
+    if (parts.length === 0) onWritten();
     // Backpressure: read no more until this text is out (unless it already is).
     if (!more && !written) {
       paused = true;
@@ -439,7 +448,7 @@ export class Session extends EventEmitter {
     if (this.#plain && this.#state !== 'detect' && this.#state !== 'handshake') {
       try {
         const last = this.#splitter?.end();
-        if (last) this.#deliver('msg', last, 1, 0);
+        if (last) this.#deliver('msg', [last], 1, 0);
       } catch (error) {
         return this.#fail(error as LanchatError);
       }

@@ -16,7 +16,11 @@ export type TextKind = 'msg' | 'me';
 
 export type Frame =
   | { type: 'hello'; version: number; nick: string; maxLine: number }
-  | { type: TextKind; id: number; body: Buffer; lines: number }
+  /**
+   * Text, delivered as its lines arrive: a big body comes as several of these,
+   * and only the one with `last` set completes the frame (and may be acked).
+   */
+  | { type: TextKind; id: number; parts: Buffer[]; lines: number; last: boolean }
   | { type: 'ack'; id: number }
   | { type: 'nick'; nick: string }
   | { type: 'bye' }
@@ -69,9 +73,9 @@ function lineTooLong(maxLine: number): LanchatError {
 
 /** A bad line in the input, with the whole lines before it (which are fine to use). */
 export class BadLineError extends LanchatError {
-  readonly before: { body: Buffer; lines: number };
+  readonly before: Lines;
 
-  constructor(cause: LanchatError, before: { body: Buffer; lines: number }) {
+  constructor(cause: LanchatError, before: Lines) {
     super(cause.code, cause.message, cause.exitCode);
     this.before = before;
   }
@@ -89,11 +93,19 @@ export function checkLines(body: Buffer, maxLine: number): number {
   return lines;
 }
 
-const NO_LINES = { body: Buffer.alloc(0), lines: 0 };
+/** Whole lines, as the pieces of buffers they arrived in (joined, they are the text). */
+export interface Lines {
+  parts: Buffer[];
+  lines: number;
+}
+
+const NO_LINES: Lines = { parts: [], lines: 0 };
 
 /**
- * Cuts a byte stream into runs of whole lines: stdin in a pipe, and the text of
- * plain (netcat) peers. A line still unfinished after `maxLine` bytes is an error,
+ * Cuts a byte stream into runs of whole lines: stdin in a pipe, the text of
+ * plain (netcat) peers, and message bodies as they arrive. Only a line that
+ * straddles two chunks is copied; everything else is handed on as slices of the
+ * chunks themselves. A line still unfinished after `maxLine` bytes is an error,
  * so memory stays bounded whatever arrives.
  */
 export class LineSplitter {
@@ -106,28 +118,43 @@ export class LineSplitter {
     this.maxLine = maxLine;
   }
 
+  /** True while part of a line is held back, waiting for its end. */
+  get holding(): boolean {
+    return this.#tailBytes > 0;
+  }
+
   /**
    * The whole lines completed by `chunk` (null if none) and how many there are.
    * Throws BadLineError, carrying the good lines before the bad one.
    */
-  push(chunk: Buffer): { body: Buffer; lines: number } | null {
+  push(chunk: Buffer): Lines | null {
     const last = chunk.lastIndexOf(LF);
     if (last < 0) {
       this.#keep(chunk, NO_LINES);
       return null;
     }
-    let body = chunk.subarray(0, last + 1);
+    const parts: Buffer[] = [];
+    let start = 0;
     if (this.#tailBytes > 0) {
-      body = Buffer.concat([...this.#tail, body]);
+      start = chunk.indexOf(LF) + 1;
+      parts.push(Buffer.concat([...this.#tail, chunk.subarray(0, start)]));
       this.#tail = [];
       this.#tailBytes = 0;
     }
-    let result;
-    try {
-      result = { body, lines: checkLines(body, this.maxLine) };
-    } catch (error) {
-      throw new BadLineError(error as LanchatError, this.#goodPrefix(body));
+    if (start <= last) parts.push(chunk.subarray(start, last + 1));
+    let lines = 0;
+    for (let i = 0; i < parts.length; i++) {
+      try {
+        lines += checkLines(parts[i]!, this.maxLine);
+      } catch (error) {
+        const good = this.#goodPrefix(parts[i]!);
+        throw new BadLineError(error as LanchatError, {
+          parts: [...parts.slice(0, i), ...good.parts],
+          lines: lines + good.lines,
+        });
+      }
     }
+    const result = { parts, lines };
     if (last + 1 < chunk.length) this.#keep(chunk.subarray(last + 1), result);
     return result;
   }
@@ -136,8 +163,7 @@ export class LineSplitter {
   end(): Buffer | null {
     if (this.#tailBytes === 0) return null;
     const body = Buffer.concat([...this.#tail, Buffer.from('\n')]);
-    this.#tail = [];
-    this.#tailBytes = 0;
+    this.reset();
     try {
       checkLines(body, this.maxLine);
     } catch (error) {
@@ -146,8 +172,14 @@ export class LineSplitter {
     return body;
   }
 
+  /** Forgets a held-back partial line. */
+  reset(): void {
+    this.#tail = [];
+    this.#tailBytes = 0;
+  }
+
   /** The lines of `body` before its first bad one (the slow path, taken once). */
-  #goodPrefix(body: Buffer): { body: Buffer; lines: number } {
+  #goodPrefix(body: Buffer): Lines {
     let end = 0;
     let lines = 0;
     for (let next = body.indexOf(LF); next >= 0; next = body.indexOf(LF, end)) {
@@ -155,10 +187,10 @@ export class LineSplitter {
       end = next + 1;
       lines++;
     }
-    return { body: body.subarray(0, end), lines };
+    return { parts: end > 0 ? [body.subarray(0, end)] : [], lines };
   }
 
-  #keep(part: Buffer, before: { body: Buffer; lines: number }): void {
+  #keep(part: Buffer, before: Lines): void {
     this.#tailBytes += part.length;
     if (this.#tailBytes > this.maxLine) throw new BadLineError(lineTooLong(this.maxLine), before);
     this.#tail.push(part);
@@ -198,7 +230,7 @@ function parseHeader(line: Buffer, maxLine: number): { frame: Frame | null; size
       case 'msg':
       case 'me':
         if (!isId(fields.id)) throw protocolError('a message has no valid id');
-        return { type: fields.type, id: fields.id, body: Buffer.alloc(0), lines: 0 };
+        return { type: fields.type, id: fields.id, parts: [], lines: 0, last: false };
       case 'ack':
         if (!isId(fields.id)) throw protocolError('an ack has no valid id');
         return { type: 'ack', id: fields.id };
@@ -219,65 +251,76 @@ function parseHeader(line: Buffer, maxLine: number): { frame: Frame | null; size
 
 /**
  * Turns the bytes of a lanchat peer into frames. Headers are bounded by
- * MAX_HEADER_BYTES and bodies by the line limit, so a hostile peer can make
- * the decoder hold at most one body's worth of memory.
+ * MAX_HEADER_BYTES; a message body is cut into lines as it arrives and handed
+ * on at once (never copied whole), so a hostile peer can make the decoder hold
+ * at most one header, or one line, or one action.
  */
 export class FrameDecoder {
   readonly maxLine: number;
-  #rest: Buffer = Buffer.alloc(0);
-  #frame: Frame | null = null; // waiting for its body
+  #rest: Buffer | null = null; // an unfinished header
+  #frame: Frame | null = null; // the frame whose body is arriving (null: skip it)
   #need = 0;
-  #parts: Buffer[] = [];
+  #body: LineSplitter;
+  #action: Buffer[] = [];
 
   constructor(maxLine: number) {
     this.maxLine = maxLine;
+    this.#body = new LineSplitter(maxLine);
   }
 
   /** True while the decoder is in the middle of a frame. */
   get partial(): boolean {
-    return this.#rest.length > 0 || this.#need > 0;
+    return this.#rest !== null || this.#need > 0;
   }
 
   /** Decodes what `chunk` completes; calls `onFrame` for each frame. Throws on a bad one. */
   push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
-    const buf = this.#rest.length > 0 ? Buffer.concat([this.#rest, chunk]) : chunk;
-    this.#rest = Buffer.alloc(0);
     let pos = 0;
-    while (pos < buf.length) {
+    while (pos < chunk.length) {
       if (this.#need > 0) {
-        const take = Math.min(this.#need, buf.length - pos);
-        this.#parts.push(buf.subarray(pos, pos + take));
-        pos += take;
-        this.#need -= take;
-        if (this.#need === 0) this.#finishBody(onFrame);
+        pos = this.#takeBody(chunk, pos, onFrame);
         continue;
       }
-      const end = buf.indexOf(LF, pos);
-      if (end < 0 || end - pos >= MAX_HEADER_BYTES) {
-        if (end >= 0 || buf.length - pos >= MAX_HEADER_BYTES) throw protocolError('a frame header is too long');
-        this.#rest = Buffer.from(buf.subarray(pos));
+      const end = chunk.indexOf(LF, pos);
+      const held = this.#rest?.length ?? 0;
+      if (end < 0) {
+        if (held + chunk.length - pos >= MAX_HEADER_BYTES) throw protocolError('a frame header is too long');
+        this.#rest = Buffer.concat([this.#rest ?? Buffer.alloc(0), chunk.subarray(pos)]);
         return;
       }
-      const { frame, size } = parseHeader(buf.subarray(pos, end), this.maxLine);
+      if (held + end - pos >= MAX_HEADER_BYTES) throw protocolError('a frame header is too long');
+      const header = this.#rest ? Buffer.concat([this.#rest, chunk.subarray(pos, end)]) : chunk.subarray(pos, end);
+      this.#rest = null;
       pos = end + 1;
+      const { frame, size } = parseHeader(header, this.maxLine);
+      if (size === 0 && (frame?.type === 'msg' || frame?.type === 'me')) throw protocolError('a message has no text');
       this.#frame = frame;
       this.#need = size;
-      if (size === 0) this.#finishBody(onFrame);
+      if (size === 0 && frame) onFrame(frame);
     }
   }
 
-  #finishBody(onFrame: (frame: Frame) => void): void {
+  /** Takes what `chunk` holds of the current body; returns where the body part ends. */
+  #takeBody(chunk: Buffer, pos: number, onFrame: (frame: Frame) => void): number {
+    const take = Math.min(this.#need, chunk.length - pos);
+    const piece = chunk.subarray(pos, pos + take);
+    this.#need -= take;
+    const last = this.#need === 0;
     const frame = this.#frame;
-    const body = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
-    this.#frame = null;
-    this.#parts = [];
-    if (frame === null) return;
-    if (frame.type === 'msg' || frame.type === 'me') {
-      if (body.length === 0) throw protocolError('a message has no text');
-      frame.body = body;
-      frame.lines = checkLines(body, this.maxLine);
-      if (frame.type === 'me' && frame.lines !== 1) throw protocolError('an action must be one line');
+    if (frame?.type === 'msg') {
+      const lines = this.#body.push(piece);
+      if (last && this.#body.holding) throw protocolError('a message does not end in a line feed');
+      if (lines || last) onFrame({ ...frame, parts: lines?.parts ?? [], lines: lines?.lines ?? 0, last });
+    } else if (frame?.type === 'me') {
+      // An action is one short line: kept whole, checked, then handed on.
+      this.#action.push(piece);
+      if (last) {
+        const body = Buffer.concat(this.#action);
+        this.#action = [];
+        if (checkLines(body, this.maxLine) !== 1) throw protocolError('an action must be one line');
+        onFrame({ ...frame, parts: [body], lines: 1, last: true });
+      }
     }
-    onFrame(frame);
+    return pos + take;
   }
 }

@@ -86,6 +86,7 @@ export class Chat {
   #inputError: LanchatError | null = null;
   #exitOverride: number | null = null;
   #lingering = false;
+  #stdoutBroken = false;
   #lingerTimer: NodeJS.Timeout | null = null;
 
   constructor(io: ChatIO, options: ChatOptions) {
@@ -157,8 +158,9 @@ export class Chat {
   /** Waits until stdout has taken everything, unless we were told to stop or it broke. */
   async #flushOutput(): Promise<void> {
     const { stdout, signal } = this.#io;
-    if (!stdout.writableNeedDrain || signal.aborted) return;
-    await Promise.race([once(stdout, 'drain'), once(signal, 'abort')]).catch(() => {});
+    // process.stdout is never destroyed, even after EPIPE: our own flag says it broke.
+    if (stdout.writableLength === 0 || this.#stdoutBroken || signal.aborted) return;
+    await Promise.race([once(stdout, 'drain'), once(stdout, 'close'), once(signal, 'abort')]).catch(() => {});
   }
 
   /**
@@ -191,6 +193,7 @@ export class Chat {
   }
 
   #onStdoutError = (): void => {
+    this.#stdoutBroken = true;
     // Whoever read our output has gone (`| head -1`): leave quietly.
     this.#exitOverride ??= EXIT_FAILURE;
     this.#session?.quit();
@@ -276,7 +279,7 @@ export class Chat {
     } catch (error) {
       return this.#stopOnInputError(session, error as LanchatError);
     }
-    if (lines && !this.#sendPiped(session, lines.body, lines.lines)) {
+    if (lines && !this.#sendPiped(session, lines.parts, lines.lines)) {
       this.#io.stdin.pause(); // until the socket drains; not idle, so no lingering count-down
       this.#disarmLinger();
     } else {
@@ -290,7 +293,7 @@ export class Chat {
     if (!session?.isOpen) return;
     try {
       const last = this.#splitter!.end();
-      if (last) this.#sendPiped(session, last, 1);
+      if (last) this.#sendPiped(session, [last], 1);
     } catch (error) {
       return this.#stopOnInputError(session, error as LanchatError);
     }
@@ -299,7 +302,7 @@ export class Chat {
 
   #stopOnInputError(session: Session, error: LanchatError): void {
     // Everything before the bad line still goes out.
-    if (error instanceof BadLineError && error.before.lines > 0) this.#sendPiped(session, error.before.body, error.before.lines);
+    if (error instanceof BadLineError && error.before.lines > 0) this.#sendPiped(session, error.before.parts, error.before.lines);
     this.#inputError =
       error.code === 'ERR_LINE_TOO_LONG'
         ? new LanchatError(error.code, `a line of input is longer than ${session.sendLimit} bytes (--max-line); it and the rest of the input were not sent`)
@@ -309,13 +312,13 @@ export class Chat {
   }
 
   /** Sends piped lines; with --commands each line may be a command. */
-  #sendPiped(session: Session, body: Buffer, lines: number): boolean {
+  #sendPiped(session: Session, parts: Buffer[], lines: number): boolean {
     if (!this.#options.commands) {
-      if (this.#transcript.active) this.#transcript.text({ kind: 'msg', nick: this.#nick, body }, new Date());
-      return session.send('msg', body, lines);
+      if (this.#transcript.active) this.#transcript.text({ kind: 'msg', nick: this.#nick, body: Buffer.concat(parts) }, new Date());
+      return session.send('msg', parts, lines);
     }
     let more = true;
-    for (const line of body.toString('utf8').split('\n').slice(0, -1)) more = this.#handleLine(session, line);
+    for (const line of Buffer.concat(parts).toString('utf8').split('\n').slice(0, -1)) more = this.#handleLine(session, line);
     return more;
   }
 

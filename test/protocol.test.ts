@@ -14,10 +14,24 @@ import {
 
 const MAX = 64 * 1024;
 
-function decodeAll(chunks: Buffer[], maxLine = MAX): Frame[] {
+type Decoded = Exclude<Frame, { parts: Buffer[] }> | { type: 'msg' | 'me'; id: number; body: Buffer; lines: number };
+
+/** Decodes, joining the pieces of each text frame into one body (they arrive as lines complete). */
+function decodeAll(chunks: Buffer[], maxLine = MAX): Decoded[] {
   const decoder = new FrameDecoder(maxLine);
-  const frames: Frame[] = [];
-  for (const chunk of chunks) decoder.push(chunk, (frame) => frames.push(frame));
+  const frames: Decoded[] = [];
+  let text: { type: 'msg' | 'me'; id: number; parts: Buffer[]; lines: number } | null = null;
+  for (const chunk of chunks) {
+    decoder.push(chunk, (frame) => {
+      if (frame.type !== 'msg' && frame.type !== 'me') return frames.push(frame as Decoded);
+      text ??= { type: frame.type, id: frame.id, parts: [], lines: 0 };
+      text.parts.push(...frame.parts);
+      text.lines += frame.lines;
+      if (!frame.last) return;
+      frames.push({ type: text.type, id: text.id, body: Buffer.concat(text.parts), lines: text.lines });
+      text = null;
+    });
+  }
   return frames;
 }
 
@@ -130,9 +144,10 @@ describe('LineSplitter', () => {
   it('returns whole lines only, keeping the rest for the next chunk', () => {
     const splitter = new LineSplitter(MAX);
     expect(splitter.push(Buffer.from('ab'))).toBeNull();
-    expect(splitter.push(Buffer.from('c\nde'))).toEqual({ body: Buffer.from('abc\n'), lines: 1 });
-    expect(splitter.push(Buffer.from('\r\n\nf'))).toEqual({ body: Buffer.from('de\r\n\n'), lines: 2 });
-    expect(splitter.end()).toEqual(Buffer.from('f\n'));
+    expect(splitter.push(Buffer.from('c\nde'))).toEqual({ parts: [Buffer.from('abc\n')], lines: 1 });
+    expect(splitter.push(Buffer.from('\r\n\nf'))).toEqual({ parts: [Buffer.from('de\r\n'), Buffer.from('\n')], lines: 2 });
+    expect(splitter.push(Buffer.from('g\nh\ni\nj'))).toEqual({ parts: [Buffer.from('fg\n'), Buffer.from('h\ni\n')], lines: 3 });
+    expect(splitter.end()).toEqual(Buffer.from('j\n'));
     expect(splitter.end()).toBeNull();
   });
 
@@ -140,7 +155,7 @@ describe('LineSplitter', () => {
     const text = Buffer.from('日本語\n✓\n');
     for (const [a, b] of allSplits(text)) {
       const splitter = new LineSplitter(MAX);
-      const out = [splitter.push(a!), splitter.push(b!)].filter((x) => x !== null).map((x) => x.body);
+      const out = [splitter.push(a!), splitter.push(b!)].filter((x) => x !== null).flatMap((x) => x.parts);
       expect(Buffer.concat(out).toString()).toBe('日本語\n✓\n');
     }
   });
@@ -154,11 +169,11 @@ describe('LineSplitter', () => {
   it('hands back the good lines that came before a bad one', () => {
     const splitter = new LineSplitter(5);
     expect(() => splitter.push(Buffer.from('ok\nfine\ntoo long\nlater\n'))).toThrow(
-      expect.objectContaining({ code: 'ERR_LINE_TOO_LONG', before: { body: Buffer.from('ok\nfine\n'), lines: 2 } }),
+      expect.objectContaining({ code: 'ERR_LINE_TOO_LONG', before: { parts: [Buffer.from('ok\nfine\n')], lines: 2 } }),
     );
     const tail = new LineSplitter(5);
     expect(() => tail.push(Buffer.from('ok\n123456'))).toThrow(
-      expect.objectContaining({ before: { body: Buffer.from('ok\n'), lines: 1 } }),
+      expect.objectContaining({ before: { parts: [Buffer.from('ok\n')], lines: 1 } }),
     );
   });
 
