@@ -7,7 +7,6 @@ import { DEFAULT_MAX_LINE, isValidNick } from './protocol.js';
 import { FORMATS, type Format } from './terminal.js';
 import type { ChatIO, ChatOptions } from './ui.js';
 import type { Role } from './peer.js';
-import { savedNick } from './settings.js';
 
 /** What every command gets from cli.ts instead of touching `process`. */
 export interface CliContext extends ChatIO {
@@ -92,6 +91,7 @@ async function resolveNick(flags: SessionFlags, env: NodeJS.ProcessEnv): Promise
     if (!isValidNick(env.LANCHAT_NICK)) throw usageError('LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)');
     return env.LANCHAT_NICK;
   }
+  const { savedNick } = await import('./settings.js'); // only when needed: it loads the store
   const saved = await savedNick(env);
   if (saved !== undefined) return saved;
   let name = '';

@@ -418,3 +418,23 @@ describe('plain peers, more closely', () => {
     expect(nc.stdout().toString()).toBe('');
   });
 });
+
+describe('start-up fast paths', () => {
+  it('lanchat --help (answered without commander) is exactly what commander prints', async () => {
+    const { createProgram } = await import('../src/program.js');
+    let printed = '';
+    const sink = { write: (text: string) => ((printed += text), true), isTTY: false } as unknown as NodeJS.WriteStream;
+    const program = createProgram({ stdin: process.stdin, stdout: sink, stderr: sink, cwd: '.', env: {}, signal: new AbortController().signal }, () => {});
+    program.outputHelp();
+    const help = lanchat(['--help'], { stdin: 'ignore' });
+    expect((await help.exited).code).toBe(0);
+    expect(help.stdout().toString()).toBe(printed);
+    expect(readFileSync(new URL('../dist/help.txt', import.meta.url), 'utf8')).toBe(printed);
+  });
+
+  it('lanchat --version prints the package version', async () => {
+    const proc = lanchat(['--version'], { stdin: 'ignore' });
+    expect((await proc.exited).code).toBe(0);
+    expect(proc.stdout().toString()).toBe(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  });
+});

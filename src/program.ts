@@ -1,0 +1,127 @@
+// The commander program: every command, option and help text, and the mapping
+// of outcomes to exit codes. Command modules load on demand, so a command pays
+// only for what it uses. Process-level concerns live in cli.ts.
+import { Command } from 'commander';
+import type { ConnectFlags } from './commands/connect.js';
+import type { ListenFlags } from './commands/listen.js';
+import { EXIT_USAGE } from './errors.js';
+import { version } from './version.js';
+import { addConnectOptions, addSessionOptions, parseList, parseListenPort, parseNick, parsePort, parseSeconds, type CliContext } from './options.js';
+
+export const USAGE_HINT = '(add --help for usage)';
+
+const EXAMPLES = `
+Examples:
+  lanchat                                  start menu: wait, connect, or pick a contact
+  lanchat listen 5000                      wait for a peer on port 5000
+  lanchat connect 192.168.1.20 5000        chat with the peer listening there
+  echo "build done" | lanchat connect host 5000
+  lanchat listen 5000 > received.txt       save what a peer sends
+  lanchat contacts add bob 192.168.1.20 5000 && lanchat chat bob`;
+
+/** The program, with its output and exits routed through `ctx` (tests use this). */
+export function createProgram(ctx: CliContext, setExitCode: (code: number) => void): Command {
+  const run = (work: Promise<number>): Promise<void> => work.then(setExitCode);
+  const program = new Command('lanchat')
+    .description('Terminal chat over TCP for people on the same network: an IP, a port, and talk.')
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => ctx.stdout.write(text),
+      writeErr: (text) => ctx.stderr.write(text),
+      outputError: (text, write) => write(`lanchat: ${text.replace(/^error: /, '')}`),
+    })
+    .showHelpAfterError(USAGE_HINT)
+    .addHelpText('after', EXAMPLES);
+
+  addSessionOptions(
+    program
+      .command('listen')
+      .description('wait for one peer on PORT and chat with it (0 picks a free port)')
+      .argument('<port>', 'port to listen on, 0 for any free one', parseListenPort)
+      .option('--host <address>', 'listen on this address only (default: every interface, IPv4 and IPv6)')
+      .option('-k, --keep', 'after a session ends, wait for the next peer (one at a time)')
+      .option('--allow <cidrs>', 'accept only these addresses or CIDR ranges, comma-separated (10.0.0.0/8,fd00::/8)', parseList)
+      .option('--idle-timeout <seconds>', 'end a session after this long with no traffic', parseSeconds),
+  )
+    .addHelpText('after', '\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt')
+    .action(async (port: number, flags: ListenFlags) => run(import('./commands/listen.js').then((m) => m.listen(port, flags, ctx))));
+
+  addConnectOptions(
+    program
+      .command('connect')
+      .description('connect to a peer listening on HOST:PORT and chat')
+      .argument('<host>', 'IPv4 or IPv6 address, or host name')
+      .argument('<port>', 'port the peer listens on', parsePort),
+  )
+    .addHelpText('after', '\nExamples:\n  lanchat connect 192.168.1.20 5000\n  seq 3 | lanchat connect ::1 5000\n  lanchat connect --raw 127.0.0.1 6000')
+    .action(async (host: string, port: number, flags: ConnectFlags) =>
+      run(import('./commands/connect.js').then((m) => m.connect(host, port, flags, ctx))),
+    );
+
+  addConnectOptions(program.command('chat').description('connect to a contact (see lanchat contacts)').argument('<name>', 'contact name'))
+    .addHelpText('after', '\nExamples:\n  lanchat chat bob\n  echo "lunch?" | lanchat chat bob')
+    .action(async (name: string, flags: ConnectFlags) => run(import('./commands/chat.js').then((m) => m.chat(name, flags, ctx))));
+
+  const contacts = program
+    .command('contacts')
+    .description('the address book: add, list, show, remove, rename, path')
+    .addHelpText('after', '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts list\n  lanchat contacts rename bob robert');
+  const book = (): Promise<typeof import('./commands/contacts.js')> => import('./commands/contacts.js');
+  contacts
+    .command('add')
+    .description('add a contact (asks for missing arguments at a terminal)')
+    .argument('[name]', '1-32 letters, digits, ".", "_" or "-"')
+    .argument('[host]', 'IPv4 or IPv6 address, or host name')
+    .argument('[port]', 'port the contact listens on')
+    .option('--force', 'replace a contact of the same name')
+    .action(async (name?: string, host?: string, port?: string, flags: { force?: boolean } = {}) =>
+      run(book().then((m) => m.contactsAdd([name, host, port], flags, ctx))),
+    );
+  contacts
+    .command('list')
+    .description('list contacts (a table on a terminal, name<TAB>host<TAB>port lines otherwise)')
+    .option('--json', 'print JSON')
+    .action(async (flags: { json?: boolean }) => run(book().then((m) => m.contactsList(flags, ctx))));
+  contacts
+    .command('show')
+    .description('show one contact')
+    .argument('<name>')
+    .option('--json', 'print JSON')
+    .action(async (name: string, flags: { json?: boolean }) => run(book().then((m) => m.contactsShow(name, flags, ctx))));
+  contacts
+    .command('remove')
+    .description('remove a contact')
+    .argument('<name>')
+    .action(async (name: string) => run(book().then((m) => m.contactsRemove(name, ctx))));
+  contacts
+    .command('rename')
+    .description('rename a contact')
+    .argument('<old>')
+    .argument('<new>')
+    .action(async (from: string, to: string) => run(book().then((m) => m.contactsRename(from, to, ctx))));
+  contacts
+    .command('path')
+    .description('print where the contacts file is')
+    .action(async () => run(book().then((m) => m.contactsPath(ctx))));
+
+  program
+    .command('config')
+    .description('settings kept beside the contacts')
+    .command('nick')
+    .description('show or set your default nick')
+    .argument('[name]', 'the new default nick', parseNick)
+    .action(async (nick?: string) => run(import('./commands/config.js').then((m) => m.configNick(nick, ctx))));
+
+  program.allowExcessArguments().action(async () => {
+    if (program.args.length > 0) program.error(`unknown command '${program.args[0]}'`, { exitCode: EXIT_USAGE, code: 'commander.unknownCommand' });
+    if (!ctx.stdin.isTTY) {
+      program.outputHelp({ error: true });
+      return setExitCode(EXIT_USAGE);
+    }
+    const { startMenu } = await import('./commands/menu.js');
+    const next = await startMenu(ctx);
+    if (next) await createProgram(ctx, setExitCode).parseAsync(next, { from: 'user' });
+  });
+  return program;
+}
