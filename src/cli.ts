@@ -2,10 +2,8 @@
 // The process: arguments, stdin/stdout, signals and the exit code. The only
 // file that touches them. The commander program loads only when needed, so
 // `lanchat --version` and `lanchat --help` start about as fast as node itself.
+// Only what the fast paths need is imported up front; the rest loads in main().
 import { fstatSync, readFileSync, readSync, realpathSync } from 'node:fs';
-import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { EXIT_FAILURE, EXIT_USAGE, LanchatError } from './errors.js';
 import type { CliContext } from './options.js';
 import { version } from './version.js';
 
@@ -19,7 +17,7 @@ const PREBUILT_HELP = new URL('./help.txt', import.meta.url);
  * at a time through the thread pool, where the round trips, not the work, set
  * the pace of a transfer. Chunks stay under a frame's body limit (1 MiB).
  */
-function openStdin(): CliContext['stdin'] {
+function openStdin(Readable: typeof import('node:stream').Readable): CliContext['stdin'] {
   try {
     if (fstatSync(0).isFile()) {
       return new Readable({
@@ -64,6 +62,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { createProgram, USAGE_HINT } = await import('./program.js');
   const { CommanderError } = await import('commander');
+  const { EXIT_FAILURE, EXIT_USAGE, LanchatError } = await import('./errors.js');
+  const { Readable } = await import('node:stream');
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143); // asked twice: go now
@@ -72,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const ctx: CliContext = {
-    stdin: openStdin(),
+    stdin: openStdin(Readable),
     stdout: process.stdout,
     stderr: process.stderr,
     cwd: process.cwd(),
@@ -100,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(new URL(import.meta.url));
 if (invokedDirectly) {
   const code = await main(process.argv);
   // Leave once output is flushed, so that no stray handle keeps us; at once
