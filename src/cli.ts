@@ -63,6 +63,7 @@ export async function main(argv: string[]): Promise<number> {
   const { createProgram, USAGE_HINT } = await import('./program.js');
   const { CommanderError } = await import('commander');
   const { EXIT_FAILURE, EXIT_USAGE, LanchatError } = await import('./errors.js');
+  const { inert } = await import('./terminal.js');
   const { Readable } = await import('node:stream');
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -86,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       code = error.exitCode === 0 ? 0 : EXIT_USAGE;
     } else if (error instanceof LanchatError) {
-      process.stderr.write(`lanchat: ${error.message}\n`);
+      process.stderr.write(`lanchat: ${inert(error.message)}\n`); // it may quote a file's or a peer's bytes
       if (error.exitCode === EXIT_USAGE) process.stderr.write(`${USAGE_HINT}\n`);
       code = error.exitCode;
     } else {

@@ -24,9 +24,12 @@ export function isValidName(name: string): boolean {
 /** An IPv4 or IPv6 address (brackets allowed) or a host name, in the form to dial. */
 export function normalizeHost(host: string): string | null {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (isIP(bare)) return bare;
+  if (isIP(bare)) return bare.startsWith('::ffff:') && bare.includes('.') ? bare.slice(7) : bare;
   const name = bare.endsWith('.') ? bare.slice(0, -1) : bare;
-  if (name.length === 0 || name.length > 253 || !name.split('.').every((label) => HOST_LABEL.test(label))) return null;
+  const labels = name.split('.');
+  if (name.length === 0 || name.length > 253 || !labels.every((label) => HOST_LABEL.test(label))) return null;
+  // "999.1.1.1", "1.2.3" or "12345" are broken addresses, not names: a top-level label is never all digits.
+  if (/^\d+$/.test(labels.at(-1)!)) return null;
   return name;
 }
 
@@ -34,13 +37,14 @@ export function isValidPort(port: number): boolean {
   return Number.isInteger(port) && port >= 1 && port <= 65535;
 }
 
-/** Checks a contact from the command line; a bad field is a usage error. */
-export function validateContact(name: string, host: string, port: number): Contact {
+/** Checks a contact from the command line (the port as typed); a bad field is a usage error. */
+export function validateContact(name: string, host: string, port: string | number): Contact {
   if (!isValidName(name)) throw usageError(`invalid contact name "${name}": use 1 to 32 letters, digits, ".", "_" or "-"`);
   const dialled = normalizeHost(host);
   if (dialled === null) throw usageError(`invalid host "${host}": give an IPv4 or IPv6 address or a host name`);
-  if (!isValidPort(port)) throw usageError(`invalid port "${port}": a port is a whole number from 1 to 65535`);
-  return { name, host: dialled, port };
+  const number = typeof port === 'number' ? port : /^\d{1,5}$/.test(port) ? Number(port) : NaN;
+  if (!isValidPort(number)) throw usageError(`invalid port "${port}": a port is a whole number from 1 to 65535`);
+  return { name, host: dialled, port: number };
 }
 
 const fold = (name: string): string => name.normalize('NFC').toLowerCase();
@@ -89,7 +93,7 @@ export function unknownContact(contacts: readonly Contact[], name: string): Lanc
 export function addContact(contacts: readonly Contact[], contact: Contact, force = false): Contact[] {
   const existing = findContact(contacts, contact.name);
   if (existing && !force) {
-    throw new LanchatError('ERR_CONTACT_EXISTS', `a contact named "${existing.name}" exists already (use --force to replace it)`);
+    throw new LanchatError('ERR_CONTACT_EXISTS', `a contact named "${existing.name}" exists already`);
   }
   return [...contacts.filter((c) => c !== existing), contact];
 }
@@ -139,7 +143,7 @@ export function parseContacts(text: string, path: string): Contact[] {
       typeof name === 'string' && isValidName(name) && typeof host === 'string' && normalizeHost(host) !== null && typeof port === 'number' && isValidPort(port);
     if (!valid) throw corrupt(path, `contact ${i + 1} is not a valid {name, host, port}`);
     if (findContact(seen, name)) throw corrupt(path, `the name "${name}" appears twice`);
-    seen.push({ ...(entry as object), name, host, port });
+    seen.push({ ...(entry as object), name, host: normalizeHost(host)!, port });
   });
   return seen;
 }

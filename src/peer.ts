@@ -122,6 +122,8 @@ export class Session extends EventEmitter {
   #linesConfirmed = 0;
   #linesReceived = 0;
   #connectedAt: Date | null = null;
+  /** Connector: whether the listener's first byte opened a JSON object (null: nothing yet). */
+  #spokeJson: boolean | null = null;
 
   constructor(socket: Duplex, options: SessionOptions) {
     super();
@@ -313,6 +315,7 @@ export class Session extends EventEmitter {
 
   #onSocketData(chunk: Buffer): void {
     this.#idleTimer?.refresh();
+    if (this.#state === 'handshake' && this.#spokeJson === null && chunk.length > 0) this.#spokeJson = chunk[0] === 0x7b;
     // While we wait for the peer to finish, anything it sends is progress.
     if (this.#sentBye && this.#ending === 'finish') this.#timer?.refresh();
     try {
@@ -324,7 +327,9 @@ export class Session extends EventEmitter {
       if (!(error instanceof LanchatError)) throw error;
       // The good lines before a bad one are still the peer's words.
       if (error instanceof BadLineError && error.before.lines > 0) this.#deliver('msg', error.before.parts, error.before.lines, 0);
-      if (this.#state === 'handshake' && this.role === 'connect' && error.code === 'ERR_BAD_FRAME') {
+      // A listener whose first byte is not "{" is no lanchat at all; one that
+      // speaks JSON but breaks the rules (a bad nick, say) is told so.
+      if (this.#state === 'handshake' && this.role === 'connect' && error.code === 'ERR_BAD_FRAME' && !this.#spokeJson) {
         return this.#fail(new LanchatError('ERR_NOT_LANCHAT', 'the peer is not a lanchat listener (for netcat, use --raw)'));
       }
       this.#fail(error, true);

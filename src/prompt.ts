@@ -2,7 +2,7 @@
 // `contacts add` with missing arguments). readline-sync blocks the event loop,
 // so nothing here may run while a session is open.
 import type { Writable } from 'node:stream';
-import { LanchatError, usageError } from './errors.js';
+import { LanchatError } from './errors.js';
 
 /**
  * Asks until `parse` accepts the answer; `parse` throws a LanchatError whose
@@ -12,8 +12,8 @@ import { LanchatError, usageError } from './errors.js';
 export async function ask<T>(question: string, parse: (answer: string) => T, errors: Writable, fallback?: string): Promise<T> {
   const { default: readlineSync } = await import('readline-sync');
   for (;;) {
-    const answer = withDefaultSigint(() => readlineSync.question(question)).trim() || fallback;
-    if (answer === undefined) throw usageError('cancelled');
+    const answer = withDefaultSignals(() => readlineSync.question(question)).trim() || fallback;
+    if (answer === undefined) throw new LanchatError('ERR_CANCELLED', 'cancelled');
     try {
       return parse(answer);
     } catch (error) {
@@ -25,14 +25,18 @@ export async function ask<T>(question: string, parse: (answer: string) => T, err
 
 /**
  * A JavaScript signal handler cannot run while a synchronous read blocks, so
- * during a prompt Ctrl-C gets its default effect back: the process ends (130).
+ * during a prompt Ctrl-C and SIGTERM get their default effect back: the
+ * process ends at once (130, 143).
  */
-function withDefaultSigint<T>(read: () => T): T {
-  const handlers = process.listeners('SIGINT');
-  process.removeAllListeners('SIGINT');
+function withDefaultSignals<T>(read: () => T): T {
+  const saved = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
+    const handlers = process.listeners(signal);
+    process.removeAllListeners(signal);
+    return { signal, handlers };
+  });
   try {
     return read();
   } finally {
-    for (const handler of handlers) process.on('SIGINT', handler);
+    for (const { signal, handlers } of saved) for (const handler of handlers) process.on(signal, handler);
   }
 }

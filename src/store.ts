@@ -48,7 +48,10 @@ export async function updateText<T>(path: string, change: (text: string | null) 
   try {
     release = await lockfile.lock(path, LOCK_OPTIONS);
   } catch (error) {
-    throw new LanchatError('ERR_STORE_LOCKED', `${path} is locked by another lanchat process: ${(error as Error).message}`);
+    const { code, message } = error as NodeJS.ErrnoException;
+    throw code === 'ELOCKED'
+      ? new LanchatError('ERR_STORE_LOCKED', `${path} is locked by another lanchat process; try again`)
+      : new LanchatError('ERR_STORE', `cannot lock ${path}: ${message}`);
   }
   try {
     const { text, result } = change(await readText(path));

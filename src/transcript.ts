@@ -1,55 +1,80 @@
-// The conversation as text: kept in memory for /save when slash commands are
-// on, and appended to --log as it happens. Peer text is made inert, since a
-// transcript is meant to be read with cat or less.
-import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
+// The conversation as text, for /save and --log. What /save will write is
+// spooled to a private temporary file, not kept in memory, so a long or
+// hostile conversation cannot make lanchat grow; --log appends as it goes.
+// Peer text is made inert: a transcript is meant to be read with cat or less.
+import { closeSync, constants, copyFileSync, createWriteStream, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inert, splitLines, timestamp, type TextEvent } from './terminal.js';
 
-export class Transcript {
-  #lines: string[] | null;
-  #log: WriteStream | null = null;
-  #onLogError: (error: Error) => void;
+interface Spool {
+  dir: string;
+  path: string;
+  fd: number;
+  lines: number;
+}
 
-  /** `keep`: hold everything for /save; `logPath`: append each line there too. */
-  constructor(options: { keep: boolean; logPath?: string; onLogError: (error: Error) => void }) {
-    this.#lines = options.keep ? [] : null;
-    this.#onLogError = options.onLogError;
+export class Transcript {
+  #keep: boolean;
+  #spool: Spool | null = null;
+  #log: WriteStream | null = null;
+  #onError: (message: string) => void;
+
+  /** `keep`: spool the conversation for /save; `logPath`: append each line there too. */
+  constructor(options: { keep: boolean; logPath?: string; onError: (message: string) => void }) {
+    this.#keep = options.keep;
+    this.#onError = options.onError;
     if (options.logPath) {
       this.#log = createWriteStream(options.logPath, { flags: 'a' });
       this.#log.on('error', (error) => {
         this.#log = null; // one message, then the session goes on without a log
-        this.#onLogError(error);
+        this.#onError(`cannot write the log: ${error.message}`);
       });
     }
   }
 
   get active(): boolean {
-    return this.#lines !== null || this.#log !== null;
+    return this.#keep || this.#log !== null;
+  }
+
+  /** A new conversation begins: /save covers only what follows (--log keeps everything). */
+  restart(): void {
+    const spool = this.#spool;
+    this.#spool = null;
+    if (!spool) return;
+    closeSync(spool.fd);
+    rmSync(spool.dir, { recursive: true, force: true });
   }
 
   text(event: TextEvent, time: Date): void {
     if (!this.active) return;
     const stamp = `[${timestamp(time)}] `;
     const who = event.kind === 'msg' ? `${inert(event.nick)}: ` : `* ${inert(event.nick)} `;
-    for (const line of splitLines(event.body)) this.#add(`${stamp}${who}${inert(line)}`);
+    // A CR before the LF is the line's ending, as in pretty output.
+    this.#add(splitLines(event.body).map((line) => `${stamp}${who}${inert(line.endsWith('\r') ? line.slice(0, -1) : line)}\n`));
   }
 
   event(description: string, time: Date): void {
-    if (this.active) this.#add(`[${timestamp(time)}] -- ${description}`);
+    if (this.active) this.#add([`[${timestamp(time)}] -- ${description}\n`]);
   }
 
   /**
-   * Writes the transcript to a new file; an existing file is never overwritten
-   * (EEXIST). Synchronous on purpose: a rare, small write whose result must be
-   * reported before whatever the user typed next.
+   * Writes this conversation to a new file; an existing file is never
+   * overwritten (EEXIST). Synchronous on purpose: a rare, user-invoked copy
+   * whose result must be reported before whatever the user typed next.
    */
   save(path: string): number {
-    const lines = this.#lines ?? [];
-    writeFileSync(path, lines.map((line) => `${line}\n`).join(''), { encoding: 'utf8', flag: 'wx' });
-    return lines.length;
+    if (!this.#spool) {
+      writeFileSync(path, '', { flag: 'wx' });
+      return 0;
+    }
+    copyFileSync(this.#spool.path, path, constants.COPYFILE_EXCL);
+    return this.#spool.lines;
   }
 
-  /** Resolves once the log has been written out (process.exit must not cut it short). */
+  /** Removes the spool; resolves once the log has been written out (process.exit must not cut it short). */
   close(): Promise<void> {
+    this.restart();
     const log = this.#log;
     this.#log = null;
     if (!log) return Promise.resolve();
@@ -59,8 +84,23 @@ export class Transcript {
     });
   }
 
-  #add(line: string): void {
-    this.#lines?.push(line);
-    this.#log?.write(`${line}\n`);
+  #add(lines: string[]): void {
+    const text = lines.join('');
+    this.#log?.write(text);
+    if (!this.#keep) return;
+    try {
+      const spool = (this.#spool ??= this.#openSpool());
+      writeSync(spool.fd, text);
+      spool.lines += lines.length;
+    } catch (error) {
+      this.#keep = false; // once: /save will save what was kept until now
+      this.#onError(`cannot keep the conversation for /save: ${(error as Error).message}`);
+    }
+  }
+
+  #openSpool(): Spool {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-'));
+    const path = join(dir, 'transcript.txt');
+    return { dir, path, fd: openSync(path, 'a', 0o600), lines: 0 };
   }
 }

@@ -87,6 +87,7 @@ export class Chat {
   #exitOverride: number | null = null;
   #lingering = false;
   #stdoutBroken = false;
+  #idleHandlers: { onData: () => void; onEnd: () => void } | null = null;
   #lingerTimer: NodeJS.Timeout | null = null;
 
   constructor(io: ChatIO, options: ChatOptions) {
@@ -96,7 +97,7 @@ export class Chat {
     this.#transcript = new Transcript({
       keep: options.commands,
       logPath: options.log,
-      onLogError: (error) => this.#notice(`lanchat: cannot write the log: ${error.message}`),
+      onError: (message) => this.#notice(`lanchat: ${message}`),
     });
     io.stdout.on('error', this.#onStdoutError);
   }
@@ -108,6 +109,8 @@ export class Chat {
     this.#address = address;
     this.#inputError = null;
     this.#exitOverride = null;
+    this.#stopIdle();
+    this.#transcript.restart();
     const session = new Session(socket, {
       role: this.#options.role,
       nick: this.#nick,
@@ -124,7 +127,8 @@ export class Chat {
       this.#exitOverride = signalExitCode(this.#io.signal.reason) ?? EXIT_FAILURE;
       session.quit();
     };
-    this.#io.signal.addEventListener('abort', onAbort);
+    if (this.#io.signal.aborted) onAbort();
+    else this.#io.signal.addEventListener('abort', onAbort);
     session.on('open', () => {
       this.#status({ type: 'join', nick: session.peerNick!, address, plain: session.plain });
       this.#startInput(session);
@@ -185,8 +189,38 @@ export class Chat {
     this.#lingerTimer = null;
   }
 
+  /** True once whoever reads our stdout has gone: no session can deliver anything now. */
+  get outputBroken(): boolean {
+    return this.#stdoutBroken;
+  }
+
+  /**
+   * At a keyboard, between sessions (listen): what is typed is not kept for
+   * the next peer, who may be someone else. It is read and dropped, with a
+   * word; Ctrl-D (end of input) calls `onEnd`.
+   */
+  idle(onEnd: () => void): void {
+    if (!this.#options.interactive) return;
+    this.#stopIdle();
+    const stdin = this.#io.stdin;
+    const onData = (): void => this.#notice('lanchat: nobody is connected yet; that was not sent');
+    stdin.on('data', onData);
+    stdin.once('end', onEnd);
+    stdin.resume();
+    this.#idleHandlers = { onData, onEnd };
+  }
+
+  #stopIdle(): void {
+    if (!this.#idleHandlers) return;
+    this.#io.stdin.off('data', this.#idleHandlers.onData);
+    this.#io.stdin.off('end', this.#idleHandlers.onEnd);
+    this.#io.stdin.pause();
+    this.#idleHandlers = null;
+  }
+
   /** Releases stdin, and resolves once the log is written out. */
   close(): Promise<void> {
+    this.#stopIdle();
     this.#stopInput();
     this.#io.stdout.off('error', this.#onStdoutError);
     return this.#transcript.close();
@@ -305,7 +339,7 @@ export class Chat {
     if (error instanceof BadLineError && error.before.lines > 0) this.#sendPiped(session, error.before.parts, error.before.lines);
     this.#inputError =
       error.code === 'ERR_LINE_TOO_LONG'
-        ? new LanchatError(error.code, `a line of input is longer than ${session.sendLimit} bytes (--max-line); it and the rest of the input were not sent`)
+        ? new LanchatError(error.code, `a line of input is longer than ${this.#limitText(session)}; it and the rest of the input were not sent`)
         : new LanchatError(error.code, `the input is not UTF-8 text; it was not sent from there on`);
     this.#stopInput();
     session.finish();
@@ -384,7 +418,7 @@ export class Chat {
   #sendText(session: Session, kind: TextKind, text: string): boolean {
     const body = Buffer.from(`${text}\n`, 'utf8');
     if (body.length - 1 > session.sendLimit) {
-      this.#notice(`lanchat: not sent: the line is ${body.length - 1} bytes, over the ${session.sendLimit}-byte limit`);
+      this.#notice(`lanchat: not sent: the line is ${body.length - 1} bytes, longer than ${this.#limitText(session)}`);
       if (!this.#options.interactive) this.#stopOnInputError(session, new LanchatError('ERR_LINE_TOO_LONG', ''));
       return true;
     }
@@ -404,6 +438,12 @@ export class Chat {
       const { code, message } = error as NodeJS.ErrnoException;
       this.#notice(code === 'EEXIST' ? `lanchat: ${path} exists; nothing saved (give another name: /save FILE)` : `lanchat: cannot save: ${message}`);
     }
+  }
+
+  /** "65536 bytes (--max-line)", or the peer's smaller limit, named as such. */
+  #limitText(session: Session): string {
+    const own = session.sendLimit === this.#options.maxLine;
+    return `${session.sendLimit} bytes (${own ? '--max-line' : "the peer's limit"})`;
   }
 
   #track(work: Promise<void>): void {

@@ -10,6 +10,7 @@ import { CLI, awkwardText, freePort, killAll, lanchat, listener, spawnProc } fro
 afterEach(killAll);
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'lanchat-test-'));
+const seqText = (n: number): string => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join('');
 
 /** A file opened for reading, to hand to a child as its stdin. */
 function fileInput(data: Buffer | string): number {
@@ -302,7 +303,6 @@ describe('errors and endings', () => {
 });
 
 describe('endings when both sides have something to say', () => {
-  const seqText = (n: number): string => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join('');
 
   it.each([
     [300_000, 10],
@@ -436,5 +436,62 @@ describe('start-up fast paths', () => {
     const proc = lanchat(['--version'], { stdin: 'ignore' });
     expect((await proc.exited).code).toBe(0);
     expect(proc.stdout().toString()).toBe(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  });
+});
+
+describe('second review', () => {
+  it('listen --keep | head -1 stops listening once its reader is gone', async () => {
+    const sink = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 --keep | head -1`]);
+    const [, port] = (await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))!;
+    const first = lanchat(['connect', '127.0.0.1', port!, '--wait', '2'], { stdin: fileInput(seqText(50_000)) });
+    await first.exited;
+    expect((await sink.exited).code).not.toBeNull();
+    expect(sink.stdout().toString()).toBe('1\n');
+  });
+
+  it('with --keep, /save covers the current conversation only', async () => {
+    const dir = tmp();
+    const listen = await listener(['--keep', '--commands']);
+    for (const word of ['first', 'second']) {
+      const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', word], { stdin: fileInput(`${word} says hi\n`) });
+      await listen.waitForStdout(0);
+      expect((await connect.exited).code).toBe(0);
+    }
+    const third = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'third']);
+    await listen.waitForStderr(/connected to third/);
+    third.child.stdin!.write('third says hi\n');
+    await listen.waitForStdout('first says hi\nsecond says hi\nthird says hi\n'.length);
+    listen.child.stdin!.write(`/save ${join(dir, 'now.txt')}\n`);
+    await listen.waitForStderr(/saved \d+ lines? to/);
+    const saved = readFileSync(join(dir, 'now.txt'), 'utf8');
+    expect(saved).toMatch(/third: third says hi/);
+    expect(saved).not.toMatch(/first|second/);
+    third.child.stdin!.end();
+    await third.exited;
+    listen.child.kill('SIGTERM');
+  });
+
+  it('a connector tells a listener whose hello carries a bad nick, and says what was wrong', async () => {
+    const server = createServer((socket) => {
+      socket.once('data', () => socket.write('{"type":"hello","version":1,"nick":"a b","maxLine":100}\n'));
+      socket.on('data', (chunk) => received.push(chunk));
+    });
+    const received: Buffer[] = [];
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port)], { stdin: 'ignore' });
+      expect((await connect.exited).code).toBe(1);
+      expect(connect.stderr()).toMatch(/^lanchat: dropped 127\.0\.0\.1:\d+: its nick is invalid$/m);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(Buffer.concat(received).toString()).toMatch(/"type":"error"/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('an empty host is a usage error', async () => {
+    const proc = lanchat(['connect', '', '5000'], { stdin: 'ignore' });
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.stderr()).toMatch(/^lanchat: a host is required/);
   });
 });

@@ -48,6 +48,11 @@ describe('validation', () => {
     ['a..b', null],
     ['under_score', null],
     ['1.2.3.4.5:80', null],
+    ['999.1.1.1', null],
+    ['1.2.3', null],
+    ['12345', null],
+    ['host-1.lan2', 'host-1.lan2'],
+    ['::ffff:10.0.0.1', '10.0.0.1'],
     ['', null],
   ])('host %j → %j', (host, normal) => {
     expect(normalizeHost(host)).toBe(normal);
@@ -57,6 +62,8 @@ describe('validation', () => {
     expect(() => validateContact('bad name', 'h', 1)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^invalid contact name/) }));
     expect(() => validateContact('ok', 'bad host!', 1)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^invalid host/) }));
     expect(() => validateContact('ok', 'h', 65536)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^invalid port/) }));
+    expect(() => validateContact('ok', 'h', 'abc')).toThrow('invalid port "abc"');
+    expect(() => validateContact('ok', 'h', '99999999999999999999999')).toThrow('invalid port "99999999999999999999999"');
   });
 });
 
@@ -98,6 +105,10 @@ describe('contacts.json', () => {
     expect(() => parseContacts(text, '/home/u/contacts.json')).toThrow(expect.objectContaining({ code: 'ERR_CONTACTS_CORRUPT', exitCode: 1 }));
     expect(() => parseContacts(text, '/home/u/contacts.json')).toThrow(/^\/home\/u\/contacts\.json: /);
     expect(() => parseContacts(text, 'f')).toThrow(problem);
+  });
+
+  it('hosts are kept in the form to dial, even when the file has brackets', () => {
+    expect(parseContacts('{"version":1,"contacts":[{"name":"a","host":"[::1]","port":1}]}', 'f')).toEqual([{ name: 'a', host: '::1', port: 1 }]);
   });
 
   it('a missing file is an empty book', async () => {

@@ -57,7 +57,7 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     start('alice', ['connect', '127.0.0.1', port!, '--nick', 'alice', '--max-line', '40'], dir);
     await waitForScreen('alice', /^alice>\s*$/m);
     tmux('send-keys', '-t', 'alice', 'x'.repeat(50), 'Enter');
-    await waitForScreen('alice', /^lanchat: not sent: the line is 50 bytes, over the 40-byte limit$/m);
+    await waitForScreen('alice', /^lanchat: not sent: the line is 50 bytes, longer than 40 bytes \(--max-line\)$/m);
 
     tmux('send-keys', '-t', 'alice', 'hello bob', 'Enter');
     await waitForScreen('bob', /^\[\d\d:\d\d\] alice: hello bob$/m);
@@ -101,12 +101,16 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     tmux('send-keys', '-t', 'c3', 'C-d');
     await waitForScreen('c3', /^EXIT=0$/m);
     await waitForScreen('l2', /^dave left$/m);
+    // Typed while nobody is connected: dropped with a word, never sent to the next peer.
+    tmux('send-keys', '-t', 'l2', 'meant for dave', 'Enter');
+    await waitForScreen('l2', /^lanchat: nobody is connected yet; that was not sent$/m);
     // Ctrl-C at a --keep listener's prompt ends the listener, not just the session.
     start('c4', ['connect', '127.0.0.1', port!, '--nick', 'erin'], dir);
     await waitForScreen('l2', /^bob>\s*$/m);
     tmux('send-keys', '-t', 'l2', 'C-c');
     await waitForScreen('l2', /^EXIT=130$/m);
     await waitForScreen('c4', /^bob left\nEXIT=0$/m);
+    expect(screen('c4')).not.toContain('meant for dave');
   });
 
   it('the start menu reaches a contact, and a typed line arrives at the listener', async () => {
@@ -136,5 +140,27 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     await waitForScreen('menu-bob', /\] \S+: hi from the menu$/m);
     tmux('send-keys', '-t', 'menu', '/quit', 'Enter');
     await waitForScreen('menu', /^EXIT=0$/m);
+  });
+
+  it('SIGTERM at a prompt ends lanchat at once (143), and a contact named "-V" is reached from the menu', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    start('prompt', ['contacts', 'add', 'carol'], dir);
+    await waitForScreen('prompt', /host \(IP address or host name\):\s*$/m);
+    const pid = execFileSync('pgrep', ['-f', 'contacts add carol'], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
+    process.kill(Number(pid), 'SIGTERM');
+    await waitForScreen('prompt', /^EXIT=143$/m);
+    expect(() => readFileSync(join(dir, 'contacts.json'))).toThrow();
+
+    start('dash-bob', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir);
+    const [, port] = await waitForScreen('dash-bob', /listening on 127\.0\.0\.1:(\d+)/);
+    execFileSync(process.execPath, [CLI, 'contacts', 'add', '--', '-V', '127.0.0.1', port!], { env: { ...process.env, LANCHAT_HOME: dir } });
+    start('dash', [], dir);
+    await waitForScreen('dash', /choose 1, 2, 3 or q:\s*$/m);
+    tmux('send-keys', '-t', 'dash', '3', 'Enter');
+    await waitForScreen('dash', /1\) -V  127\.0\.0\.1/);
+    tmux('send-keys', '-t', 'dash', '1', 'Enter');
+    await waitForScreen('dash', /^connected to bob/m);
+    tmux('send-keys', '-t', 'dash', '/quit', 'Enter');
+    await waitForScreen('dash', /^EXIT=0$/m);
   });
 });

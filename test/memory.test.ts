@@ -23,7 +23,7 @@ function peakRss(pid: number): number {
 }
 
 describe('a slow reader', () => {
-  it(`${INPUT_MIB} MiB through a listener read slowly: memory stays bounded and every byte arrives`, async () => {
+  it.each([[[]], [['--commands']]])(`${INPUT_MIB} MiB through a listener %j read slowly: memory stays bounded and every byte arrives`, async (listenerArgs: string[]) => {
     const path = join(mkdtempSync(join(tmpdir(), 'lanchat-mem-')), 'in.txt');
     const fd = openSync(path, 'w');
     const block = Buffer.from(`${'y'.repeat(98)}\n`.repeat(10_000).replace(/y\n/g, (_, i) => `${i % 10}\n`));
@@ -31,7 +31,7 @@ describe('a slow reader', () => {
     closeSync(fd);
     const expected = createHash('sha256').update(readFileSync(path)).digest('hex');
 
-    const listen = await listener();
+    const listen = await listener(listenerArgs); // --commands keeps a transcript for /save: on disk, not in memory
     const input = openSync(path, 'r');
     const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--wait', '60'], { stdin: input });
     closeSync(input);

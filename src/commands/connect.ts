@@ -1,4 +1,5 @@
 import { CONTACTS_FILE, saveContact } from '../contacts.js';
+import { usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { storePath } from '../store.js';
 import { dial } from '../transport.js';
@@ -12,6 +13,7 @@ export interface ConnectFlags extends SessionFlags {
 
 /** `lanchat connect <host> <port>` (and `chat <contact>`): dial a listener and chat. */
 export async function connect(host: string, port: number, flags: ConnectFlags, ctx: CliContext): Promise<number> {
+  if (host.trim() === '') throw usageError('a host is required (an IP address or a host name)');
   const contacts = storePath(ctx.env, CONTACTS_FILE);
   const options = await chatOptions(flags, ctx, 'connect', {
     plain: flags.raw,

@@ -11,7 +11,7 @@ import {
   validateContact,
   type Contact,
 } from '../contacts.js';
-import { usageError } from '../errors.js';
+import { LanchatError, usageError } from '../errors.js';
 import type { CliContext } from '../options.js';
 import { ask } from '../prompt.js';
 import { storePath } from '../store.js';
@@ -21,29 +21,34 @@ const path = (ctx: CliContext): string => storePath(ctx.env, CONTACTS_FILE);
 
 /** `contacts add [name] [host] [port]`: missing arguments are asked for at a terminal. */
 export async function contactsAdd(args: Array<string | undefined>, flags: { force?: boolean }, ctx: CliContext): Promise<number> {
-  const words = ['name', 'host', 'port'];
-  const missing = words.find((_, i) => args[i] === undefined);
+  const missing = ['name', 'host', 'port'].find((_, i) => args[i] === undefined);
   if (missing && !ctx.stdin.isTTY) throw usageError(`missing argument '${missing}' (lanchat contacts add NAME HOST PORT)`);
-  const [name, host, port] = args;
-  const contact = missing
-    ? await askContact(name, host, port, ctx)
-    : validateContact(name!, host!, /^\d+$/.test(port!) ? Number(port) : NaN);
+  const contact = missing ? await askContact(args, ctx) : validateContact(args[0]!, args[1]!, args[2]!);
   const replaced = await updateContacts(path(ctx), (contacts) => ({
     contacts: addContact(contacts, contact, flags.force),
     result: findContact(contacts, contact.name) !== undefined,
-  }));
+  })).catch((error: LanchatError) => {
+    throw error.code === 'ERR_CONTACT_EXISTS' ? new LanchatError(error.code, `${error.message} (use --force to replace it)`) : error;
+  });
   ctx.stderr.write(`${replaced ? 'replaced' : 'added'} ${contact.name} (${formatAddress(contact.host, contact.port)})\n`);
   return 0;
 }
 
-async function askContact(name: string | undefined, host: string | undefined, port: string | undefined, ctx: CliContext): Promise<Contact> {
+/** Asks for what is missing, after checking what was given (so a bad name is not asked around). */
+async function askContact([name, host, port]: Array<string | undefined>, ctx: CliContext): Promise<Contact> {
   const checkName = (answer: string): string => validateContact(answer, 'localhost', 1).name;
   const checkHost = (answer: string): string => validateContact('x', answer, 1).host;
-  const checkPort = (answer: string): number => validateContact('x', 'localhost', /^\d+$/.test(answer) ? Number(answer) : NaN).port;
-  const finalName = name ?? (await ask('name: ', checkName, ctx.stderr));
-  const finalHost = host ?? (await ask('host (IP address or host name): ', checkHost, ctx.stderr));
-  const finalPort = port ?? String(await ask('port: ', checkPort, ctx.stderr));
-  return validateContact(finalName, finalHost, Number(finalPort));
+  const checkPort = (answer: string): number => validateContact('x', 'localhost', answer).port;
+  const given = {
+    name: name === undefined ? undefined : checkName(name),
+    host: host === undefined ? undefined : checkHost(host),
+    port: port === undefined ? undefined : checkPort(port),
+  };
+  return {
+    name: given.name ?? (await ask('name: ', checkName, ctx.stderr)),
+    host: given.host ?? (await ask('host (IP address or host name): ', checkHost, ctx.stderr)),
+    port: given.port ?? (await ask('port: ', checkPort, ctx.stderr)),
+  };
 }
 
 export async function contactsList(flags: { json?: boolean }, ctx: CliContext): Promise<number> {
@@ -58,9 +63,12 @@ export async function contactsList(flags: { json?: boolean }, ctx: CliContext): 
     ctx.stdout.write(contacts.map((c) => `${c.name}\t${c.host}\t${c.port}\n`).join(''));
     return 0;
   }
+  const { default: stringWidth } = await import('string-width');
   const rows = [['NAME', 'HOST', 'PORT'], ...contacts.map((c) => [c.name, c.host, String(c.port)])];
-  const widths = [0, 1].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
-  ctx.stdout.write(rows.map(([name, host, port]) => `${name!.padEnd(widths[0]!)}  ${host!.padEnd(widths[1]!)}  ${port}\n`).join(''));
+  // Columns by what the terminal shows: wide (東京) and combining characters count right.
+  const widths = [0, 1].map((column) => Math.max(...rows.map((row) => stringWidth(row[column]!))));
+  const pad = (text: string, width: number): string => text + ' '.repeat(width - stringWidth(text));
+  ctx.stdout.write(rows.map(([name, host, port]) => `${pad(name!, widths[0]!)}  ${pad(host!, widths[1]!)}  ${port}\n`).join(''));
   return 0;
 }
 

@@ -53,16 +53,23 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   ctx.signal.addEventListener('abort', onAbort);
 
   let code = 0;
+  let endOfInput = false; // Ctrl-D at the keyboard while nobody is connected
   try {
     for (;;) {
+      if (ctx.signal.aborted) return signalExitCode(ctx.signal.reason) ?? 1;
+      chat.idle(() => {
+        endOfInput = true;
+        handOver?.(null);
+      });
       const socket = await nextPeer();
-      if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
+      if (!socket) return endOfInput ? code : (signalExitCode(ctx.signal.reason) ?? 1);
       if (socket.destroyed) continue; // gave up while it waited
       busy = true;
       code = await chat.run(socket, remoteEndpoint(socket));
       busy = false;
-      // Ctrl-C at the prompt (130) ends the listener too, not just the session.
-      if (!flags.keep || ctx.signal.aborted || code >= 128) return code;
+      // Ctrl-C at the prompt (130) ends the listener too, not just the session,
+      // and so does losing our stdout: nothing could be delivered any more.
+      if (!flags.keep || ctx.signal.aborted || code >= 128 || chat.outputBroken) return code;
       ctx.stderr.write(`listening on ${address}\n`);
     }
   } finally {
