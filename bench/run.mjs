@@ -97,8 +97,11 @@ function exited(child, what, ms = 120_000) {
   ]);
 }
 
-async function lanchatListener(args, stdout) {
-  const child = spawn(process.execPath, [CLI, 'listen', '0', '--host', HOST, ...args], { stdio: ['ignore', stdout, 'pipe'] });
+const BARE = fileURLToPath(new URL('./bare.mjs', import.meta.url));
+
+/** A receiver that reports its port on stderr: lanchat listen, or the bare Node pipe. */
+async function lanchatListener(args, stdout, command = [CLI, 'listen', '0', '--host', HOST]) {
+  const child = spawn(process.execPath, [...command, ...args], { stdio: ['ignore', stdout, 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8').on('data', (chunk) => (err += chunk));
   const deadline = Date.now() + 5000;
@@ -123,8 +126,8 @@ async function transfer(kind, sinkKind) {
   const out = sink(sinkKind);
   let receiver;
   let port;
-  if (kind === 'lanchat') {
-    const listener = await lanchatListener([], out.stdout);
+  if (kind === 'lanchat' || kind === 'bare-bare') {
+    const listener = await lanchatListener([], out.stdout, kind === 'lanchat' ? undefined : [BARE, 'receive']);
     receiver = listener.child;
     port = listener.port;
   } else {
@@ -136,12 +139,16 @@ async function transfer(kind, sinkKind) {
   if (typeof out.stdout === 'number') closeSync(out.stdout);
   const fd = openSync(input, 'r');
   const start = process.hrtime.bigint();
-  const sender =
-    kind === 'nc'
-      ? spawn('nc', ['-N', HOST, String(port)], { stdio: [fd, 'ignore', 'inherit'] })
-      : spawn(process.execPath, [CLI, 'connect', ...(kind === 'raw' ? ['--raw'] : []), HOST, String(port)], { stdio: [fd, 'ignore', 'pipe'] });
+  const command = {
+    nc: ['nc', ['-N', HOST, String(port)]],
+    bare: [process.execPath, [BARE, 'send', String(port)]],
+    'bare-bare': [process.execPath, [BARE, 'send', String(port)]],
+    lanchat: [process.execPath, [CLI, 'connect', HOST, String(port)]],
+    raw: [process.execPath, [CLI, 'connect', '--raw', HOST, String(port)]],
+  }[kind];
+  const sender = spawn(command[0], command[1], { stdio: [fd, 'ignore', kind === 'nc' ? 'inherit' : 'ignore'] });
   closeSync(fd);
-  const lanchats = [kind === 'lanchat' ? receiver : null, kind === 'nc' ? null : sender].filter(Boolean);
+  const lanchats = [kind === 'lanchat' ? receiver : null, kind === 'lanchat' || kind === 'raw' ? sender : null].filter(Boolean);
   const memory = watchMemory(lanchats);
   const [sent, received] = await Promise.all([exited(sender, `${kind} sender`), exited(receiver, `${kind} receiver`), catDone]);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -154,7 +161,7 @@ async function transfer(kind, sinkKind) {
 async function throughput() {
   const rows = [];
   for (const sinkKind of ['null', 'pipe']) {
-    for (const kind of ['nc', 'lanchat', 'raw']) {
+    for (const kind of ['nc', 'bare', 'bare-bare', 'lanchat', 'raw']) {
       const runs = [];
       for (let i = 0; i < RUNS; i++) runs.push(await transfer(kind, sinkKind));
       const rates = runs.map((r) => SIZE_MIB * MIB / 1e6 / r.seconds);
@@ -272,7 +279,13 @@ const lat = await latency();
 const boot = startup();
 
 const nc = Object.fromEntries(rows.filter((r) => r.kind === 'nc').map((r) => [r.sinkKind, r.median]));
-const names = { nc: 'nc → nc -l', lanchat: 'lanchat connect → lanchat listen (every line confirmed)', raw: 'lanchat connect --raw → nc -l' };
+const names = {
+  nc: 'nc → nc -l',
+  bare: 'bare Node pipe → nc -l (no protocol: the platform’s ceiling)',
+  'bare-bare': 'bare Node pipe → bare Node pipe (no protocol)',
+  lanchat: 'lanchat connect → lanchat listen (every line confirmed)',
+  raw: 'lanchat connect --raw → nc -l',
+};
 const mem = (mib) => (mib ? fmt(mib) : '–');
 const out = [];
 out.push(`### Throughput (${SIZE_MIB} MiB of 100-byte lines, loopback, median of ${RUNS})`, '');
