@@ -250,19 +250,18 @@ async function latency() {
   return { lanchat, echo };
 }
 
+/** Start-up times, the three commands interleaved so that a busy moment hits them alike. */
 function startup() {
-  const time = (args) => {
-    const runs = [];
-    for (let i = 0; i < STARTUP_RUNS; i++) {
+  const commands = { node: ['-e', '0'], version: [CLI, '--version'], help: [CLI, '--help'] };
+  const runs = { node: [], version: [], help: [] };
+  for (let i = 0; i < STARTUP_RUNS; i++) {
+    for (const [name, args] of Object.entries(commands)) {
       const start = process.hrtime.bigint();
       spawnSync(process.execPath, args, { stdio: 'ignore' });
-      runs.push(Number(process.hrtime.bigint() - start) / 1e6);
+      runs[name].push(Number(process.hrtime.bigint() - start) / 1e6);
     }
-    return median(runs);
-  };
-  const node = time(['-e', '0']);
-  const version = time([CLI, '--version']);
-  const help = time([CLI, '--help']);
+  }
+  const [node, version, help] = [median(runs.node), median(runs.version), median(runs.help)];
   process.stderr.write(`  start-up: node ${fmt(node, 1)} ms, --version ${fmt(version, 1)} ms, --help ${fmt(help, 1)} ms\n`);
   return { node, version, help };
 }
