@@ -144,6 +144,17 @@ describe('faults', () => {
     expect(listen.stdout().toString()).toBe('still going\n');
   });
 
+  it('a full disk under --log (/dev/full) is one error line, and the session goes on', async () => {
+    const listen = await listener(['--log', '/dev/full']);
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port)]);
+    await listen.waitForStderr(/^lanchat: cannot write the log: .*ENOSPC.*$/m);
+    connect.child.stdin!.end('after the disk filled\n');
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('after the disk filled\n');
+    expect(listen.stderr().match(/cannot write the log/g)).toHaveLength(1);
+  });
+
   it('a peer reset right after being refused does not disturb the listener', async () => {
     const listen = await listener();
     const first = await rawPeer(listen.port);
