@@ -106,6 +106,12 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .action(async () => run(book().then((m) => m.contactsPath(ctx))));
 
   program
+    .command('id')
+    .description("print this install's fingerprint (SHA-256 of its certificate), made on first use")
+    .addHelpText('after', '\nThe first line is the exact form other commands take; the digits below are for reading aloud.')
+    .action(async () => run(import('./commands/id.js').then((m) => m.id(ctx))));
+
+  program
     .command('config')
     .description('settings kept beside the contacts')
     .command('nick')

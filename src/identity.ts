@@ -1,0 +1,81 @@
+// This install's identity for secure sessions: an ECDSA P-256 key and a
+// self-signed certificate (SHA-256), made on first use by `selfsigned`, kept in
+// one file (identity.pem, mode 0600) beside the contacts. No crypto of our own:
+// node:crypto reads and fingerprints it.
+import { X509Certificate, createPrivateKey, randomUUID } from 'node:crypto';
+import { link, mkdir, unlink, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { LanchatError } from './errors.js';
+import { readText, storePath } from './store.js';
+
+export const IDENTITY_FILE = 'identity.pem';
+
+export interface Identity {
+  /** PEM: the private key. */
+  key: string;
+  /** PEM: the self-signed certificate. */
+  cert: string;
+  /** SHA-256 of the certificate (DER), as `AB:CD:…` — the form `--fingerprint` takes. */
+  fingerprint: string;
+}
+
+const KEY_BLOCK = /-----BEGIN PRIVATE KEY-----[^-]+-----END PRIVATE KEY-----\r?\n?/;
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\r?\n?/;
+
+function parseIdentity(text: string, path: string): Identity {
+  const key = KEY_BLOCK.exec(text)?.[0];
+  const cert = CERT_BLOCK.exec(text)?.[0];
+  try {
+    if (!key || !cert) throw new Error('no private key and certificate in it');
+    createPrivateKey(key);
+    return { key, cert, fingerprint: new X509Certificate(cert).fingerprint256 };
+  } catch (error) {
+    throw new LanchatError(
+      'ERR_IDENTITY_CORRUPT',
+      `${path}: ${(error as Error).message}; remove it to make a new identity (peers that pinned the old one will then refuse you)`,
+    );
+  }
+}
+
+/**
+ * This install's identity, made on first use. Safe when several lanchat
+ * processes start at once on an empty config directory: each writes its own
+ * candidate to a temporary file and tries to link it into place; link() fails
+ * if the file exists, so the first writer wins and everyone reads the winner.
+ */
+export async function loadIdentity(env: NodeJS.ProcessEnv): Promise<Identity> {
+  const path = storePath(env, IDENTITY_FILE);
+  const existing = await readText(path);
+  if (existing !== null) return parseIdentity(existing, path);
+  const { default: selfsigned } = await import('selfsigned');
+  // A key pins an install, not a period: the certificate does not expire in practice.
+  const made = await selfsigned.generate([{ name: 'commonName', value: 'lanchat' }], { keyType: 'ec', algorithm: 'sha256', notAfterDate: new Date(Date.UTC(2126, 0, 1)) });
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const candidate = `${path}.${randomUUID()}.tmp`;
+  await writeFile(candidate, `${made.private}${made.cert}`, { mode: 0o600, flag: 'wx' });
+  try {
+    await link(candidate, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new LanchatError('ERR_IDENTITY', `cannot save ${path}: ${(error as Error).message}`);
+    }
+  } finally {
+    await unlink(candidate).catch(() => {});
+  }
+  return parseIdentity((await readText(path)) ?? '', path);
+}
+
+/** A fingerprint to read aloud and compare: eight groups of five digits from its 32 bytes. */
+export function spokenFingerprint(fingerprint: string): string {
+  const bytes = Buffer.from(fingerprint.replace(/:/g, ''), 'hex');
+  const groups: string[] = [];
+  for (let i = 0; i + 4 <= bytes.length; i += 4) groups.push(String(bytes.readUInt32BE(i) % 100_000).padStart(5, '0'));
+  return `${groups.slice(0, 4).join(' ')}\n${groups.slice(4).join(' ')}`;
+}
+
+/** Accepts `AB:CD:…`, lower case, or the 64 hex digits bare; returns the canonical form, or null. */
+export function normalizeFingerprint(text: string): string | null {
+  const hex = text.replace(/^sha256:/i, '').replace(/:/g, '').toUpperCase();
+  if (!/^[0-9A-F]{64}$/.test(hex)) return null;
+  return hex.match(/../g)!.join(':');
+}
