@@ -267,11 +267,6 @@ export class Session extends EventEmitter {
     this.#startTimer(QUIT_FLUSH_MS, () => this.#end('quit'));
   }
 
-  /** Ends the session with an error we tell the peer about. */
-  abort(error: LanchatError): void {
-    this.#fail(error, true);
-  }
-
   get #unconfirmed(): number {
     return this.#plain ? 0 : this.#linesSent - this.#linesConfirmed;
   }
