@@ -114,6 +114,8 @@ export class Session extends EventEmitter {
   #peerFirst = false;
   #sentBye = false;
   #paused = 0;
+  /** The newest ack not sent yet (0: none), waiting for the socket to drain. */
+  #ackPending = 0;
   // Confirmation bookkeeping: ids are sequential and acks cumulative, so a queue
   // of (id, lines sent up to and including it) is all we need.
   #nextId = 1;
@@ -141,7 +143,10 @@ export class Session extends EventEmitter {
     socket.on('end', () => this.#onSocketEnd());
     socket.on('error', (error: NodeJS.ErrnoException) => this.#onSocketError(error));
     socket.on('close', () => this.#onSocketClose());
-    socket.on('drain', () => this.emit('drain'));
+    socket.on('drain', () => {
+      this.#flushAck();
+      this.emit('drain');
+    });
     if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
     if (options.idleMs) {
       const seconds = options.idleMs / 1000;
@@ -261,6 +266,7 @@ export class Session extends EventEmitter {
     this.#state = 'closing';
     this.emit('closing');
     this.#sentBye = true;
+    this.#flushAck();
     const goodbye = this.#plain || this.#peerNick === null ? '' : encodeControl({ type: 'bye' });
     if (this.#socket.writableEnded || this.#socket.destroyed) return this.#end('quit');
     this.#socket.end(goodbye, () => this.#end('quit'));
@@ -395,7 +401,7 @@ export class Session extends EventEmitter {
     let paused = false;
     const onWritten = (): void => {
       written = true;
-      if (ackId > 0 && this.#state !== 'closed') this.#write(encodeControl({ type: 'ack', id: ackId }));
+      if (ackId > 0 && this.#state !== 'closed') this.#ack(ackId);
       if (paused && --this.#paused === 0 && this.#state !== 'closed') this.#socket.resume();
     };
     let more = true;
@@ -409,6 +415,23 @@ export class Session extends EventEmitter {
       paused = true;
       if (this.#paused++ === 0) this.#socket.pause();
     }
+  }
+
+  /**
+   * Acks are cumulative, so while the socket is full only the newest one is
+   * kept (and sent on 'drain'): a peer that floods us and never reads cannot
+   * make a backlog of acks grow.
+   */
+  #ack(id: number): void {
+    this.#ackPending = Math.max(this.#ackPending, id);
+    if (!this.#socket.writableNeedDrain) this.#flushAck();
+  }
+
+  #flushAck(): void {
+    if (this.#ackPending === 0) return;
+    const id = this.#ackPending;
+    this.#ackPending = 0;
+    this.#write(encodeControl({ type: 'ack', id }));
   }
 
   #confirm(id: number): void {
@@ -434,6 +457,7 @@ export class Session extends EventEmitter {
   #sayBye(): void {
     if (this.#sentBye) return;
     this.#sentBye = true;
+    this.#flushAck();
     if (!this.#plain) this.#write(encodeControl({ type: 'bye' }));
     if (this.#peerDone) return this.#end('peer-left');
     // A lanchat peer may still send, and its lines need acks: keep our half
@@ -489,6 +513,7 @@ export class Session extends EventEmitter {
 
   #end(reason: EndReason, error?: LanchatError): void {
     if (this.#state === 'closed') return;
+    this.#flushAck();
     this.#state = 'closed';
     this.#stopTimer();
     if (this.#idleTimer) clearTimeout(this.#idleTimer);

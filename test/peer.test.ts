@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { Session, refuse, type Incoming, type SessionOptions } from '../src/peer.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 import { duplexPair } from './duplex-pair.js';
@@ -176,6 +176,35 @@ describe('Session between two lanchat peers', () => {
     expect((await alice.session.done).unconfirmed).toBe(0);
     expect(bob.text()).toBe(text);
     expect(bob.received.length).toBeGreaterThan(2);
+  });
+});
+
+describe('acks under a full socket', () => {
+  it('a peer that floods us and never reads gets one newest ack when it drains, not a backlog', async () => {
+    // Our side's writes are held (a peer that does not read) until the test lets them go.
+    const held: Array<() => void> = [];
+    const written: string[] = [];
+    const socket = new Duplex({
+      writableHighWaterMark: 64,
+      read() {},
+      write(chunk, _encoding, callback) {
+        written.push(chunk.toString());
+        held.push(callback);
+      },
+    });
+    const bob = side(socket, { role: 'listen', nick: 'bob' });
+    socket.push('{"type":"hello","version":1,"nick":"flood","maxLine":100}\n');
+    await once(bob.session, 'open');
+    for (let id = 1; id <= 1000; id++) socket.push(`{"type":"msg","id":${id},"size":2}\nx\n`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(bob.received).toHaveLength(1000);
+    // What waits to be written: a handful of bytes, not a thousand acks.
+    expect(socket.writableLength).toBeLessThan(200);
+    for (let round = 0; round < 10 && held.length > 0; round++) {
+      while (held.length > 0) held.shift()!(); // the peer reads at last
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(written.at(-1)).toBe('{"type":"ack","id":1000}\n');
   });
 });
 
