@@ -66,12 +66,12 @@ export async function main(argv: string[]): Promise<number> {
   const { inert } = await import('./terminal.js');
   const { Readable } = await import('node:stream');
   const controller = new AbortController();
+  const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM'] as const;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143); // asked twice: go now
+    if (controller.signal.aborted) process.exit({ SIGHUP: 129, SIGINT: 130, SIGTERM: 143 }[signal as (typeof SIGNALS)[number]]); // asked twice: go now
     controller.abort(signal);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of SIGNALS) process.on(signal, onSignal);
   const ctx: CliContext = {
     stdin: openStdin(Readable),
     stdout: process.stdout,
@@ -96,8 +96,7 @@ export async function main(argv: string[]): Promise<number> {
       code = EXIT_FAILURE;
     }
   }
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  for (const signal of SIGNALS) process.off(signal, onSignal);
   return code;
 }
 

@@ -255,7 +255,12 @@ export class Session extends EventEmitter {
     this.#state = 'closing';
     this.emit('closing');
     if (this.#plain) return this.#sayBye();
-    this.#startTimer(this.#waitMs, () => this.#sayBye());
+    this.#startTimer(this.#waitMs, () => {
+      // The wait for confirmations ran out: the peer is stuck, so do not wait
+      // for its goodbye as well.
+      this.#sayBye();
+      this.#end(this.#peerFirst ? 'peer-left' : 'finished');
+    });
     if (this.#unconfirmed === 0) this.#sayBye();
   }
 

@@ -32,6 +32,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       outputError: (text, write) => write(`lanchat: ${text.replace(/^error: /, '')}`),
     })
     .showHelpAfterError(USAGE_HINT)
+    .helpCommand(true)
     .addHelpText('after', EXAMPLES);
 
   addSessionOptions(
@@ -108,7 +109,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
   program
     .command('id')
     .description("print this install's fingerprint (SHA-256 of its certificate), made on first use")
-    .addHelpText('after', '\nThe first line is the exact form other commands take; the digits below are for reading aloud.')
+    .addHelpText('after', '\nThe first line is the fingerprint alone (for scripts and for comparing); the digits below are for reading it aloud.')
     .action(async () => run(import('./commands/id.js').then((m) => m.id(ctx))));
 
   program

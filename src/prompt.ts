@@ -25,11 +25,11 @@ export async function ask<T>(question: string, parse: (answer: string) => T, err
 
 /**
  * A JavaScript signal handler cannot run while a synchronous read blocks, so
- * during a prompt Ctrl-C and SIGTERM get their default effect back: the
- * process ends at once (130, 143).
+ * during a prompt Ctrl-C, SIGTERM and SIGHUP get their default effect back:
+ * the process ends at once (130, 143, 129).
  */
 function withDefaultSignals<T>(read: () => T): T {
-  const saved = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
+  const saved = (['SIGHUP', 'SIGINT', 'SIGTERM'] as const).map((signal) => {
     const handlers = process.listeners(signal);
     process.removeAllListeners(signal);
     return { signal, handlers };

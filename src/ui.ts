@@ -55,7 +55,17 @@ export interface ChatOptions {
   saveContact?: (contact: Endpoint & { name: string }) => Promise<void>;
 }
 
-const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+/** What a failed /save says, for the usual reasons. */
+const SAVE_ERRORS: Record<string, string> = {
+  ENOENT: 'no such directory',
+  ENOTDIR: 'no such directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'that is a directory',
+  ENOSPC: 'the disk is full',
+  EROFS: 'read-only file system',
+};
 /** Errors that mean the peer broke the rules, so we hung up on it. */
 const PEER_FAULTS = new Set(['ERR_BAD_FRAME', 'ERR_LINE_TOO_LONG', 'ERR_NOT_UTF8']);
 /** How long piped input may pause, once the peer has finished, before we finish too. */
@@ -273,7 +283,8 @@ export class Chat {
 
   #startInput(session: Session): void {
     if (this.#options.interactive) return this.#startKeyboard(session);
-    if (this.#stdinEnded) return session.finish(); // input ran out in an earlier session (--keep)
+    // Input ran out in an earlier session (--keep): a listener only receives now.
+    if (this.#stdinEnded) return this.#options.role === 'listen' ? undefined : session.finish();
     this.#splitter ??= new LineSplitter(session.sendLimit);
     this.#splitter.maxLine = session.sendLimit;
     const stdin = this.#io.stdin;
@@ -331,6 +342,10 @@ export class Chat {
     } catch (error) {
       return this.#stopOnInputError(session, error as LanchatError);
     }
+    // A listener whose input was empty from the start is a pure receiver: it
+    // does not leave first, it waits for the peer's goodbye. (A connector always
+    // finishes at the end of its input, so two empty inputs cannot wait forever.)
+    if (this.#options.role === 'listen' && session.stats.linesSent === 0) return;
     session.finish();
   };
 
@@ -405,7 +420,10 @@ export class Chat {
         this.#notice(SLASH_HELP);
         break;
       case 'quit':
-        session.quit();
+        // At a keyboard: leave now. In a pipe: like the end of input, so that
+        // every line sent before is confirmed first.
+        if (this.#options.interactive) session.quit();
+        else session.finish();
         break;
       case 'invalid':
         this.#notice(input.hint);
@@ -436,7 +454,8 @@ export class Chat {
       this.#notice(`saved ${plural(lines, 'line')} to ${path}`);
     } catch (error) {
       const { code, message } = error as NodeJS.ErrnoException;
-      this.#notice(code === 'EEXIST' ? `lanchat: ${path} exists; nothing saved (give another name: /save FILE)` : `lanchat: cannot save: ${message}`);
+      const why = SAVE_ERRORS[code ?? ''] ?? message;
+      this.#notice(code === 'EEXIST' ? `lanchat: ${path} exists; nothing saved (give another name: /save FILE)` : `lanchat: cannot save ${path}: ${why}`);
     }
   }
 

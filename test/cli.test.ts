@@ -495,3 +495,59 @@ describe('second review', () => {
     expect(proc.stderr()).toMatch(/^lanchat: a host is required/);
   });
 });
+
+describe('third review', () => {
+  it('a listener with empty input is a pure receiver: a slow sender gets everything through', async () => {
+    const listen = await listener([], { stdin: 'ignore' });
+    const sender = spawnProc('sh', ['-c', `(echo one; sleep 0.5; echo two; sleep 0.5; echo three) | node ${CLI} connect 127.0.0.1 ${listen.port}`]);
+    expect((await sender.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('one\ntwo\nthree\n');
+  });
+
+  it('/quit in a pipe waits for confirmation: exit 0', async () => {
+    const listen = await listener();
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], { stdin: fileInput('hi\n/quit\nnot sent\n') });
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('hi\n');
+  });
+
+  it('SIGHUP says goodbye and exits 129', async () => {
+    const listen = await listener();
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice']);
+    await connect.waitForStderr(/connected to/);
+    connect.child.kill('SIGHUP');
+    expect((await connect.exited).code).toBe(129);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stderr()).toMatch(/^alice left$/m);
+  });
+
+  it('--wait is the whole wait when the peer never confirms', async () => {
+    const server = createServer((socket) => {
+      socket.once('data', () => socket.write('{"type":"hello","version":1,"nick":"mute","maxLine":100}\n'));
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = Date.now();
+      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port), '--wait', '1'], { stdin: fileInput('a\nb\n') });
+      expect((await connect.exited).code).toBe(1);
+      expect(connect.stderr()).toMatch(/2 lines not confirmed by mute/);
+      expect(Date.now() - started).toBeLessThan(1900);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('connect takes [::1] in brackets, and lanchat help works like --help', async () => {
+    const listen = lanchat(['listen', '0', '--host', '::1']);
+    const [, port] = (await listen.waitForStderr(/^listening on \[::1\]:(\d+)$/m))!;
+    const connect = lanchat(['connect', '[::1]', port!], { stdin: fileInput('v6\n') });
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    const help = lanchat(['help', 'listen'], { stdin: 'ignore' });
+    expect((await help.exited).code).toBe(0);
+    expect(help.stdout().toString()).toMatch(/^Usage: lanchat listen/);
+  });
+});

@@ -136,7 +136,7 @@ describe('faults', () => {
     const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], { cwd: dir });
     await listen.waitForStderr(/^lanchat: cannot write the log: .+$/m);
     connect.child.stdin!.write('/save /proc/nope/chat.txt\nstill going\n');
-    await connect.waitForStderr(/^lanchat: cannot save: .+$/m);
+    await connect.waitForStderr(/^lanchat: cannot save \/proc\/nope\/chat\.txt: no such directory$/m);
     await listen.waitForStdout('still going\n'.length);
     connect.child.stdin!.end();
     expect((await connect.exited).code).toBe(0);

@@ -12,8 +12,10 @@ export interface ConnectFlags extends SessionFlags {
 }
 
 /** `lanchat connect <host> <port>` (and `chat <contact>`): dial a listener and chat. */
-export async function connect(host: string, port: number, flags: ConnectFlags, ctx: CliContext): Promise<number> {
-  if (host.trim() === '') throw usageError('a host is required (an IP address or a host name)');
+export async function connect(given: string, port: number, flags: ConnectFlags, ctx: CliContext): Promise<number> {
+  if (given.trim() === '') throw usageError('a host is required (an IP address or a host name)');
+  const host = /^\[.*\]$/.test(given) ? given.slice(1, -1) : given; // [::1] as in URLs
+
   const contacts = storePath(ctx.env, CONTACTS_FILE);
   const options = await chatOptions(flags, ctx, 'connect', {
     plain: flags.raw,
