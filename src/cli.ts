@@ -62,13 +62,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { createProgram, USAGE_HINT } = await import('./program.js');
   const { CommanderError } = await import('commander');
-  const { EXIT_FAILURE, EXIT_USAGE, LanchatError } = await import('./errors.js');
+  const { EXIT_FAILURE, EXIT_USAGE, LanchatError, signalExitCode } = await import('./errors.js');
   const { inert } = await import('./terminal.js');
   const { Readable } = await import('node:stream');
   const controller = new AbortController();
   const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM'] as const;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit({ SIGHUP: 129, SIGINT: 130, SIGTERM: 143 }[signal as (typeof SIGNALS)[number]]); // asked twice: go now
+    if (controller.signal.aborted) process.exit(signalExitCode(signal)); // asked twice: go now
     controller.abort(signal);
   };
   for (const signal of SIGNALS) process.on(signal, onSignal);

@@ -3,6 +3,14 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
+/** 128 + the signal's number, for the signals lanchat handles (goodbye first). */
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
+/** Exit code for a signal name (an AbortSignal's reason, say), or undefined. */
+export function signalExitCode(reason: unknown): number | undefined {
+  return typeof reason === 'string' ? SIGNAL_EXIT[reason] : undefined;
+}
+
 /**
  * The one error type lanchat throws on purpose. `code` is stable (tests and
  * scripts match on it); `message` is the one line a person reads on stderr.

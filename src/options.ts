@@ -115,6 +115,11 @@ export async function chatOptions(flags: SessionFlags, ctx: CliContext, role: Ro
     commands: interactive || flags.commands === true,
     waitMs: flags.wait * 1000,
     log: flags.log,
+    // The address book loads only when /contact is used: a chat need not pay for it.
+    saveContact: async (contact) => {
+      const [{ CONTACTS_FILE, saveContact }, { storePath }] = await Promise.all([import('./contacts.js'), import('./store.js')]);
+      await saveContact(storePath(ctx.env, CONTACTS_FILE), contact);
+    },
     ...extra,
   };
 }

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import * as readline from 'node:readline';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { EXIT_FAILURE, EXIT_OK, LanchatError } from './errors.js';
+import { EXIT_FAILURE, EXIT_OK, LanchatError, signalExitCode } from './errors.js';
 import { Session, type Incoming, type Role } from './peer.js';
 import { BadLineError, LineSplitter, isValidNick, type TextKind } from './protocol.js';
 import { SLASH_HELP, parseInput } from './slash.js';
@@ -55,7 +55,6 @@ export interface ChatOptions {
   saveContact?: (contact: Endpoint & { name: string }) => Promise<void>;
 }
 
-const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 /** What a failed /save says, for the usual reasons. */
 const SAVE_ERRORS: Record<string, string> = {
   ENOENT: 'no such directory',
@@ -70,11 +69,6 @@ const SAVE_ERRORS: Record<string, string> = {
 const PEER_FAULTS = new Set(['ERR_BAD_FRAME', 'ERR_LINE_TOO_LONG', 'ERR_NOT_UTF8']);
 /** How long piped input may pause, once the peer has finished, before we finish too. */
 const LINGER_MS = 200;
-
-/** Exit code for a signal name, or undefined. */
-export function signalExitCode(reason: unknown): number | undefined {
-  return typeof reason === 'string' ? SIGNAL_EXIT[reason] : undefined;
-}
 
 /**
  * One user's side of one or more sessions (several with `listen --keep`): the

@@ -1,9 +1,7 @@
-import { CONTACTS_FILE, saveContact } from '../contacts.js';
-import { usageError } from '../errors.js';
+import { signalExitCode, usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
-import { storePath } from '../store.js';
 import { dial } from '../transport.js';
-import { Chat, signalExitCode } from '../ui.js';
+import { Chat } from '../ui.js';
 
 export interface ConnectFlags extends SessionFlags {
   timeout: number;
@@ -15,13 +13,10 @@ export interface ConnectFlags extends SessionFlags {
 export async function connect(given: string, port: number, flags: ConnectFlags, ctx: CliContext): Promise<number> {
   if (given.trim() === '') throw usageError('a host is required (an IP address or a host name)');
   const host = /^\[.*\]$/.test(given) ? given.slice(1, -1) : given; // [::1] as in URLs
-
-  const contacts = storePath(ctx.env, CONTACTS_FILE);
   const options = await chatOptions(flags, ctx, 'connect', {
     plain: flags.raw,
     handshakeMs: flags.timeout * 1000,
     dialled: { host, port },
-    saveContact: (contact) => saveContact(contacts, contact),
   });
   const socket = await dial(host, port, {
     timeoutMs: flags.timeout * 1000,

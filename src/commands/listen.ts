@@ -1,10 +1,9 @@
 import type { Socket } from 'node:net';
-import { storePath } from '../store.js';
-import { CONTACTS_FILE, saveContact } from '../contacts.js';
-import { Chat, signalExitCode } from '../ui.js';
+import { signalExitCode } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { refuse } from '../peer.js';
 import { AllowList, formatAddress, openServer, remoteEndpoint } from '../transport.js';
+import { Chat } from '../ui.js';
 
 export interface ListenFlags extends SessionFlags {
   host?: string;
@@ -18,10 +17,8 @@ const MAX_WAITING = 4;
 
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
 export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
-  const contacts = storePath(ctx.env, CONTACTS_FILE);
   const allowed = flags.allow ? new AllowList(flags.allow) : null;
   const options = await chatOptions(flags, ctx, 'listen', {
-    saveContact: (contact) => saveContact(contacts, contact),
     idleMs: flags.idleTimeout === undefined ? undefined : flags.idleTimeout * 1000,
   });
   const { server, address } = await openServer(flags.host, port);
