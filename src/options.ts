@@ -69,7 +69,7 @@ export function addSessionOptions(command: Command): Command {
     .option('-n, --nick <name>', 'your nick (default: $LANCHAT_NICK, else `lanchat config nick`, else your user name)', parseNick)
     .addOption(new Option('-f, --format <format>', 'how messages are written: pretty, plain or json (default: pretty on a terminal, else plain)').choices(FORMATS))
     .option('--max-line <bytes>', 'longest line to send or accept, in bytes of UTF-8', parseMaxLine, DEFAULT_MAX_LINE)
-    .option('--wait <seconds>', 'at the end of piped input, how long to wait for the peer to confirm every line', parseSeconds, 10)
+    .option('--wait <seconds>', 'at the end of piped input, how long to wait without progress for the peer to confirm every line', parseSeconds, 10)
     .option('--commands', 'treat piped lines that start with / as slash commands (always on at a terminal)')
     .option('--log <file>', 'append the conversation to FILE as it happens');
 }
