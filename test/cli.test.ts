@@ -551,3 +551,35 @@ describe('third review', () => {
     expect(help.stdout().toString()).toMatch(/^Usage: lanchat listen/);
   });
 });
+
+describe('socat as a peer', () => {
+  it('socat as connector: its lines arrive exactly, ours reach it', async () => {
+    const listen = await listener();
+    const input = awkwardText(1500);
+    const socat = spawnProc('socat', ['-', `TCP:127.0.0.1:${listen.port}`]);
+    socat.child.stdin!.write(input);
+    await listen.waitForStdout(input.length);
+    listen.child.stdin!.write('reply to socat\n');
+    await socat.waitForStdout('reply to socat\n'.length);
+    socat.child.stdin!.end();
+    expect((await listen.exited).code).toBe(0);
+    await socat.exited;
+    expect(listen.stdout().equals(input)).toBe(true);
+    expect(socat.stdout().toString()).toBe('reply to socat\n');
+  });
+
+  it('lanchat connect --raw to a socat listener, both ways', async () => {
+    const port = await freePort();
+    const socat = spawnProc('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, '-']);
+    socat.child.stdin!.write('hello from socat\n');
+    const input = awkwardText(800);
+    const connect = lanchat(['connect', '--raw', '--retry', '5', '127.0.0.1', String(port)], { stdin: fileInput(input) });
+    await socat.waitForStdout(input.length);
+    await connect.waitForStdout('hello from socat\n'.length);
+    socat.child.stdin!.end();
+    expect((await connect.exited).code).toBe(0);
+    await socat.exited;
+    expect(socat.stdout().equals(input)).toBe(true);
+    expect(connect.stdout().toString()).toBe('hello from socat\n');
+  });
+});
