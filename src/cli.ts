@@ -87,7 +87,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       code = error.exitCode === 0 ? 0 : EXIT_USAGE;
     } else if (error instanceof LanchatError) {
-      process.stderr.write(`lanchat: ${inert(error.message)}\n`); // it may quote a file's or a peer's bytes
+      // It may quote a file's or a peer's bytes; a warning may span lines.
+      process.stderr.write(`lanchat: ${error.message.split('\n').map(inert).join('\n')}\n`);
       if (error.exitCode === EXIT_USAGE) process.stderr.write(`${USAGE_HINT}\n`);
       code = error.exitCode;
     } else {

@@ -80,7 +80,8 @@ export function addConnectOptions(command: Command): Command {
     command
       .option('-t, --timeout <seconds>', 'give up connecting (and waiting for the handshake) after this long', parseSeconds, 10)
       .option('-r, --retry <count>', 'try again this many times, a second apart, while nobody answers', parseCount, 0)
-      .option('--raw', 'speak plain lines with no handshake, to netcat and the like (nc -l)'),
+      .option('--raw', 'speak plain lines with no handshake, to netcat and the like (nc -l)')
+      .option('--secure', 'encrypt the session (mutual TLS 1.3) and pin the listener\'s key on first use'),
   );
 }
 

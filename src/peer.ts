@@ -139,6 +139,8 @@ export class Session extends EventEmitter {
     this.#decoder = new FrameDecoder(options.maxLine);
     this.done = new Promise((resolve) => (this.#resolve = resolve));
 
+    // A peer may have left while it waited to be served (--keep): its end was already read.
+    if (socket.readableEnded) queueMicrotask(() => this.#onSocketEnd());
     socket.on('data', (chunk: Buffer) => this.#onSocketData(chunk));
     socket.on('end', () => this.#onSocketEnd());
     socket.on('error', (error: NodeJS.ErrnoException) => this.#onSocketError(error));
@@ -147,6 +149,7 @@ export class Session extends EventEmitter {
       this.#flushAck();
       this.emit('drain');
     });
+    socket.resume(); // it may have been paused while the listener looked at its first bytes
     if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
     if (options.idleMs) {
       const seconds = options.idleMs / 1000;

@@ -113,6 +113,20 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .action(async () => run(import('./commands/id.js').then((m) => m.id(ctx))));
 
   program
+    .command('forget')
+    .description('drop the pinned key of a peer (after it really changed), so that the next --secure connect pins the new one')
+    .argument('<address>', 'HOST:PORT as shown in the warning, e.g. 192.168.1.20:5000 or [fe80::1]:5000')
+    .action(async (address: string) =>
+      run(
+        import('./secure.js').then(async (m) => {
+          const forgotten = await m.forgetPin(ctx.env, address);
+          ctx.stderr.write(forgotten ? `forgot the key of ${address}\n` : `no key pinned for ${address}\n`);
+          return forgotten ? 0 : 1;
+        }),
+      ),
+    );
+
+  program
     .command('config')
     .description('settings kept beside the contacts')
     .command('nick')

@@ -91,6 +91,7 @@ export class Chat {
   #exitOverride: number | null = null;
   #lingering = false;
   #stdoutBroken = false;
+  #fingerprint: string | null = null;
   #idleHandlers: { onData: () => void; onEnd: () => void } | null = null;
   #lingerTimer: NodeJS.Timeout | null = null;
 
@@ -106,8 +107,13 @@ export class Chat {
     io.stdout.on('error', this.#onStdoutError);
   }
 
-  /** Runs one session on a connected socket; resolves to its exit code. */
-  async run(socket: Duplex, peer: Endpoint): Promise<number> {
+  /**
+   * Runs one session on a connected socket; resolves to its exit code.
+   * `fingerprint`: the peer's key when the socket is TLS; `graceMs`: how long
+   * a listener still waits for a hello before taking the peer for netcat.
+   */
+  async run(socket: Duplex, peer: Endpoint, { fingerprint, graceMs }: { fingerprint?: string; graceMs?: number } = {}): Promise<number> {
+    this.#fingerprint = fingerprint ?? null;
     const address = formatAddress(peer.host, peer.port);
     this.#peer = peer;
     this.#address = address;
@@ -124,6 +130,7 @@ export class Chat {
       waitMs: this.#options.waitMs,
       idleMs: this.#options.idleMs,
       handshakeMs: this.#options.handshakeMs,
+      graceMs,
       deliver: (text, written) => this.#deliver(text, written),
     });
     this.#session = session;
@@ -135,6 +142,7 @@ export class Chat {
     else this.#io.signal.addEventListener('abort', onAbort);
     session.on('open', () => {
       this.#status({ type: 'join', nick: session.peerNick!, address, plain: session.plain });
+      this.#notice(fingerprint ? `encrypted (TLS 1.3); peer key ${fingerprint}` : 'not encrypted');
       this.#startInput(session);
     });
     session.on('nick', (from, to) => this.#status({ type: 'nick', from, nick: to }));
@@ -488,6 +496,7 @@ export class Chat {
       `talking to ${inert(session.peerNick ?? '?')} at ${this.#address} (${kind})`,
       `connected since ${connectedAt ? timestamp(connectedAt) : '-'}`,
       `messages: ${linesSent} sent, ${linesReceived} received`,
+      this.#fingerprint ? `encrypted (TLS 1.3); peer key ${this.#fingerprint}` : 'not encrypted',
     ].join('\n');
   }
 }

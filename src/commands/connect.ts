@@ -1,12 +1,14 @@
+import type { Duplex } from 'node:stream';
 import { signalExitCode, usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
-import { dial } from '../transport.js';
+import { dial, formatAddress } from '../transport.js';
 import { Chat } from '../ui.js';
 
 export interface ConnectFlags extends SessionFlags {
   timeout: number;
   retry: number;
   raw?: boolean;
+  secure?: boolean;
 }
 
 /** `lanchat connect <host> <port>` (and `chat <contact>`): dial a listener and chat. */
@@ -28,9 +30,26 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     throw error;
   });
   if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
+  let stream: Duplex = socket;
+  let fingerprint: string | undefined;
+  if (flags.secure) {
+    // TLS first, then the pin check: nothing is sent to a peer whose key changed.
+    const { loadIdentity } = await import('../identity.js');
+    const { checkPin, secureClient } = await import('../secure.js');
+    const secure = await secureClient(socket, await loadIdentity(ctx.env), flags.timeout * 1000).catch((error) => {
+      socket.destroy();
+      throw error;
+    });
+    const address = formatAddress(host, port);
+    if ((await checkPin(ctx.env, address, secure.fingerprint).catch((error) => (secure.socket.destroy(), Promise.reject(error)))) === 'new') {
+      ctx.stderr.write(`new peer key for ${address}: ${secure.fingerprint} (pinned; lanchat forget ${address} drops it)\n`);
+    }
+    stream = secure.socket;
+    fingerprint = secure.fingerprint;
+  }
   const chat = new Chat(ctx, options);
   try {
-    return await chat.run(socket, { host, port });
+    return await chat.run(stream, { host, port }, { fingerprint });
   } finally {
     await chat.close();
   }

@@ -2,6 +2,8 @@ import type { Socket } from 'node:net';
 import { signalExitCode } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { refuse } from '../peer.js';
+import { loadIdentity } from '../identity.js';
+import { acceptPeer } from '../secure.js';
 import { AllowList, formatAddress, openServer, remoteEndpoint } from '../transport.js';
 import { Chat } from '../ui.js';
 
@@ -14,6 +16,9 @@ export interface ListenFlags extends SessionFlags {
 
 /** Connections that may wait while we are between two sessions (--keep). */
 const MAX_WAITING = 4;
+/** How long a new peer may stay silent before it is taken for netcat. */
+const GRACE_MS = 2000;
+const HANDSHAKE_MS = 10_000;
 
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
 export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
@@ -21,6 +26,7 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   const options = await chatOptions(flags, ctx, 'listen', {
     idleMs: flags.idleTimeout === undefined ? undefined : flags.idleTimeout * 1000,
   });
+  const identity = await loadIdentity(ctx.env); // to serve connectors that ask for TLS
   const { server, address } = await openServer(flags.host, port);
   ctx.stderr.write(`listening on ${address}\n`);
   const chat = new Chat(ctx, options);
@@ -49,6 +55,18 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   const onAbort = (): void => handOver?.(null);
   ctx.signal.addEventListener('abort', onAbort);
 
+  const serve = async (socket: Socket): Promise<number> => {
+    const from = remoteEndpoint(socket);
+    try {
+      const { stream, fingerprint, silent } = await acceptPeer(socket, identity, GRACE_MS, HANDSHAKE_MS);
+      return await chat.run(stream, from, { fingerprint: fingerprint ?? undefined, graceMs: silent ? 0 : undefined });
+    } catch (error) {
+      ctx.stderr.write(`lanchat: ${formatAddress(from.host, from.port)}: ${(error as Error).message}\n`);
+      socket.destroy();
+      return 1;
+    }
+  };
+
   let code = 0;
   let endOfInput = false; // Ctrl-D at the keyboard while nobody is connected
   try {
@@ -62,7 +80,7 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
       if (!socket) return endOfInput ? code : (signalExitCode(ctx.signal.reason) ?? 1);
       if (socket.destroyed) continue; // gave up while it waited
       busy = true;
-      code = await chat.run(socket, remoteEndpoint(socket));
+      code = await serve(socket);
       busy = false;
       // Ctrl-C at the prompt (130) ends the listener too, not just the session,
       // and so does losing our stdout: nothing could be delivered any more.
