@@ -29,6 +29,8 @@ for (const tool of ['nc', 'socat']) {
 const work = mkdtempSync(join(tmpdir(), 'lanchat-bench-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const input = join(work, 'lines.txt');
+// lanchat's identity and pinned keys go to the scratch directory, not the user's config.
+process.env.LANCHAT_HOME = work;
 
 /** SIZE_MIB of 100-byte lines (99 characters and LF). */
 function writeInput() {
@@ -126,8 +128,8 @@ async function transfer(kind, sinkKind) {
   const out = sink(sinkKind);
   let receiver;
   let port;
-  if (kind === 'lanchat' || kind === 'bare-bare') {
-    const listener = await lanchatListener([], out.stdout, kind === 'lanchat' ? undefined : [BARE, 'receive']);
+  if (kind === 'lanchat' || kind === 'secure' || kind === 'bare-bare') {
+    const listener = await lanchatListener([], out.stdout, kind === 'bare-bare' ? [BARE, 'receive'] : undefined);
     receiver = listener.child;
     port = listener.port;
   } else {
@@ -144,24 +146,25 @@ async function transfer(kind, sinkKind) {
     bare: [process.execPath, [BARE, 'send', String(port)]],
     'bare-bare': [process.execPath, [BARE, 'send', String(port)]],
     lanchat: [process.execPath, [CLI, 'connect', HOST, String(port)]],
+    secure: [process.execPath, [CLI, 'connect', '--secure', HOST, String(port)]],
     raw: [process.execPath, [CLI, 'connect', '--raw', HOST, String(port)]],
   }[kind];
   const sender = spawn(command[0], command[1], { stdio: [fd, 'ignore', kind === 'nc' ? 'inherit' : 'ignore'] });
   closeSync(fd);
-  const lanchats = [kind === 'lanchat' ? receiver : null, kind === 'lanchat' || kind === 'raw' ? sender : null].filter(Boolean);
+  const lanchats = [kind === 'lanchat' || kind === 'secure' ? receiver : null, ['lanchat', 'secure', 'raw'].includes(kind) ? sender : null].filter(Boolean);
   const memory = watchMemory(lanchats);
   const [sent, received] = await Promise.all([exited(sender, `${kind} sender`), exited(receiver, `${kind} receiver`), catDone]);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (sent.code !== 0 || received.code !== 0) throw new Error(`${kind}: exit codes ${sent.code}/${received.code}`);
   const [first = 0, second = 0] = memory();
-  const rss = kind === 'lanchat' ? { listener: first, connector: second } : kind === 'raw' ? { connector: first } : {};
+  const rss = kind === 'lanchat' || kind === 'secure' ? { listener: first, connector: second } : kind === 'raw' ? { connector: first } : {};
   return { seconds, rss };
 }
 
 async function throughput() {
   const rows = [];
   for (const sinkKind of ['null', 'pipe']) {
-    for (const kind of ['nc', 'bare', 'bare-bare', 'lanchat', 'raw']) {
+    for (const kind of ['nc', 'bare', 'bare-bare', 'lanchat', 'secure', 'raw']) {
       const runs = [];
       for (let i = 0; i < RUNS; i++) runs.push(await transfer(kind, sinkKind));
       const rates = runs.map((r) => SIZE_MIB * MIB / 1e6 / r.seconds);
@@ -283,6 +286,7 @@ const names = {
   bare: 'bare Node pipe → nc -l (no protocol: the platform’s ceiling)',
   'bare-bare': 'bare Node pipe → bare Node pipe (no protocol)',
   lanchat: 'lanchat connect → lanchat listen (every line confirmed)',
+  secure: 'lanchat connect --secure → lanchat listen (TLS 1.3, confirmed)',
   raw: 'lanchat connect --raw → nc -l',
 };
 const mem = (mib) => (mib ? fmt(mib) : '–');
