@@ -3,6 +3,7 @@
 import { userInfo } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { usageError } from './errors.js';
+import { normalizeFingerprint } from './fingerprint.js';
 import { DEFAULT_MAX_LINE, isValidNick } from './protocol.js';
 import { FORMATS, type Format } from './terminal.js';
 import type { ChatIO, ChatOptions } from './ui.js';
@@ -37,6 +38,12 @@ export function parseList(value: string): string[] {
   const items = value.split(',').map((item) => item.trim()).filter(Boolean);
   if (items.length === 0) throw new InvalidArgumentError('give at least one item.');
   return items;
+}
+
+export function parseFingerprint(value: string): string {
+  const fingerprint = normalizeFingerprint(value);
+  if (!fingerprint) throw new InvalidArgumentError('a fingerprint is 32 bytes in hex, as `lanchat id` prints it (AB:CD:…).');
+  return fingerprint;
 }
 
 export function parseSeconds(value: string): number {
@@ -81,7 +88,8 @@ export function addConnectOptions(command: Command): Command {
       .option('-t, --timeout <seconds>', 'give up connecting (and waiting for the handshake) after this long', parseSeconds, 10)
       .option('-r, --retry <count>', 'try again this many times, a second apart, while nobody answers', parseCount, 0)
       .option('--raw', 'speak plain lines with no handshake, to netcat and the like (nc -l)')
-      .option('--secure', 'encrypt the session (mutual TLS 1.3) and pin the listener\'s key on first use'),
+      .option('--secure', 'encrypt the session (mutual TLS 1.3) and pin the listener\'s key on first use')
+      .option('--fingerprint <fp>', 'demand exactly this listener key (as `lanchat id` prints it); implies --secure', parseFingerprint),
   );
 }
 

@@ -58,6 +58,11 @@ export async function secureServer(socket: Socket, first: Buffer, identity: Iden
   socket.on('end', () => replay.push(null));
   socket.on('error', (error) => replay.destroy(error));
   const secure = new tls.TLSSocket(replay, { isServer: true, requestCert: true, ...tlsOptions(identity) });
+  // A TLS socket over a stream wrapper does not notice a peer that leaves mid-handshake (a connector that
+  // refused our key, say): tell it, rather than wait for the timeout.
+  let established = false;
+  secure.once('secure', () => (established = true));
+  socket.once('end', () => established || secure.destroy(new LanchatError('ERR_TLS', 'the peer left during the TLS handshake')));
   return { socket: secure, fingerprint: await handshake(secure, 'secure', timeoutMs) };
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { normalizeFingerprint, spokenFingerprint } from '../src/identity.js';
+import { normalizeFingerprint, spokenFingerprint } from '../src/fingerprint.js';
 import { killAll, lanchat } from './cli-helpers.js';
 
 afterEach(killAll);

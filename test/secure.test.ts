@@ -68,6 +68,29 @@ describe('connect --secure', () => {
     expect(again.stdout().toString()).toBe('after forget\n');
   });
 
+  it('--fingerprint demands an exact key: the right one connects, a wrong one is refused before anything is sent', async () => {
+    const bobHome = home();
+    const id = lanchat(['id'], { env: { LANCHAT_HOME: bobHome }, stdin: 'ignore' });
+    await id.exited;
+    const bobFingerprint = id.stdout().toString().split('\n')[0]!;
+
+    const right = await listener([], { env: { LANCHAT_HOME: bobHome } });
+    const ok = lanchat(['connect', '127.0.0.1', String(right.port), '--fingerprint', bobFingerprint.toLowerCase()], { env: { LANCHAT_HOME: home() }, stdin: fileInput('checked\n') });
+    expect((await ok.exited).code).toBe(0);
+    expect((await right.exited).code).toBe(0);
+    expect(right.stdout().toString()).toBe('checked\n');
+
+    const wrong = await listener([], { env: { LANCHAT_HOME: home() } });
+    const refused = lanchat(['connect', '127.0.0.1', String(wrong.port), '--fingerprint', bobFingerprint], { env: { LANCHAT_HOME: home() }, stdin: fileInput('secret\n') });
+    expect((await refused.exited).code).toBe(1);
+    expect(refused.stderr()).toMatch(/^lanchat: 127\.0\.0\.1:\d+ presented [0-9A-F:]{95}, not the key given with --fingerprint; nothing was sent$/m);
+    await wrong.exited;
+    expect(wrong.stdout().toString()).toBe('');
+
+    const bad = lanchat(['connect', '127.0.0.1', '5000', '--fingerprint', 'AB:CD'], { stdin: 'ignore' });
+    expect((await bad.exited).code).toBe(2);
+  });
+
   it('a plaintext session says it is not encrypted, and /who tells', async () => {
     const listen = await listener();
     const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], { stdin: fileInput('/who\n') });

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { signalExitCode, usageError } from '../errors.js';
+import { LanchatError, signalExitCode, usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { dial, formatAddress } from '../transport.js';
 import { Chat } from '../ui.js';
@@ -9,6 +9,8 @@ export interface ConnectFlags extends SessionFlags {
   retry: number;
   raw?: boolean;
   secure?: boolean;
+  /** Demanded listener key (canonical form); implies secure. */
+  fingerprint?: string;
 }
 
 /** `lanchat connect <host> <port>` (and `chat <contact>`): dial a listener and chat. */
@@ -32,7 +34,7 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
   if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
   let stream: Duplex = socket;
   let fingerprint: string | undefined;
-  if (flags.secure) {
+  if (flags.secure || flags.fingerprint) {
     // TLS first, then the pin check: nothing is sent to a peer whose key changed.
     const { loadIdentity } = await import('../identity.js');
     const { checkPin, secureClient } = await import('../secure.js');
@@ -41,7 +43,16 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
       throw error;
     });
     const address = formatAddress(host, port);
-    if ((await checkPin(ctx.env, address, secure.fingerprint).catch((error) => (secure.socket.destroy(), Promise.reject(error)))) === 'new') {
+    const refuse = (error: unknown): never => {
+      secure.socket.destroy();
+      throw error;
+    };
+    if (flags.fingerprint) {
+      // The user vouches for this exact key: no pin is consulted.
+      if (secure.fingerprint !== flags.fingerprint) {
+        refuse(new LanchatError('ERR_KEY_MISMATCH', `${address} presented ${secure.fingerprint}, not the key given with --fingerprint; nothing was sent`));
+      }
+    } else if ((await checkPin(ctx.env, address, secure.fingerprint).catch(refuse)) === 'new') {
       ctx.stderr.write(`new peer key for ${address}: ${secure.fingerprint} (pinned; lanchat forget ${address} drops it)\n`);
     }
     stream = secure.socket;

@@ -1,4 +1,5 @@
-import { IDENTITY_FILE, loadIdentity, spokenFingerprint } from '../identity.js';
+import { spokenFingerprint } from '../fingerprint.js';
+import { IDENTITY_FILE, loadIdentity } from '../identity.js';
 import type { CliContext } from '../options.js';
 import { storePath } from '../store.js';
 
