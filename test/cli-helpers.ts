@@ -2,7 +2,7 @@
 // name what they were waiting for, and kills every child after each test.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,4 +109,11 @@ export function awkwardText(lines: number): Buffer {
     }
   }
   return Buffer.from(`${parts.join('\n')}\n`);
+}
+
+/** A file opened for reading, to hand to a child as its stdin. */
+export function fileInput(data: Buffer | string): number {
+  const path = join(mkdtempSync(join(tmpdir(), 'lanchat-input-')), 'in.txt');
+  writeFileSync(path, data);
+  return openSync(path, 'r');
 }

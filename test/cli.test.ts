@@ -1,23 +1,17 @@
 // The built CLI, spawned as a user or a script would run it, over 127.0.0.1.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, awkwardText, freePort, killAll, lanchat, listener, spawnProc } from './cli-helpers.js';
+import { CLI, awkwardText, fileInput, freePort, killAll, lanchat, listener, spawnProc } from './cli-helpers.js';
 
 afterEach(killAll);
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'lanchat-test-'));
 const seqText = (n: number): string => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join('');
 
-/** A file opened for reading, to hand to a child as its stdin. */
-function fileInput(data: Buffer | string): number {
-  const path = join(tmp(), 'in.txt');
-  writeFileSync(path, data);
-  return openSync(path, 'r');
-}
 
 describe('piping', () => {
   it('delivers 12,000 awkward lines byte-identical and both sides exit 0', async () => {

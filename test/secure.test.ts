@@ -1,19 +1,14 @@
 // connect --secure: mutual TLS 1.3, keys pinned on first use.
-import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { awkwardText, freePort, killAll, lanchat, listener } from './cli-helpers.js';
+import { awkwardText, fileInput, freePort, killAll, lanchat, listener } from './cli-helpers.js';
 
 afterEach(killAll);
 
 const home = (): string => mkdtempSync(join(tmpdir(), 'lanchat-tls-'));
 
-function fileInput(data: Buffer | string): number {
-  const path = join(home(), 'in.txt');
-  writeFileSync(path, data);
-  return openSync(path, 'r');
-}
 
 describe('connect --secure', () => {
   it('carries text byte-identical over TLS, says so on both sides, and pins the listener key', async () => {
