@@ -19,6 +19,17 @@ Examples:
   lanchat listen 5000 > received.txt       save what a peer sends
   lanchat contacts add bob 192.168.1.20 5000 && lanchat chat bob`;
 
+/**
+ * Commander's messages, said plainly: "command-argument value '70000' is invalid
+ * for argument 'port'. a port must be …" becomes "invalid port '70000': a port must be …".
+ */
+function plainUsageError(text: string): string {
+  return text
+    .replace(/^error: /, '')
+    .replace(/^command-argument value '(.*)' is invalid for argument '(\w+)'\. /, "invalid $2 '$1': ")
+    .replace(/^option '(?:-\w, )?(--[\w-]+)[^']*' argument '(.*)' is invalid\. /, "invalid $1 '$2': ");
+}
+
 /** The program, with its output and exits routed through `ctx` (tests use this). */
 export function createProgram(ctx: CliContext, setExitCode: (code: number) => void): Command {
   const run = (work: Promise<number>): Promise<void> => work.then(setExitCode);
@@ -29,7 +40,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .configureOutput({
       writeOut: (text) => ctx.stdout.write(text),
       writeErr: (text) => ctx.stderr.write(text),
-      outputError: (text, write) => write(`lanchat: ${text.replace(/^error: /, '')}`),
+      outputError: (text, write) => write(`lanchat: ${plainUsageError(text)}`),
     })
     .showHelpAfterError(USAGE_HINT)
     .helpCommand(true)
@@ -120,7 +131,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       run(
         import('./secure.js').then(async (m) => {
           const forgotten = await m.forgetPin(ctx.env, address);
-          ctx.stderr.write(forgotten ? `forgot the key of ${address}\n` : `no key pinned for ${address}\n`);
+          ctx.stderr.write(forgotten ? `forgot the key of ${address}\n` : `lanchat: no key pinned for ${address}\n`);
           return forgotten ? 0 : 1;
         }),
       ),

@@ -68,9 +68,18 @@ export function renderText(format: Format, event: TextEvent, time: Date): string
     const iso = time.toISOString();
     return lines.map((text) => `${JSON.stringify({ type, nick: event.nick, text, time: iso })}\n`).join('');
   }
-  const prefix = event.kind === 'msg' ? `[${clock(time)}] ${inert(event.nick)}: ` : `[${clock(time)}] * ${inert(event.nick)} `;
-  // A CR before the LF is part of the line ending, not text worth showing.
-  return lines.map((text) => `${prefix}${inert(text.endsWith('\r') ? text.slice(0, -1) : text)}\n`).join('');
+  const prefix = `[${clock(time)}] ${speaker(event)}`;
+  return lines.map((text) => `${prefix}${shownLine(text)}\n`).join('');
+}
+
+/** Who says a line, as people read it: `nick: ` for a message, `* nick ` for an action. */
+export function speaker(event: Pick<TextEvent, 'kind' | 'nick'>): string {
+  return event.kind === 'msg' ? `${inert(event.nick)}: ` : `* ${inert(event.nick)} `;
+}
+
+/** A line as people read it: made inert, and a CR before the LF is its ending, not text. */
+export function shownLine(text: string): string {
+  return inert(text.endsWith('\r') ? text.slice(0, -1) : text);
 }
 
 /** The stderr line for a status event; peer data in it is always made inert. */

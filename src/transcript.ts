@@ -5,7 +5,7 @@
 import { closeSync, constants, copyFileSync, createWriteStream, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inert, splitLines, timestamp, type TextEvent } from './terminal.js';
+import { shownLine, speaker, splitLines, timestamp, type TextEvent } from './terminal.js';
 
 interface Spool {
   dir: string;
@@ -48,10 +48,8 @@ export class Transcript {
 
   text(event: TextEvent, time: Date): void {
     if (!this.active) return;
-    const stamp = `[${timestamp(time)}] `;
-    const who = event.kind === 'msg' ? `${inert(event.nick)}: ` : `* ${inert(event.nick)} `;
-    // A CR before the LF is the line's ending, as in pretty output.
-    this.#add(splitLines(event.body).map((line) => `${stamp}${who}${inert(line.endsWith('\r') ? line.slice(0, -1) : line)}\n`));
+    const prefix = `[${timestamp(time)}] ${speaker(event)}`;
+    this.#add(splitLines(event.body).map((line) => `${prefix}${shownLine(line)}\n`));
   }
 
   event(description: string, time: Date): void {

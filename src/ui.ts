@@ -438,8 +438,9 @@ export class Chat {
   #sendText(session: Session, kind: TextKind, text: string): boolean {
     const body = Buffer.from(`${text}\n`, 'utf8');
     if (body.length - 1 > session.sendLimit) {
-      this.#notice(`lanchat: not sent: the line is ${body.length - 1} bytes, longer than ${this.#limitText(session)}`);
-      if (!this.#options.interactive) this.#stopOnInputError(session, new LanchatError('ERR_LINE_TOO_LONG', ''));
+      // At a keyboard the line is refused and the chat goes on; in a pipe the run stops, and says so once.
+      if (this.#options.interactive) this.#notice(`lanchat: not sent: the line is ${body.length - 1} bytes, longer than ${this.#limitText(session)}`);
+      else this.#stopOnInputError(session, new LanchatError('ERR_LINE_TOO_LONG', ''));
       return true;
     }
     this.#transcript.text({ kind, nick: this.#nick, body }, new Date());
