@@ -116,36 +116,45 @@ describe('slash commands in a pipe (--commands)', () => {
 });
 
 describe('real peers', () => {
-  it('OpenBSD nc as connector: its lines arrive exactly, ours reach it as plain lines', async () => {
+  // Peers nobody here wrote: each as a connector to `lanchat listen`, and as a plain listener for `connect --raw`.
+  const connectors: Array<[string, (port: number) => [string, string[]]]> = [
+    ['OpenBSD nc', (port) => ['nc', ['-N', '127.0.0.1', String(port)]]],
+    ['socat', (port) => ['socat', ['-', `TCP:127.0.0.1:${port}`]]],
+  ];
+  const listeners: Array<[string, (port: number) => [string, string[]]]> = [
+    ['nc -l', (port) => ['nc', ['-l', '127.0.0.1', String(port)]]],
+    ['socat', (port) => ['socat', [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, '-']]],
+  ];
+
+  it.each(connectors)('%s as connector: its lines arrive exactly, ours reach it as plain lines', async (_name, command) => {
     const listen = await listener();
     const input = awkwardText(2000);
-    const nc = spawnProc('nc', ['-N', '127.0.0.1', String(listen.port)]);
-    nc.child.stdin!.write(input);
+    const peer = spawnProc(...command(listen.port));
+    peer.child.stdin!.write(input);
     await listen.waitForStdout(input.length);
     expect(listen.stderr()).toMatch(/^connected to 127\.0\.0\.1:\d+ \(plain text/m);
     listen.child.stdin!.write('reply from lanchat\n');
-    await nc.waitForStdout('reply from lanchat\n'.length);
-    nc.child.stdin!.end();
+    await peer.waitForStdout('reply from lanchat\n'.length);
+    peer.child.stdin!.end();
     expect((await listen.exited).code).toBe(0);
-    await nc.exited;
+    await peer.exited;
     expect(listen.stdout().equals(input)).toBe(true);
-    expect(nc.stdout().toString()).toBe('reply from lanchat\n');
+    expect(peer.stdout().toString()).toBe('reply from lanchat\n');
   });
 
-  it('lanchat connect --raw talks plain lines to nc -l, both ways', async () => {
+  it.each(listeners)('lanchat connect --raw talks plain lines to %s, both ways', async (_name, command) => {
     const port = await freePort();
-    const nc = spawnProc('nc', ['-l', '127.0.0.1', String(port)]);
-    nc.child.stdin!.write('hello from nc\n');
+    const peer = spawnProc(...command(port));
+    peer.child.stdin!.write('hello from the peer\n');
     const input = awkwardText(1500);
-    const fd = fileInput(input);
-    const connect = lanchat(['connect', '--raw', '--retry', '5', '127.0.0.1', String(port)], { stdin: fd });
-    closeSync(fd);
-    await connect.waitForStdout('hello from nc\n'.length);
-    await nc.waitForStdout(input.length);
-    nc.child.stdin!.end();
+    const connect = lanchat(['connect', '--raw', '--retry', '5', '127.0.0.1', String(port)], { stdin: fileInput(input) });
+    await connect.waitForStdout('hello from the peer\n'.length);
+    await peer.waitForStdout(input.length);
+    peer.child.stdin!.end();
     expect((await connect.exited).code).toBe(0);
-    expect(nc.stdout().equals(input)).toBe(true);
-    expect(connect.stdout().toString()).toBe('hello from nc\n');
+    await peer.exited;
+    expect(peer.stdout().equals(input)).toBe(true);
+    expect(connect.stdout().toString()).toBe('hello from the peer\n');
   });
 });
 
@@ -543,37 +552,5 @@ describe('third review', () => {
     const help = lanchat(['help', 'listen'], { stdin: 'ignore' });
     expect((await help.exited).code).toBe(0);
     expect(help.stdout().toString()).toMatch(/^Usage: lanchat listen/);
-  });
-});
-
-describe('socat as a peer', () => {
-  it('socat as connector: its lines arrive exactly, ours reach it', async () => {
-    const listen = await listener();
-    const input = awkwardText(1500);
-    const socat = spawnProc('socat', ['-', `TCP:127.0.0.1:${listen.port}`]);
-    socat.child.stdin!.write(input);
-    await listen.waitForStdout(input.length);
-    listen.child.stdin!.write('reply to socat\n');
-    await socat.waitForStdout('reply to socat\n'.length);
-    socat.child.stdin!.end();
-    expect((await listen.exited).code).toBe(0);
-    await socat.exited;
-    expect(listen.stdout().equals(input)).toBe(true);
-    expect(socat.stdout().toString()).toBe('reply to socat\n');
-  });
-
-  it('lanchat connect --raw to a socat listener, both ways', async () => {
-    const port = await freePort();
-    const socat = spawnProc('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, '-']);
-    socat.child.stdin!.write('hello from socat\n');
-    const input = awkwardText(800);
-    const connect = lanchat(['connect', '--raw', '--retry', '5', '127.0.0.1', String(port)], { stdin: fileInput(input) });
-    await socat.waitForStdout(input.length);
-    await connect.waitForStdout('hello from socat\n'.length);
-    socat.child.stdin!.end();
-    expect((await connect.exited).code).toBe(0);
-    await socat.exited;
-    expect(socat.stdout().equals(input)).toBe(true);
-    expect(connect.stdout().toString()).toBe('hello from socat\n');
   });
 });
