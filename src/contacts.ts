@@ -2,6 +2,7 @@
 // operations are pure; load and update go through the locked, atomic store.
 import { isIP } from 'node:net';
 import { LanchatError, usageError } from './errors.js';
+import { normalizeFingerprint } from './fingerprint.js';
 import { readText, updateText } from './store.js';
 
 export const CONTACTS_FILE = 'contacts.json';
@@ -11,6 +12,8 @@ export interface Contact {
   name: string;
   host: string;
   port: number;
+  /** The contact's key (SHA-256 of its certificate), pinned on first use or given with --fingerprint. */
+  fingerprint?: string;
 }
 
 const NAME = /^[\p{L}\p{M}\p{Nd}._-]{1,32}$/u;
@@ -38,13 +41,16 @@ export function isValidPort(port: number): boolean {
 }
 
 /** Checks a contact from the command line (the port as typed); a bad field is a usage error. */
-export function validateContact(name: string, host: string, port: string | number): Contact {
+export function validateContact(name: string, host: string, port: string | number, fingerprint?: string): Contact {
   if (!isValidName(name)) throw usageError(`invalid contact name "${name}": use 1 to 32 letters, digits, ".", "_" or "-"`);
   const dialled = normalizeHost(host);
   if (dialled === null) throw usageError(`invalid host "${host}": give an IPv4 or IPv6 address or a host name`);
   const number = typeof port === 'number' ? port : /^\d{1,5}$/.test(port) ? Number(port) : NaN;
   if (!isValidPort(number)) throw usageError(`invalid port "${port}": a port is a whole number from 1 to 65535`);
-  return { name, host: dialled, port: number };
+  if (fingerprint === undefined) return { name, host: dialled, port: number };
+  const key = normalizeFingerprint(fingerprint);
+  if (key === null) throw usageError(`invalid fingerprint "${fingerprint}": give the 32 bytes in hex, as lanchat id prints them`);
+  return { name, host: dialled, port: number, fingerprint: key };
 }
 
 const fold = (name: string): string => name.normalize('NFC').toLowerCase();
@@ -113,6 +119,11 @@ export function renameContact(contacts: readonly Contact[], from: string, to: st
   return contacts.map((c) => (c === existing ? { ...c, name: to } : c));
 }
 
+/** The contacts at one address (as dialled: the host as normalizeHost gives it). */
+export function contactsAt(contacts: readonly Contact[], host: string, port: number): Contact[] {
+  return contacts.filter((contact) => contact.host === host && contact.port === port);
+}
+
 /** Sorted by name, as list shows them. */
 export function sortContacts(contacts: readonly Contact[]): Contact[] {
   return [...contacts].sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
@@ -138,12 +149,14 @@ export function parseContacts(text: string, path: string): Contact[] {
   if (!Array.isArray(contacts)) throw corrupt(path, '"contacts" is not a list');
   const seen: Contact[] = [];
   contacts.forEach((entry: unknown, i) => {
-    const { name, host, port } = (entry ?? {}) as Record<string, unknown>;
+    const { name, host, port, fingerprint } = (entry ?? {}) as Record<string, unknown>;
     const valid =
       typeof name === 'string' && isValidName(name) && typeof host === 'string' && normalizeHost(host) !== null && typeof port === 'number' && isValidPort(port);
     if (!valid) throw corrupt(path, `contact ${i + 1} is not a valid {name, host, port}`);
+    const key = fingerprint === undefined ? undefined : typeof fingerprint === 'string' ? normalizeFingerprint(fingerprint) : null;
+    if (key === null) throw corrupt(path, `contact ${i + 1} has a fingerprint that is not 32 bytes in hex`);
     if (findContact(seen, name)) throw corrupt(path, `the name "${name}" appears twice`);
-    seen.push({ ...(entry as object), name, host: normalizeHost(host)!, port });
+    seen.push({ ...(entry as object), name, host: normalizeHost(host)!, port, ...(key && { fingerprint: key }) });
   });
   return seen;
 }
@@ -158,18 +171,19 @@ export async function loadContacts(path: string): Promise<Contact[]> {
 }
 
 /**
- * Applies `change` to the book under the store's lock and saves it atomically.
- * A file that cannot be parsed stops everything before anything is written.
+ * Applies `change` to the book under the store's lock and saves it atomically
+ * (unless `change` returns null contacts: nothing to save). A file that cannot
+ * be parsed stops everything before anything is written.
  */
-export function updateContacts<T>(path: string, change: (contacts: Contact[]) => { contacts: Contact[]; result: T }): Promise<T> {
+export function updateContacts<T>(path: string, change: (contacts: Contact[]) => { contacts: Contact[] | null; result: T }): Promise<T> {
   return updateText(path, (text) => {
     const { contacts, result } = change(text === null ? [] : parseContacts(text, path));
-    return { text: serializeContacts(contacts), result };
+    return { text: contacts && serializeContacts(contacts), result };
   });
 }
 
 /** Saves one contact (validated; a name that exists is an error unless `force`). */
 export function saveContact(path: string, contact: Contact, force = false): Promise<void> {
-  const valid = validateContact(contact.name, contact.host, contact.port);
+  const valid = validateContact(contact.name, contact.host, contact.port, contact.fingerprint);
   return updateContacts(path, (contacts) => ({ contacts: addContact(contacts, valid, force), result: undefined }));
 }

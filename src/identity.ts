@@ -3,7 +3,8 @@
 // one file (identity.pem, mode 0600) beside the contacts. No crypto of our own:
 // node:crypto reads and fingerprints it.
 import { X509Certificate, createPrivateKey, randomUUID } from 'node:crypto';
-import { link, mkdir, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { platform } from 'node:os';
 import { dirname } from 'node:path';
 import { LanchatError } from './errors.js';
 import { readText, storePath } from './store.js';
@@ -37,6 +38,18 @@ function parseIdentity(text: string, path: string): Identity {
   }
 }
 
+/** Like ssh with an unprotected key: a private key others can read is not used (POSIX modes only). */
+async function checkPrivate(path: string): Promise<void> {
+  if (platform() === 'win32') return;
+  const mode = (await stat(path)).mode & 0o777;
+  if (mode & 0o077) {
+    throw new LanchatError(
+      'ERR_IDENTITY_EXPOSED',
+      `${path} can be read by others (mode ${mode.toString(8).padStart(4, '0')}); the key in it must be private: chmod 600 ${path}`,
+    );
+  }
+}
+
 /**
  * This install's identity, made on first use. Safe when several lanchat
  * processes start at once on an empty config directory: each writes its own
@@ -46,7 +59,10 @@ function parseIdentity(text: string, path: string): Identity {
 export async function loadIdentity(env: NodeJS.ProcessEnv): Promise<Identity> {
   const path = storePath(env, IDENTITY_FILE);
   const existing = await readText(path);
-  if (existing !== null) return parseIdentity(existing, path);
+  if (existing !== null) {
+    await checkPrivate(path);
+    return parseIdentity(existing, path);
+  }
   const { default: selfsigned } = await import('selfsigned');
   // A key pins an install, not a period: the certificate does not expire in practice.
   const made = await selfsigned.generate([{ name: 'commonName', value: 'lanchat' }], { keyType: 'ec', algorithm: 'sha256', notAfterDate: new Date(Date.UTC(2126, 0, 1)) });

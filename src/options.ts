@@ -87,9 +87,13 @@ export function addConnectOptions(command: Command): Command {
     command
       .option('-t, --timeout <seconds>', 'give up connecting (and waiting for the handshake) after this long', parseSeconds, 10)
       .option('-r, --retry <count>', 'try again this many times, a second apart, while nobody answers', parseCount, 0)
-      .option('--raw', 'speak plain lines with no handshake, to netcat and the like (nc -l)')
-      .option('--secure', 'encrypt the session (mutual TLS 1.3) and pin the listener\'s key on first use')
-      .option('--fingerprint <fp>', 'demand exactly this listener key (as `lanchat id` prints it); implies --secure', parseFingerprint),
+      .option('--raw', 'speak plain lines with no handshake and no encryption, to netcat and the like (nc -l)')
+      .option('--insecure', 'do not encrypt: the lanchat protocol in plaintext (the listener must allow it with listen --insecure)')
+      .addOption(
+        new Option('--fingerprint <fp>', 'demand exactly this listener key (as `lanchat id` prints it on its side) instead of the pinned one')
+          .argParser(parseFingerprint)
+          .conflicts(['insecure', 'raw']),
+      ),
   );
 }
 

@@ -17,6 +17,7 @@ import {
   type ControlFrame,
   type Frame,
   type TextKind,
+  isHelloLine,
 } from './protocol.js';
 
 export type Role = 'connect' | 'listen';
@@ -532,20 +533,13 @@ export class Session extends EventEmitter {
   }
 }
 
-function isHelloLine(line: Buffer): boolean {
-  if (line[0] !== 0x7b) return false; // '{'
-  try {
-    const value: unknown = JSON.parse(line.toString('utf8'));
-    return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'hello';
-  } catch {
-    return false;
-  }
-}
-
-/** Sends a one-line refusal to a peer we will not talk to, then closes it. */
-export function refuse(socket: Duplex, reason: string): void {
+/**
+ * Sends a one-line refusal to a peer we will not talk to, then closes it: an
+ * error frame to a lanchat peer, a plain `lanchat: …` line to netcat (`asText`).
+ */
+export function refuse(socket: Duplex, reason: string, asText = false): void {
   const frame: ControlFrame = { type: 'error', message: reason };
   socket.on('error', () => {}); // a peer that resets first is no concern of ours
-  socket.end(encodeControl(frame));
+  socket.end(asText ? `lanchat: ${reason}\n` : encodeControl(frame));
   setTimeout(() => socket.destroy(), QUIT_FLUSH_MS).unref();
 }

@@ -1,12 +1,12 @@
 // The commander program: every command, option and help text, and the mapping
 // of outcomes to exit codes. Command modules load on demand, so a command pays
 // only for what it uses. Process-level concerns live in cli.ts.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { ConnectFlags } from './commands/connect.js';
 import type { ListenFlags } from './commands/listen.js';
 import { EXIT_USAGE } from './errors.js';
 import { version } from './version.js';
-import { addConnectOptions, addSessionOptions, parseList, parseListenPort, parseNick, parsePort, parseSeconds, type CliContext } from './options.js';
+import { addConnectOptions, addSessionOptions, parseFingerprint, parseList, parseListenPort, parseNick, parsePort, parseSeconds, type CliContext } from './options.js';
 
 export const USAGE_HINT = '(add --help for usage)';
 
@@ -54,7 +54,10 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .option('--host <address>', 'listen on this address only (default: every interface, IPv4 and IPv6)')
       .option('-k, --keep', 'after a session ends, wait for the next peer (one at a time)')
       .option('--allow <cidrs>', 'accept only these addresses or CIDR ranges, comma-separated (10.0.0.0/8,fd00::/8)', parseList)
-      .option('--idle-timeout <seconds>', 'end a session after this long with no traffic', parseSeconds),
+      .option('--idle-timeout <seconds>', 'end a session after this long with no traffic', parseSeconds)
+      .addOption(new Option('--insecure', 'also accept lanchat connectors that do not encrypt (connect --insecure)').conflicts(['secureOnly', 'knownOnly']))
+      .option('--secure-only', 'accept encrypted lanchat sessions only: no plaintext, no netcat')
+      .option('--known-only', "accept only connectors whose key is a contact's or a known peer's (implies --secure-only)"),
   )
     .addHelpText('after', '\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt')
     .action(async (port: number, flags: ListenFlags) => run(import('./commands/listen.js').then((m) => m.listen(port, flags, ctx))));
@@ -87,7 +90,8 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .argument('[host]', 'IPv4 or IPv6 address, or host name')
     .argument('[port]', 'port the contact listens on')
     .option('--force', 'replace a contact of the same name')
-    .action(async (name?: string, host?: string, port?: string, flags: { force?: boolean } = {}) =>
+    .option('--fingerprint <fp>', "the contact's key, as `lanchat id` prints it on their side (else the first chat pins it)", parseFingerprint)
+    .action(async (name?: string, host?: string, port?: string, flags: { force?: boolean; fingerprint?: string } = {}) =>
       run(book().then((m) => m.contactsAdd([name, host, port], flags, ctx))),
     );
   contacts
@@ -125,14 +129,14 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
 
   program
     .command('forget')
-    .description('drop the pinned key of a peer (after it really changed), so that the next --secure connect pins the new one')
-    .argument('<address>', 'HOST:PORT as shown in the warning, e.g. 192.168.1.20:5000 or [fe80::1]:5000')
-    .action(async (address: string) =>
+    .description('drop the pinned key of a contact or an address (after it really changed), so that the next chat pins the new one')
+    .argument('<target>', 'a contact name, or HOST:PORT as shown in the warning (192.168.1.20:5000, [fe80::1]:5000)')
+    .action(async (target: string) =>
       run(
-        import('./secure.js').then(async (m) => {
-          const forgotten = await m.forgetPin(ctx.env, address);
-          ctx.stderr.write(forgotten ? `forgot the key of ${address}\n` : `lanchat: no key pinned for ${address}\n`);
-          return forgotten ? 0 : 1;
+        import('./trust.js').then(async (m) => {
+          const forgotten = await m.forget(ctx.env, target);
+          ctx.stderr.write(forgotten.length > 0 ? `forgot the key of ${forgotten.join(' and ')}\n` : `lanchat: no key pinned for ${target}\n`);
+          return forgotten.length > 0 ? 0 : 1;
         }),
       ),
     );

@@ -324,3 +324,14 @@ export class FrameDecoder {
     return pos + take;
   }
 }
+
+/** Is this line (without its newline) a lanchat hello? How a listener tells lanchat from netcat. */
+export function isHelloLine(line: Buffer): boolean {
+  if (line[0] !== 0x7b) return false; // '{'
+  try {
+    const value: unknown = JSON.parse(line.toString('utf8'));
+    return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'hello';
+  } catch {
+    return false;
+  }
+}

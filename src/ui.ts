@@ -35,6 +35,18 @@ export interface ChatIO {
   signal: AbortSignal;
 }
 
+/** The peer's key when the session is TLS, and how we know it ("pinned in contact bob", "a new key"). */
+export interface PeerKey {
+  fingerprint: string;
+  note: string;
+}
+
+export interface SessionSecurity {
+  key?: PeerKey;
+  /** Listener: a warning when the nick a peer claims (at hello or /nick) does not fit its key, else null. */
+  vouch?: (nick: string) => string | null;
+}
+
 export interface ChatOptions {
   role: Role;
   nick: string;
@@ -52,7 +64,7 @@ export interface ChatOptions {
   /** Connector: what it dialled (what /contact saves). */
   dialled?: Endpoint;
   /** Saves a contact for /contact; throws a LanchatError to refuse. */
-  saveContact?: (contact: Endpoint & { name: string }) => Promise<void>;
+  saveContact?: (contact: Endpoint & { name: string; fingerprint?: string }) => Promise<void>;
 }
 
 /** What a failed /save says, for the usual reasons. */
@@ -91,7 +103,7 @@ export class Chat {
   #exitOverride: number | null = null;
   #lingering = false;
   #stdoutBroken = false;
-  #fingerprint: string | null = null;
+  #key: PeerKey | null = null;
   #idleHandlers: { onData: () => void; onEnd: () => void } | null = null;
   #lingerTimer: NodeJS.Timeout | null = null;
 
@@ -109,11 +121,11 @@ export class Chat {
 
   /**
    * Runs one session on a connected socket; resolves to its exit code.
-   * `fingerprint`: the peer's key when the socket is TLS; `graceMs`: how long
-   * a listener still waits for a hello before taking the peer for netcat.
+   * `graceMs`: how long a listener still waits for a hello before taking the
+   * peer for netcat.
    */
-  async run(socket: Duplex, peer: Endpoint, { fingerprint, graceMs }: { fingerprint?: string; graceMs?: number } = {}): Promise<number> {
-    this.#fingerprint = fingerprint ?? null;
+  async run(socket: Duplex, peer: Endpoint, { key, vouch, graceMs }: SessionSecurity & { graceMs?: number } = {}): Promise<number> {
+    this.#key = key ?? null;
     const address = formatAddress(peer.host, peer.port);
     this.#peer = peer;
     this.#address = address;
@@ -142,10 +154,14 @@ export class Chat {
     else this.#io.signal.addEventListener('abort', onAbort);
     session.on('open', () => {
       this.#status({ type: 'join', nick: session.peerNick!, address, plain: session.plain });
-      this.#notice(fingerprint ? `encrypted (TLS 1.3); peer key ${fingerprint}` : 'not encrypted');
+      this.#notice(this.#security());
+      if (!session.plain) this.#vouch(vouch, session.peerNick!);
       this.#startInput(session);
     });
-    session.on('nick', (from, to) => this.#status({ type: 'nick', from, nick: to }));
+    session.on('nick', (from, to) => {
+      this.#status({ type: 'nick', from, nick: to });
+      this.#vouch(vouch, to);
+    });
     session.on('closing', () => this.#stopInput());
     session.on('peer-done', () => this.#onPeerDone(session));
     const end = await session.done;
@@ -483,7 +499,7 @@ export class Chat {
     const host = role === 'connect' && dialled ? dialled.host : this.#peer.host;
     const contactPort = port ?? dialled?.port ?? this.#peer.port;
     try {
-      await saveContact({ name, host, port: contactPort });
+      await saveContact({ name, host, port: contactPort, ...(this.#key && { fingerprint: this.#key.fingerprint }) });
       this.#notice(`saved contact ${name} (${formatAddress(host, contactPort)})`);
     } catch (error) {
       this.#notice(`lanchat: ${(error as Error).message}`);
@@ -497,8 +513,21 @@ export class Chat {
       `talking to ${inert(session.peerNick ?? '?')} at ${this.#address} (${kind})`,
       `connected since ${connectedAt ? timestamp(connectedAt) : '-'}`,
       `messages: ${linesSent} sent, ${linesReceived} received`,
-      this.#fingerprint ? `encrypted (TLS 1.3); peer key ${this.#fingerprint}` : 'not encrypted',
+      this.#security(),
     ].join('\n');
+  }
+
+  /** Said when a session opens, and by /who. */
+  #security(): string {
+    return this.#key
+      ? `encrypted (TLS 1.3); peer key ${this.#key.fingerprint} (${this.#key.note})`
+      : 'not encrypted: anyone on the network can read this session';
+  }
+
+  /** The listener's check of the nick a peer claims (see SessionSecurity.vouch). */
+  #vouch(vouch: SessionSecurity['vouch'], nick: string): void {
+    const warning = vouch?.(nick);
+    if (warning) this.#notice(`lanchat: ${warning.split('\n').map(inert).join('\n')}`);
   }
 }
 

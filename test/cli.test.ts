@@ -267,14 +267,17 @@ describe('errors and endings', () => {
     expect(listen.stdout().toString()).toBe('by name\n');
   });
 
-  it('gives up on a server that never answers the hello, with exit 1 and a hint', async () => {
+  it.each([
+    ['the TLS handshake', [], /^lanchat: no TLS handshake within 0\.5 s \(is lanchat listening there\? for netcat use --raw\)$/m],
+    ['the hello (--insecure)', ['--insecure'], /^lanchat: the peer did not answer as a lanchat listener \(for netcat, use --raw\)$/m],
+  ])('gives up on a server that never answers %s, with exit 1 and a hint', async (_, flags, message) => {
     const server = createServer(() => {}); // accepts, says nothing
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     try {
-      const connect = lanchat(['connect', '127.0.0.1', String(port), '--timeout', '0.5'], { stdin: 'ignore' });
+      const connect = lanchat(['connect', '127.0.0.1', String(port), '--timeout', '0.5', ...flags], { stdin: 'ignore' });
       expect((await connect.exited).code).toBe(1);
-      expect(connect.stderr()).toMatch(/^lanchat: the peer did not answer as a lanchat listener \(for netcat, use --raw\)$/m);
+      expect(connect.stderr()).toMatch(message);
     } finally {
       server.close();
     }
@@ -482,7 +485,7 @@ describe('second review', () => {
     const received: Buffer[] = [];
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port)], { stdin: 'ignore' });
+      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port), '--insecure'], { stdin: 'ignore' });
       expect((await connect.exited).code).toBe(1);
       expect(connect.stderr()).toMatch(/^lanchat: dropped 127\.0\.0\.1:\d+: its nick is invalid$/m);
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -534,7 +537,7 @@ describe('third review', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const started = Date.now();
-      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port), '--wait', '1'], { stdin: fileInput('a\nb\n') });
+      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port), '--wait', '1', '--insecure'], { stdin: fileInput('a\nb\n') });
       expect((await connect.exited).code).toBe(1);
       expect(connect.stderr()).toMatch(/2 lines not confirmed by mute/);
       expect(Date.now() - started).toBeLessThan(1900);

@@ -37,7 +37,15 @@ describe('lanchat contacts', () => {
       { name: 'bob', host: '10.0.0.4', port: 5000 },
       { name: 'Zoë', host: '::1', port: 6000 },
     ]);
-    expect(await run(['contacts', 'show', 'ZOË'], env)).toMatchObject({ code: 0, out: 'name: Zoë\nhost: ::1\nport: 6000\n' });
+    expect(await run(['contacts', 'show', 'ZOË'], env)).toMatchObject({
+      code: 0,
+      out: 'name: Zoë\nhost: ::1\nport: 6000\nkey:  none pinned yet (the first secure chat pins it)\n',
+    });
+    const key = 'ab'.repeat(32);
+    expect(await run(['contacts', 'add', 'carol', '10.0.0.6', '5000', '--fingerprint', key], env)).toMatchObject({ code: 0 });
+    expect((await run(['contacts', 'show', 'carol'], env)).out).toMatch(/^key: {2}AB:AB:(AB:){29}AB\n/m);
+    expect(await run(['contacts', 'add', 'dave', '10.0.0.7', '5000', '--fingerprint', 'AB:CD'], env)).toMatchObject({ code: 2, err: expect.stringMatching(/^lanchat: invalid --fingerprint 'AB:CD'/) });
+    expect(await run(['contacts', 'remove', 'carol'], env)).toMatchObject({ code: 0 });
     expect(await run(['contacts', 'rename', 'bob', 'robert'], env)).toEqual({ code: 0, out: '', err: 'renamed bob to robert\n' });
     expect(await run(['contacts', 'remove', 'robrt'], env)).toEqual({ code: 1, out: '', err: 'lanchat: no contact named "robrt"; did you mean "robert"?\n' });
     expect(await run(['contacts', 'remove', 'robert'], env)).toMatchObject({ code: 0, err: 'removed robert\n' });
@@ -115,9 +123,11 @@ describe('saving the peer from a session: /contact', () => {
     expect((await connect.exited).code).toBe(0);
     expect(connect.stderr()).toMatch(new RegExp(`saved contact bobby \\(127\\.0\\.0\\.1:${listen.port}\\)`));
     expect((await listen.exited).code).toBe(0);
+    // Over TLS the peer's key is saved too (both sides share one identity here).
+    const fingerprint = (await run(['id'], env)).out.split('\n')[0];
     expect(JSON.parse(readFileSync(file, 'utf8')).contacts).toEqual([
-      { name: 'alice', host: '127.0.0.1', port: 7000 },
-      { name: 'bobby', host: '127.0.0.1', port: listen.port },
+      { name: 'alice', host: '127.0.0.1', port: 7000, fingerprint },
+      { name: 'bobby', host: '127.0.0.1', port: listen.port, fingerprint },
     ]);
   });
 });

@@ -72,7 +72,7 @@ describe('hostile and broken peers', () => {
     ['invalid UTF-8 from a plain peer', Buffer.from([0x68, 0xff, 0xfe, 0x0a]), /^lanchat: dropped 127\.0\.0\.1:\d+: text is not valid UTF-8$/m],
     ['a half-close with nothing sent', '', /^lanchat: the connection closed: the peer left before the handshake$/m],
   ])('%s ends the session with one line and exit 1', async (_name, data, message) => {
-    const listen = await listener();
+    const listen = await listener(['--insecure']); // these peers speak plaintext lanchat
     const peer = await rawPeer(listen.port);
     peer.end(data);
     expect((await listen.exited).code).toBe(1);
@@ -92,7 +92,7 @@ describe('hostile and broken peers', () => {
   });
 
   it('with --keep, hundreds of bad sessions in a row leave nothing behind', async () => {
-    const listen = await listener(['--keep']);
+    const listen = await listener(['--keep', '--insecure']);
     const pid = listen.child.pid!;
     const baseline = openFds(pid);
     const garbage = ['{"type":"hello"}\n', 'plain text\n', '{"type":"hello","version":1,"nick":"x","maxLine":9}\n', '\x00\x01\x02\n', ''];
@@ -156,7 +156,7 @@ describe('faults', () => {
   });
 
   it('a peer reset right after being refused does not disturb the listener', async () => {
-    const listen = await listener();
+    const listen = await listener(['--insecure']);
     const first = await rawPeer(listen.port);
     first.write('{"type":"hello","version":1,"nick":"alice","maxLine":100}\n');
     await listen.waitForStderr(/connected to alice/);
@@ -179,7 +179,7 @@ describe('terminal safety', () => {
     const socket = `lanchat-esc-${process.pid}`;
     const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
     const port = String(await (await import('./cli-helpers.js')).freePort());
-    tmux('new-session', '-d', '-s', 'victim', '-x', '120', '-y', '20', `${process.execPath} ${CLI} listen ${port} --host 127.0.0.1; sleep 30`);
+    tmux('new-session', '-d', '-s', 'victim', '-x', '120', '-y', '20', `${process.execPath} ${CLI} listen ${port} --host 127.0.0.1 --insecure; sleep 30`);
     try {
       const deadline = Date.now() + 5000;
       while (!tmux('capture-pane', '-p', '-t', 'victim').includes('listening on')) {

@@ -54,7 +54,7 @@ describe('lanchat id', () => {
 
   it('a damaged identity file is an error naming it, and is left alone', async () => {
     const dir = home();
-    writeFileSync(join(dir, 'identity.pem'), 'not a key\n');
+    writeFileSync(join(dir, 'identity.pem'), 'not a key\n', { mode: 0o600 });
     const result = await run(dir);
     expect(result.code).toBe(1);
     expect(result.err).toMatch(/^lanchat: .*identity\.pem: no private key and certificate in it; remove it to make a new identity/);

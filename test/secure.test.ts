@@ -1,36 +1,56 @@
-// connect --secure: mutual TLS 1.3, keys pinned on first use.
-import { closeSync, mkdtempSync, readFileSync } from 'node:fs';
+// Secure sessions: mutual TLS 1.3 by default, keys pinned on first use (in the
+// contact when there is one, else in known-peers.json), and what a listener
+// lets in: TLS always, plaintext lanchat with --insecure, netcat unless
+// --secure-only, only known keys with --known-only.
+import { once } from 'node:events';
+import { chmodSync, closeSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { connect as dialTcp, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { awkwardText, fileInput, freePort, killAll, lanchat, listener } from './cli-helpers.js';
+import { loadIdentity } from '../src/identity.js';
+import { secureServer, sniffPeer } from '../src/secure.js';
+import { awkwardText, fileInput, freePort, killAll, lanchat, listener, spawnProc, type Proc } from './cli-helpers.js';
 
 afterEach(killAll);
 
 const home = (): string => mkdtempSync(join(tmpdir(), 'lanchat-tls-'));
 
+/** This home's fingerprint, as `lanchat id` prints it. */
+async function idOf(dir: string): Promise<string> {
+  const id = lanchat(['id'], { env: { LANCHAT_HOME: dir }, stdin: 'ignore' });
+  await id.exited;
+  return id.stdout().toString().split('\n')[0]!;
+}
 
-describe('connect --secure', () => {
+/** Runs a lanchat command to its end; resolves to its exit code. */
+async function run(args: string[], dir: string, input = ''): Promise<Proc & { code: number | null }> {
+  const proc = lanchat(args, { env: { LANCHAT_HOME: dir }, stdin: fileInput(input) });
+  return Object.assign(proc, { code: (await proc.exited).code });
+}
+
+/** A listener that refused someone is still listening: stop it. */
+async function stop(listen: Proc): Promise<void> {
+  listen.child.kill('SIGTERM');
+  await listen.exited;
+}
+
+describe('secure by default', () => {
   it('carries text byte-identical over TLS, says so on both sides, and pins the listener key', async () => {
     const [aliceHome, bobHome] = [home(), home()];
     const listen = await listener(['--nick', 'bob'], { env: { LANCHAT_HOME: bobHome } });
     const input = awkwardText(3000);
     const fd = fileInput(input);
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--secure', '--nick', 'alice', '--commands'], {
-      env: { LANCHAT_HOME: aliceHome },
-      stdin: fd,
-    });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice', '--commands'], { env: { LANCHAT_HOME: aliceHome }, stdin: fd });
     closeSync(fd);
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
     expect(listen.stdout().equals(input)).toBe(true);
-    const bobKey = lanchat(['id'], { env: { LANCHAT_HOME: bobHome }, stdin: 'ignore' });
-    await bobKey.exited;
-    const bobFingerprint = bobKey.stdout().toString().split('\n')[0]!;
-    expect(connect.stderr()).toContain(`new peer key for 127.0.0.1:${listen.port}: ${bobFingerprint} (pinned`);
-    expect(connect.stderr()).toContain(`encrypted (TLS 1.3); peer key ${bobFingerprint}`);
-    expect(listen.stderr()).toMatch(/^encrypted \(TLS 1\.3\); peer key [0-9A-F:]{95}$/m);
-    expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers[`127.0.0.1:${listen.port}`]).toBe(bobFingerprint);
+    const [bobKey, aliceKey] = [await idOf(bobHome), await idOf(aliceHome)];
+    expect(connect.stderr()).toContain(`new peer key for 127.0.0.1:${listen.port}: ${bobKey} (pinned in known peers; lanchat forget 127.0.0.1:${listen.port} drops it)`);
+    expect(connect.stderr()).toContain(`encrypted (TLS 1.3); peer key ${bobKey} (pinned in known peers)`);
+    expect(listen.stderr()).toContain(`encrypted (TLS 1.3); peer key ${aliceKey} (a new key: not a contact or known peer`);
+    expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers[`127.0.0.1:${listen.port}`]).toBe(bobKey);
   });
 
   it('refuses a different key at a pinned address (a man in the middle) before sending anything; forget lets the new key in', async () => {
@@ -38,26 +58,25 @@ describe('connect --secure', () => {
     const port = await freePort();
     const first = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: home() } });
     await first.waitForStderr(/listening on/);
-    const pinning = lanchat(['connect', '127.0.0.1', String(port), '--secure'], { env: { LANCHAT_HOME: aliceHome }, stdin: fileInput('hello\n') });
-    expect((await pinning.exited).code).toBe(0);
+    expect((await run(['connect', '127.0.0.1', String(port)], aliceHome, 'hello\n')).code).toBe(0);
     await first.exited;
 
     const impostor = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: home() } });
     await impostor.waitForStderr(/listening on/);
-    const refused = lanchat(['connect', '127.0.0.1', String(port), '--secure'], { env: { LANCHAT_HOME: aliceHome }, stdin: fileInput('secret\n') });
-    expect((await refused.exited).code).toBe(1);
+    const refused = await run(['connect', '127.0.0.1', String(port)], aliceHome, 'secret\n');
+    expect(refused.code).toBe(1);
     expect(refused.stderr()).toMatch(/^lanchat: WARNING: 127\.0\.0\.1:\d+ presented a different key than before/m);
     expect(refused.stderr()).toMatch(/^ {2}expected {2}[0-9A-F:]{95}\n {2}presented [0-9A-F:]{95}$/m);
     expect(refused.stderr()).toContain(`lanchat forget 127.0.0.1:${port}`);
-    await impostor.exited;
+    await impostor.waitForStderr(/left after the TLS handshake without a word \(did it refuse this listener's key\?\)$/m);
+    await stop(impostor);
     expect(impostor.stdout().toString()).toBe(''); // nothing was exchanged
 
-    const forget = lanchat(['forget', `127.0.0.1:${port}`], { env: { LANCHAT_HOME: aliceHome }, stdin: 'ignore' });
-    expect((await forget.exited).code).toBe(0);
+    expect((await run(['forget', `127.0.0.1:${port}`], aliceHome)).code).toBe(0);
     const again = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: home() } });
     await again.waitForStderr(/listening on/);
-    const repinned = lanchat(['connect', '127.0.0.1', String(port), '--secure'], { env: { LANCHAT_HOME: aliceHome }, stdin: fileInput('after forget\n') });
-    expect((await repinned.exited).code).toBe(0);
+    const repinned = await run(['connect', '127.0.0.1', String(port)], aliceHome, 'after forget\n');
+    expect(repinned.code).toBe(0);
     expect(repinned.stderr()).toMatch(/new peer key for/);
     expect((await again.exited).code).toBe(0);
     expect(again.stdout().toString()).toBe('after forget\n');
@@ -65,33 +84,200 @@ describe('connect --secure', () => {
 
   it('--fingerprint demands an exact key: the right one connects, a wrong one is refused before anything is sent', async () => {
     const bobHome = home();
-    const id = lanchat(['id'], { env: { LANCHAT_HOME: bobHome }, stdin: 'ignore' });
-    await id.exited;
-    const bobFingerprint = id.stdout().toString().split('\n')[0]!;
-
+    const bobKey = await idOf(bobHome);
     const right = await listener([], { env: { LANCHAT_HOME: bobHome } });
-    const ok = lanchat(['connect', '127.0.0.1', String(right.port), '--fingerprint', bobFingerprint.toLowerCase()], { env: { LANCHAT_HOME: home() }, stdin: fileInput('checked\n') });
-    expect((await ok.exited).code).toBe(0);
+    expect((await run(['connect', '127.0.0.1', String(right.port), '--fingerprint', bobKey.toLowerCase()], home(), 'checked\n')).code).toBe(0);
     expect((await right.exited).code).toBe(0);
     expect(right.stdout().toString()).toBe('checked\n');
 
     const wrong = await listener([], { env: { LANCHAT_HOME: home() } });
-    const refused = lanchat(['connect', '127.0.0.1', String(wrong.port), '--fingerprint', bobFingerprint], { env: { LANCHAT_HOME: home() }, stdin: fileInput('secret\n') });
-    expect((await refused.exited).code).toBe(1);
+    const refused = await run(['connect', '127.0.0.1', String(wrong.port), '--fingerprint', bobKey], home(), 'secret\n');
+    expect(refused.code).toBe(1);
     expect(refused.stderr()).toMatch(/^lanchat: 127\.0\.0\.1:\d+ presented [0-9A-F:]{95}, not the key given with --fingerprint; nothing was sent$/m);
-    await wrong.exited;
+    await stop(wrong);
     expect(wrong.stdout().toString()).toBe('');
 
-    const bad = lanchat(['connect', '127.0.0.1', '5000', '--fingerprint', 'AB:CD'], { stdin: 'ignore' });
-    expect((await bad.exited).code).toBe(2);
+    expect((await run(['connect', '127.0.0.1', '5000', '--fingerprint', 'AB:CD'], home())).code).toBe(2);
+    const both = await run(['connect', '127.0.0.1', '5000', '--fingerprint', bobKey, '--insecure'], home());
+    expect(both.code).toBe(2);
+    expect(both.stderr()).toMatch(/^lanchat: option '--fingerprint <fp>' cannot be used with option '--insecure'/m);
   });
 
-  it('a plaintext session says it is not encrypted, and /who tells', async () => {
-    const listen = await listener();
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], { stdin: fileInput('/who\n') });
-    expect((await connect.exited).code).toBe(0);
+  it('pins a contact in the contact; a changed key on a contact is refused and `forget NAME` lets the new one in', async () => {
+    const aliceHome = home();
+    const port = await freePort();
+    const bobHome = home();
+    const serve = async (dir: string): Promise<Proc> => {
+      const listen = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: dir } });
+      await listen.waitForStderr(/listening on/);
+      return listen;
+    };
+    expect((await run(['contacts', 'add', 'bob', '127.0.0.1', String(port)], aliceHome)).code).toBe(0);
+    let listen = await serve(bobHome);
+    const first = await run(['chat', 'bob'], aliceHome, 'hi bob\n');
+    expect(first.code).toBe(0);
+    const bobKey = await idOf(bobHome);
+    expect(first.stderr()).toContain(`new peer key for 127.0.0.1:${port}: ${bobKey} (pinned in contact bob; lanchat forget bob drops it)`);
     await listen.exited;
-    expect(connect.stderr()).toMatch(/^messages: \d+ sent, \d+ received\nnot encrypted$/m); // the /who block
-    expect(listen.stderr()).toMatch(/^not encrypted$/m);
+    expect(JSON.parse(readFileSync(join(aliceHome, 'contacts.json'), 'utf8')).contacts[0].fingerprint).toBe(bobKey);
+    expect(existsSync(join(aliceHome, 'known-peers.json'))).toBe(false); // the contact holds the pin
+
+    // `connect` to the contact's address uses the contact's pin too.
+    listen = await serve(home());
+    for (const args of [['chat', 'bob'], ['connect', '127.0.0.1', String(port)]]) {
+      const refused = await run(args, aliceHome, 'secret\n');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr()).toMatch(new RegExp(`^lanchat: WARNING: bob \\(127\\.0\\.0\\.1:${port}\\) presented a different key than before`, 'm'));
+      expect(refused.stderr()).toContain(`expected  ${bobKey}`);
+      expect(refused.stderr()).toMatch(/lanchat forget bob$/m);
+    }
+    await stop(listen);
+    expect(listen.stdout().toString()).toBe('');
+
+    expect((await run(['forget', 'bob'], aliceHome)).stderr()).toBe('forgot the key of contact bob\n');
+    expect((await run(['forget', 'bob'], aliceHome)).code).toBe(1); // nothing left to forget
+    const newHome = home();
+    listen = await serve(newHome);
+    expect((await run(['chat', 'bob'], aliceHome, 'new key\n')).code).toBe(0);
+    await listen.exited;
+    expect(JSON.parse(readFileSync(join(aliceHome, 'contacts.json'), 'utf8')).contacts[0].fingerprint).toBe(await idOf(newHome));
+  });
+});
+
+describe('what a listener lets in', () => {
+  it('--insecure on the connector only: a one-line refusal saying what to do, exit 1; the listener goes on listening', async () => {
+    const listen = await listener();
+    const insecure = await run(['connect', '127.0.0.1', String(listen.port), '--insecure'], home(), 'in clear\n');
+    expect(insecure.code).toBe(1);
+    expect(insecure.stderr()).toMatch(/^lanchat: the peer refused: this listener accepts only encrypted lanchat sessions: connect without --insecure$/m);
+    expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: a lanchat connector without encryption \(listen --insecure lets it in\)$/m);
+    // still listening, and an encrypted connector gets through
+    expect((await run(['connect', '127.0.0.1', String(listen.port)], home(), 'encrypted\n')).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('encrypted\n');
+  });
+
+  it('listen --insecure also takes plaintext lanchat, marked on both screens (and /who tells)', async () => {
+    const listen = await listener(['--insecure']);
+    const connect = await run(['connect', '127.0.0.1', String(listen.port), '--insecure', '--commands'], home(), 'in clear\n/who\n');
+    expect(connect.code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('in clear\n');
+    const marked = /^not encrypted: anyone on the network can read this session$/m;
+    expect(listen.stderr()).toMatch(marked);
+    expect(connect.stderr()).toMatch(marked);
+    expect(connect.stderr()).toMatch(/^messages: \d+ sent, \d+ received\nnot encrypted/m); // the /who block
+  });
+
+  it('listen --insecure still speaks TLS to a connector that asks for it', async () => {
+    const listen = await listener(['--insecure']);
+    const connect = await run(['connect', '127.0.0.1', String(listen.port)], home(), 'over tls\n');
+    expect(connect.code).toBe(0);
+    expect(connect.stderr()).toMatch(/^encrypted \(TLS 1\.3\)/m);
+    expect((await listen.exited).code).toBe(0);
+  });
+
+  it('--secure-only refuses netcat and plaintext lanchat, each told in a form it reads, and serves TLS', async () => {
+    const listen = await listener(['--secure-only']);
+    const nc = spawnProc('nc', ['-N', '127.0.0.1', String(listen.port)], { stdin: fileInput('hello from nc\n') });
+    await nc.exited;
+    expect(nc.stdout().toString()).toBe('lanchat: this listener accepts only encrypted lanchat sessions\n');
+    const insecure = await run(['connect', '127.0.0.1', String(listen.port), '--insecure'], home(), 'in clear\n');
+    expect(insecure.code).toBe(1);
+    expect(insecure.stderr()).toMatch(/the peer refused: this listener accepts only encrypted lanchat sessions: connect without --insecure$/m);
+    expect(listen.stderr().match(/^refused 127\.0\.0\.1:\d+: not encrypted \(--secure-only\)$/gm)).toHaveLength(2);
+    expect((await run(['connect', '127.0.0.1', String(listen.port)], home(), 'tls\n')).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('tls\n');
+  });
+
+  it('plain netcat peers keep working by default', async () => {
+    const listen = await listener();
+    const nc = spawnProc('nc', ['-N', '127.0.0.1', String(listen.port)], { stdin: fileInput('hello from nc\n') });
+    await nc.exited;
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('hello from nc\n');
+    expect(listen.stderr()).toMatch(/^not encrypted/m);
+  });
+
+  it('--known-only lets in a contact\'s key and refuses a new one, telling it why', async () => {
+    const [bobHome, aliceHome] = [home(), home()];
+    const listen = await listener(['--known-only', '--keep'], { env: { LANCHAT_HOME: bobHome } });
+    const stranger = await run(['connect', '127.0.0.1', String(listen.port)], home(), 'let me in\n');
+    expect(stranger.code).toBe(1);
+    expect(stranger.stderr()).toMatch(/^lanchat: the peer refused: your key is not known here/m);
+    expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: unknown key [0-9A-F:]{95} \(--known-only\)$/m);
+    const nc = spawnProc('nc', ['-N', '127.0.0.1', String(listen.port)], { stdin: fileInput('hi\n') });
+    await nc.exited;
+    expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: not encrypted \(--known-only\)$/m);
+
+    const aliceKey = await idOf(aliceHome);
+    expect((await run(['contacts', 'add', 'alice', '127.0.0.1', '7000', '--fingerprint', aliceKey], bobHome)).code).toBe(0);
+    const alice = await run(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice'], aliceHome, 'known\n');
+    expect(alice.code).toBe(0);
+    await listen.waitForStderr(/alice left/);
+    await stop(listen);
+    expect(listen.stdout().toString()).toBe('known\n');
+    expect(listen.stderr()).toContain(`peer key ${aliceKey} (contact alice)`);
+  });
+
+  it('warns loudly when a connector\'s nick names a contact whose pinned key differs', async () => {
+    const bobHome = home();
+    const aliceKey = await idOf(home());
+    expect((await run(['contacts', 'add', 'alice', '127.0.0.1', '7000', '--fingerprint', aliceKey], bobHome)).code).toBe(0);
+    const listen = await listener([], { env: { LANCHAT_HOME: bobHome } });
+    expect((await run(['connect', '127.0.0.1', String(listen.port), '--nick', 'Alice'], home(), 'it is me\n')).code).toBe(0);
+    await listen.exited;
+    expect(listen.stderr()).toMatch(/^lanchat: WARNING: the peer calls itself Alice, but its key is not contact alice's: it may not be alice$/m);
+    expect(listen.stderr()).toContain(`  expected  ${aliceKey}\n  presented `);
+  });
+});
+
+describe('identity file', () => {
+  it('a private key others can read is not used, like ssh', async () => {
+    const dir = home();
+    await idOf(dir);
+    chmodSync(join(dir, 'identity.pem'), 0o644);
+    const id = await run(['id'], dir);
+    expect(id.code).toBe(1);
+    expect(id.stderr()).toMatch(/^lanchat: \S+identity\.pem can be read by others \(mode 0644\); the key in it must be private: chmod 600 \S+identity\.pem$/m);
+    expect(id.stdout().toString()).toBe('');
+  });
+});
+
+describe('the listener side, in process', () => {
+  it('tells the kinds of peer apart, and gives up on a TLS handshake that never finishes', async () => {
+    const identity = await loadIdentity({ LANCHAT_HOME: home() });
+    const accepted: Socket[] = [];
+    const server = createServer((socket) => accepted.push(socket));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const peer = async (first: string | Buffer | null): Promise<Socket> => {
+      const client = dialTcp((server.address() as AddressInfo).port, '127.0.0.1');
+      await once(client, 'connect');
+      if (first !== null) client.write(first);
+      while (accepted.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      return accepted.shift()!;
+    };
+    try {
+      expect(await sniffPeer(await peer('{"type":"hello","version":1,"nick":"a","maxLine":9}\n'), 1000)).toBe('lanchat');
+      expect(await sniffPeer(await peer('{"type":"hello","ver'), 1000)).toBe('lanchat'); // cut short by the network
+      expect(await sniffPeer(await peer('{"not":"hello"}\n'), 1000)).toBe('text');
+      expect(await sniffPeer(await peer('hi\n'), 1000)).toBe('text');
+      expect(await sniffPeer(await peer(null), 100)).toBe('silent');
+      const text = await peer('kept\n');
+      await sniffPeer(text, 1000);
+      text.resume();
+      expect(((await once(text, 'data')) as Buffer[])[0]!.toString()).toBe('kept\n'); // what was looked at is put back
+
+      const stalled = await peer(Buffer.from([0x16, 0x03, 0x01])); // a handshake record that never completes
+      expect(await sniffPeer(stalled, 1000)).toBe('tls');
+      const started = Date.now();
+      await expect(secureServer(stalled, identity, 300)).rejects.toThrow('no TLS handshake within 0.3 s');
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      server.close();
+    }
   });
 });

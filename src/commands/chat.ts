@@ -8,5 +8,5 @@ export async function chat(name: string, flags: ConnectFlags, ctx: CliContext): 
   const contacts = await loadContacts(storePath(ctx.env, CONTACTS_FILE));
   const contact = findContact(contacts, name);
   if (!contact) throw unknownContact(contacts, name);
-  return connect(contact.host, contact.port, flags, ctx);
+  return connect(contact.host, contact.port, flags, ctx, contact.name);
 }

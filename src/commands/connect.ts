@@ -1,20 +1,23 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LanchatError, signalExitCode, usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
+import type { Dialled } from '../trust.js';
 import { dial, formatAddress } from '../transport.js';
-import { Chat } from '../ui.js';
+import { Chat, type PeerKey } from '../ui.js';
 
 export interface ConnectFlags extends SessionFlags {
   timeout: number;
   retry: number;
   raw?: boolean;
-  secure?: boolean;
-  /** Demanded listener key (canonical form); implies secure. */
+  /** Speak the lanchat protocol without TLS. */
+  insecure?: boolean;
+  /** Demanded listener key (canonical form). */
   fingerprint?: string;
 }
 
-/** `lanchat connect <host> <port>` (and `chat <contact>`): dial a listener and chat. */
-export async function connect(given: string, port: number, flags: ConnectFlags, ctx: CliContext): Promise<number> {
+/** `lanchat connect <host> <port>` (and `chat <contact>`, which names the contact): dial a listener and chat. */
+export async function connect(given: string, port: number, flags: ConnectFlags, ctx: CliContext, contact?: string): Promise<number> {
   if (given.trim() === '') throw usageError('a host is required (an IP address or a host name)');
   const host = /^\[.*\]$/.test(given) ? given.slice(1, -1) : given; // [::1] as in URLs
   const options = await chatOptions(flags, ctx, 'connect', {
@@ -32,36 +35,39 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     throw error;
   });
   if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
-  let stream: Duplex = socket;
-  let fingerprint: string | undefined;
-  if (flags.secure || flags.fingerprint) {
-    // TLS first, then the pin check: nothing is sent to a peer whose key changed.
-    const { loadIdentity } = await import('../identity.js');
-    const { checkPin, secureClient } = await import('../secure.js');
-    const secure = await secureClient(socket, await loadIdentity(ctx.env), flags.timeout * 1000).catch((error) => {
-      socket.destroy();
-      throw error;
-    });
-    const address = formatAddress(host, port);
-    const refuse = (error: unknown): never => {
-      secure.socket.destroy();
-      throw error;
-    };
-    if (flags.fingerprint) {
-      // The user vouches for this exact key: no pin is consulted.
-      if (secure.fingerprint !== flags.fingerprint) {
-        refuse(new LanchatError('ERR_KEY_MISMATCH', `${address} presented ${secure.fingerprint}, not the key given with --fingerprint; nothing was sent`));
-      }
-    } else if ((await checkPin(ctx.env, address, secure.fingerprint).catch(refuse)) === 'new') {
-      ctx.stderr.write(`new peer key for ${address}: ${secure.fingerprint} (pinned; lanchat forget ${address} drops it)\n`);
-    }
-    stream = secure.socket;
-    fingerprint = secure.fingerprint;
-  }
+  const secure = flags.raw || flags.insecure ? null : await secureSession(socket, { host, port, contact }, flags, ctx);
   const chat = new Chat(ctx, options);
   try {
-    return await chat.run(stream, { host, port }, { fingerprint });
+    return await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key });
   } finally {
     await chat.close();
+  }
+}
+
+/**
+ * TLS, then the listener's key is checked — against --fingerprint, else the
+ * pin for what was dialled — before the session sends anything at all.
+ */
+async function secureSession(socket: Socket, dialled: Dialled, flags: ConnectFlags, ctx: CliContext): Promise<{ stream: Duplex; key: PeerKey }> {
+  const [{ loadIdentity }, { secureClient }, { checkListenerKey }] = await Promise.all([import('../identity.js'), import('../secure.js'), import('../trust.js')]);
+  const secure = await secureClient(socket, await loadIdentity(ctx.env), flags.timeout * 1000).catch((error: LanchatError) => {
+    socket.destroy();
+    throw new LanchatError(error.code, `${error.message} (is lanchat listening there? for netcat use --raw)`);
+  });
+  const { fingerprint } = secure;
+  const address = formatAddress(dialled.host, dialled.port);
+  try {
+    if (flags.fingerprint) {
+      if (fingerprint !== flags.fingerprint) {
+        throw new LanchatError('ERR_KEY_MISMATCH', `${address} presented ${fingerprint}, not the key given with --fingerprint; nothing was sent`);
+      }
+      return { stream: secure.socket, key: { fingerprint, note: 'as given with --fingerprint' } };
+    }
+    const { isNew, note, forget } = await checkListenerKey(ctx.env, dialled, fingerprint);
+    if (isNew) ctx.stderr.write(`new peer key for ${address}: ${fingerprint} (${note}; lanchat forget ${forget} drops it)\n`);
+    return { stream: secure.socket, key: { fingerprint, note } };
+  } catch (error) {
+    secure.socket.destroy();
+    throw error;
   }
 }

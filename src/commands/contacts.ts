@@ -20,10 +20,11 @@ import { formatAddress } from '../transport.js';
 const path = (ctx: CliContext): string => storePath(ctx.env, CONTACTS_FILE);
 
 /** `contacts add [name] [host] [port]`: missing arguments are asked for at a terminal. */
-export async function contactsAdd(args: Array<string | undefined>, flags: { force?: boolean }, ctx: CliContext): Promise<number> {
+export async function contactsAdd(args: Array<string | undefined>, flags: { force?: boolean; fingerprint?: string }, ctx: CliContext): Promise<number> {
   const missing = ['name', 'host', 'port'].find((_, i) => args[i] === undefined);
   if (missing && !ctx.stdin.isTTY) throw usageError(`missing argument '${missing}' (lanchat contacts add NAME HOST PORT)`);
-  const contact = missing ? await askContact(args, ctx) : validateContact(args[0]!, args[1]!, args[2]!);
+  const given = missing ? await askContact(args, ctx) : validateContact(args[0]!, args[1]!, args[2]!);
+  const contact: Contact = flags.fingerprint ? { ...given, fingerprint: flags.fingerprint } : given;
   const replaced = await updateContacts(path(ctx), (contacts) => ({
     contacts: addContact(contacts, contact, flags.force),
     result: findContact(contacts, contact.name) !== undefined,
@@ -76,7 +77,8 @@ export async function contactsShow(name: string, flags: { json?: boolean }, ctx:
   const contacts = await loadContacts(path(ctx));
   const contact = findContact(contacts, name);
   if (!contact) throw unknownContact(contacts, name);
-  ctx.stdout.write(flags.json ? `${JSON.stringify(contact, null, 2)}\n` : `name: ${contact.name}\nhost: ${contact.host}\nport: ${contact.port}\n`);
+  const key = contact.fingerprint ?? 'none pinned yet (the first secure chat pins it)';
+  ctx.stdout.write(flags.json ? `${JSON.stringify(contact, null, 2)}\n` : `name: ${contact.name}\nhost: ${contact.host}\nport: ${contact.port}\nkey:  ${key}\n`);
   return 0;
 }
 
