@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import * as tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -129,7 +130,7 @@ async function transfer(kind, sinkKind) {
   let receiver;
   let port;
   if (kind === 'lanchat' || kind === 'secure' || kind === 'bare-bare') {
-    const listener = await lanchatListener([], out.stdout, kind === 'bare-bare' ? [BARE, 'receive'] : undefined);
+    const listener = await lanchatListener(kind === 'lanchat' ? ['--insecure'] : [], out.stdout, kind === 'bare-bare' ? [BARE, 'receive'] : undefined);
     receiver = listener.child;
     port = listener.port;
   } else {
@@ -145,8 +146,8 @@ async function transfer(kind, sinkKind) {
     nc: ['nc', ['-N', HOST, String(port)]],
     bare: [process.execPath, [BARE, 'send', String(port)]],
     'bare-bare': [process.execPath, [BARE, 'send', String(port)]],
-    lanchat: [process.execPath, [CLI, 'connect', HOST, String(port)]],
-    secure: [process.execPath, [CLI, 'connect', '--secure', HOST, String(port)]],
+    lanchat: [process.execPath, [CLI, 'connect', '--insecure', HOST, String(port)]],
+    secure: [process.execPath, [CLI, 'connect', HOST, String(port)]],
     raw: [process.execPath, [CLI, 'connect', '--raw', HOST, String(port)]],
   }[kind];
   const sender = spawn(command[0], command[1], { stdio: [fd, 'ignore', kind === 'nc' ? 'inherit' : 'ignore'] });
@@ -203,10 +204,12 @@ async function slowReader() {
  * (a msg frame, then its ack, sent once the line is written to stdout) and to a
  * socat echo (a line, then the line back).
  */
-async function roundTrips(port, lanchat) {
-  const socket = connect(port, HOST);
-  socket.setNoDelay(true);
-  await once(socket, 'connect');
+async function roundTrips(port, lanchat, identity = null) {
+  const plain = connect(port, HOST);
+  plain.setNoDelay(true);
+  await once(plain, 'connect');
+  const socket = identity ? tls.connect({ socket: plain, key: identity.key, cert: identity.cert, minVersion: 'TLSv1.3', rejectUnauthorized: false }) : plain;
+  if (identity) await once(socket, 'secureConnect');
   let pending = '';
   let waiter = null;
   socket.setEncoding('utf8').on('data', (chunk) => {
@@ -241,16 +244,22 @@ async function roundTrips(port, lanchat) {
 }
 
 async function latency() {
-  const listener = await lanchatListener([], 'ignore');
-  const lanchat = await roundTrips(listener.port, true);
-  await exited(listener.child, 'lanchat listener', 15_000).catch(() => listener.child.kill('SIGKILL'));
+  const lanchatRoundTrips = async (args, identity) => {
+    const listener = await lanchatListener(args, 'ignore');
+    const times = await roundTrips(listener.port, true, identity);
+    await exited(listener.child, 'lanchat listener', 15_000).catch(() => listener.child.kill('SIGKILL'));
+    return times;
+  };
+  const { loadIdentity } = await import('../dist/identity.js');
+  const secure = await lanchatRoundTrips([], await loadIdentity(process.env));
+  const lanchat = await lanchatRoundTrips(['--insecure']);
   const port = await freePort();
   const socat = spawn('socat', [`TCP-LISTEN:${port},bind=${HOST},reuseaddr`, 'PIPE'], { stdio: 'ignore' });
   await waitListening(port);
   const echo = await roundTrips(port, false);
   socat.kill('SIGKILL');
-  process.stderr.write(`  latency p50: lanchat ${fmt(lanchat.p50)} µs, socat ${fmt(echo.p50)} µs\n`);
-  return { lanchat, echo };
+  process.stderr.write(`  latency p50: lanchat ${fmt(lanchat.p50)} µs, over TLS ${fmt(secure.p50)} µs, socat ${fmt(echo.p50)} µs\n`);
+  return { lanchat, secure, echo };
 }
 
 /** Start-up times, the three commands interleaved so that a busy moment hits them alike. */
@@ -285,8 +294,8 @@ const names = {
   nc: 'nc → nc -l',
   bare: 'bare Node pipe → nc -l (no protocol: the platform’s ceiling)',
   'bare-bare': 'bare Node pipe → bare Node pipe (no protocol)',
-  lanchat: 'lanchat connect → lanchat listen (every line confirmed)',
-  secure: 'lanchat connect --secure → lanchat listen (TLS 1.3, confirmed)',
+  lanchat: 'lanchat connect → lanchat listen, both --insecure (plaintext, every line confirmed)',
+  secure: 'lanchat connect → lanchat listen (the default: TLS 1.3, every line confirmed)',
   raw: 'lanchat connect --raw → nc -l',
 };
 const mem = (mib) => (mib ? fmt(mib) : '–');
@@ -301,7 +310,9 @@ out.push('', `### Memory with a slow reader (listener stdout read at 10 MB/s for
 out.push('| side | peak RSS (MiB) |', '|---|---|', `| listener | ${fmt(slow.listenerMiB)} |`, `| connector | ${fmt(slow.connectorMiB)} |`);
 out.push('', `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages, each waiting for its confirmation)`, '');
 out.push('| peer | p50 µs | p99 µs | p99.9 µs | p50 × socat |', '|---|---|---|---|---|');
-out.push(`| lanchat listen (ack after the line is written) | ${fmt(lat.lanchat.p50)} | ${fmt(lat.lanchat.p99)} | ${fmt(lat.lanchat.p999)} | ${fmt(lat.lanchat.p50 / lat.echo.p50, 2)} |`);
+const latencyRow = (name, t) => `| ${name} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${fmt(t.p999)} | ${fmt(t.p50 / lat.echo.p50, 2)} |`;
+out.push(latencyRow('lanchat listen --insecure (ack after the line is written)', lat.lanchat));
+out.push(latencyRow('lanchat listen over TLS 1.3 (the default)', lat.secure));
 out.push(`| socat echo (baseline) | ${fmt(lat.echo.p50)} | ${fmt(lat.echo.p99)} | ${fmt(lat.echo.p999)} | 1.00 |`);
 out.push('', `### Start-up (median of ${STARTUP_RUNS})`, '');
 out.push('| command | ms | × node -e 0 |', '|---|---|---|');
