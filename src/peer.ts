@@ -526,10 +526,19 @@ export class Session extends EventEmitter {
     this.#state = 'closed';
     this.#stopTimer();
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    if (!this.#socket.writableEnded) this.#socket.end();
-    // Give a goodbye or an error line a moment to leave before the socket goes.
-    setTimeout(() => this.#socket.destroy(), QUIT_FLUSH_MS).unref();
-    this.#resolve({ reason, error, unconfirmed: this.#unconfirmed, peerLeft: this.#peerDone });
+    const socket = this.#socket;
+    if (!socket.writableEnded) socket.end();
+    // Give a goodbye or an error line a moment to leave before the socket goes,
+    // and report the end only once it has left: the process may exit right
+    // after, and over TLS the last bytes take a few turns of the event loop.
+    const destroy = setTimeout(() => socket.destroy(), QUIT_FLUSH_MS);
+    destroy.unref();
+    const report = (): void => {
+      socket.off('finish', report).off('close', report);
+      this.#resolve({ reason, error, unconfirmed: this.#unconfirmed, peerLeft: this.#peerDone });
+    };
+    if (socket.writableFinished || socket.destroyed) return report();
+    socket.once('finish', report).once('close', report);
   }
 }
 

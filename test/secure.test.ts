@@ -221,12 +221,15 @@ describe('what a listener lets in', () => {
     expect(listen.stderr()).toContain(`peer key ${aliceKey} (contact alice)`);
   });
 
-  it('warns loudly when a connector\'s nick names a contact whose pinned key differs', async () => {
+  it.each([
+    ['in its hello', ['--nick', 'Alice'], 'it is me\n'],
+    ['by /nick', ['--nick', 'mallory', '--commands'], '/nick Alice\nit is me\n'],
+  ])('warns loudly when a connector\'s nick names a contact whose pinned key differs (%s)', async (_, flags, input) => {
     const bobHome = home();
     const aliceKey = await idOf(home());
     expect((await run(['contacts', 'add', 'alice', '127.0.0.1', '7000', '--fingerprint', aliceKey], bobHome)).code).toBe(0);
     const listen = await listener([], { env: { LANCHAT_HOME: bobHome } });
-    expect((await run(['connect', '127.0.0.1', String(listen.port), '--nick', 'Alice'], home(), 'it is me\n')).code).toBe(0);
+    expect((await run(['connect', '127.0.0.1', String(listen.port), ...flags], home(), input)).code).toBe(0);
     await listen.exited;
     expect(listen.stderr()).toMatch(/^lanchat: WARNING: the peer calls itself Alice, but its key is not contact alice's: it may not be alice$/m);
     expect(listen.stderr()).toContain(`  expected  ${aliceKey}\n  presented `);
