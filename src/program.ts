@@ -59,7 +59,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .option('--secure-only', 'accept encrypted lanchat sessions only: no plaintext, no netcat')
       .option('--known-only', "accept only connectors whose key is a contact's or a known peer's (implies --secure-only)"),
   )
-    .addHelpText('after', '\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt')
+    .addHelpText('after', '\nSessions are encrypted (TLS 1.3); netcat peers are accepted in plaintext unless --secure-only.\n\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt\n  lanchat listen 5000 --known-only          only contacts and known peers')
     .action(async (port: number, flags: ListenFlags) => run(import('./commands/listen.js').then((m) => m.listen(port, flags, ctx))));
 
   addConnectOptions(
@@ -69,7 +69,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .argument('<host>', 'IPv4 or IPv6 address, or host name')
       .argument('<port>', 'port the peer listens on', parsePort),
   )
-    .addHelpText('after', '\nExamples:\n  lanchat connect 192.168.1.20 5000\n  seq 3 | lanchat connect ::1 5000\n  lanchat connect --raw 127.0.0.1 6000')
+    .addHelpText('after', '\nThe session is encrypted (TLS 1.3); the listener\'s key is pinned the first time and checked after.\n\nExamples:\n  lanchat connect 192.168.1.20 5000\n  seq 3 | lanchat connect ::1 5000\n  lanchat connect --raw 127.0.0.1 6000            to nc -l\n  lanchat connect --fingerprint AB:CD:… 10.0.0.4 5000')
     .action(async (host: string, port: number, flags: ConnectFlags) =>
       run(import('./commands/connect.js').then((m) => m.connect(host, port, flags, ctx))),
     );
@@ -81,7 +81,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
   const contacts = program
     .command('contacts')
     .description('the address book: add, list, show, remove, rename, path')
-    .addHelpText('after', '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts list\n  lanchat contacts rename bob robert');
+    .addHelpText('after', '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts add bob 192.168.1.20 5000 --force --fingerprint AB:CD:…\n  lanchat contacts list\n  lanchat contacts rename bob robert');
   const book = (): Promise<typeof import('./commands/contacts.js')> => import('./commands/contacts.js');
   contacts
     .command('add')
