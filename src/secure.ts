@@ -4,7 +4,6 @@
 // trust.ts). Also how a listener tells what kind of peer has connected.
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { LanchatError } from './errors.js';
 import type { Identity } from './identity.js';
@@ -39,29 +38,11 @@ export async function secureClient(socket: Socket, identity: Identity, timeoutMs
 
 /**
  * Listener: TLS over an accepted socket whose first bytes were already read
- * (to tell TLS from the other kinds of peer) and put back. The TLS socket is
- * built on a small stream wrapper that reads through the socket's own stream,
- * since one built on the raw handle would not see the bytes put back.
+ * (to tell TLS from the other kinds of peer) and put back with unshift(): a
+ * TLS socket made on it feeds what the socket holds to the TLS engine first.
  */
 export async function secureServer(socket: Socket, identity: Identity, timeoutMs: number): Promise<{ socket: tls.TLSSocket; fingerprint: string }> {
-  const replay = new Duplex({
-    read: () => void socket.resume(),
-    write: (chunk, encoding, callback) => void socket.write(chunk, encoding, callback),
-    final: (callback) => void socket.end(callback),
-    destroy: (error, callback) => {
-      socket.destroy();
-      callback(error);
-    },
-  });
-  socket.on('data', (chunk: Buffer) => replay.push(chunk) || socket.pause());
-  socket.on('end', () => replay.push(null));
-  socket.on('error', (error) => replay.destroy(error));
-  const secure = new tls.TLSSocket(replay, { isServer: true, requestCert: true, ...tlsOptions(identity) });
-  // A TLS socket over a stream wrapper does not notice a peer that leaves mid-handshake (a connector that
-  // refused our key, say): tell it, rather than wait for the timeout.
-  let established = false;
-  secure.once('secure', () => (established = true));
-  socket.once('end', () => established || secure.destroy(new LanchatError('ERR_TLS', 'the peer left during the TLS handshake')));
+  const secure = new tls.TLSSocket(socket, { isServer: true, requestCert: true, ...tlsOptions(identity) });
   return { socket: secure, fingerprint: await handshake(secure, 'secure', timeoutMs) };
 }
 
