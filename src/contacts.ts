@@ -119,11 +119,6 @@ export function renameContact(contacts: readonly Contact[], from: string, to: st
   return contacts.map((c) => (c === existing ? { ...c, name: to } : c));
 }
 
-/** The contacts at one address (as dialled: the host as normalizeHost gives it). */
-export function contactsAt(contacts: readonly Contact[], host: string, port: number): Contact[] {
-  return contacts.filter((contact) => contact.host === host && contact.port === port);
-}
-
 /** Sorted by name, as list shows them. */
 export function sortContacts(contacts: readonly Contact[]): Contact[] {
   return [...contacts].sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));

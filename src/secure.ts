@@ -21,7 +21,10 @@ async function handshake(socket: tls.TLSSocket, event: 'secureConnect' | 'secure
   try {
     await once(socket, event);
   } catch (error) {
-    throw error instanceof LanchatError ? error : new LanchatError('ERR_TLS', `the TLS handshake failed: ${(error as Error).message}`);
+    if (error instanceof LanchatError) throw error;
+    // OpenSSL's messages run to file names and line numbers: its reason ("wrong version number") says enough.
+    const { reason, message } = error as Error & { reason?: string };
+    throw new LanchatError('ERR_TLS', `the TLS handshake failed: ${reason ?? message}`);
   } finally {
     clearTimeout(timer);
   }
@@ -46,16 +49,19 @@ export async function secureServer(socket: Socket, identity: Identity, timeoutMs
   return { socket: secure, fingerprint: await handshake(secure, 'secure', timeoutMs) };
 }
 
-/** What kind of peer a listener has: by what it sends first. */
-export type PeerKind = 'tls' | 'lanchat' | 'text' | 'silent';
+/**
+ * What kind of peer a listener has, by what it sends first: a TLS handshake,
+ * a plaintext lanchat hello, other text (netcat) — or nothing, either
+ * staying connected ('silent') or leaving ('gone').
+ */
+export type PeerKind = 'tls' | 'lanchat' | 'text' | 'silent' | 'gone';
 
 /**
- * Listener: a TLS client opens with a handshake record, a plaintext lanchat
- * connector with its hello line, netcat with whatever its user types — or
- * nothing at all within `graceMs` ('silent'). Only the first chunk is looked
- * at (a hello is one small write), and it is put back for whoever reads next.
+ * Listener: the kind of a new peer (or of what comes first inside TLS). Only
+ * the first chunk is looked at (a hello is one small write), and it is put
+ * back for whoever reads next.
  */
-export function sniffPeer(socket: Socket, graceMs: number): Promise<PeerKind> {
+export function sniffPeer(socket: Socket, waitMs: number): Promise<PeerKind> {
   return new Promise((resolve) => {
     const done = (kind: PeerKind, chunk?: Buffer): void => {
       clearTimeout(timer);
@@ -65,8 +71,8 @@ export function sniffPeer(socket: Socket, graceMs: number): Promise<PeerKind> {
       resolve(kind);
     };
     const onData = (chunk: Buffer): void => done(chunk[0] === TLS_HANDSHAKE ? 'tls' : looksLikeHello(chunk) ? 'lanchat' : 'text', chunk);
-    const onEnd = (): void => done('silent');
-    const timer = setTimeout(onEnd, graceMs);
+    const onEnd = (): void => done('gone');
+    const timer = setTimeout(() => done('silent'), waitMs);
     socket.on('data', onData).once('end', onEnd).once('close', onEnd);
   });
 }

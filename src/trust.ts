@@ -4,8 +4,9 @@
 // listener presents against the pin for the address it dialled (trust on first
 // use, like ssh's accept-new). The listener cannot pin by address (client ports
 // change): it recognises a connector's key, and checks the nick it claims.
-import { CONTACTS_FILE, contactsAt, findContact, loadContacts, normalizeHost, updateContacts, type Contact } from './contacts.js';
+import { CONTACTS_FILE, findContact, loadContacts, normalizeHost, updateContacts, type Contact } from './contacts.js';
 import { LanchatError } from './errors.js';
+import { normalizeFingerprint } from './fingerprint.js';
 import { readText, storePath, updateText } from './store.js';
 import { formatAddress } from './transport.js';
 
@@ -20,8 +21,14 @@ function parseKnownPeers(text: string | null, path: string): KnownPeers {
   if (text === null) return { version: 1, peers: {} };
   try {
     const data = JSON.parse(text) as KnownPeers;
-    if (data.version !== 1 || typeof data.peers !== 'object' || data.peers === null) throw new Error('not a known-peers file');
-    return data;
+    if (data.version !== 1 || typeof data.peers !== 'object' || data.peers === null || Array.isArray(data.peers)) throw new Error('not a known-peers file');
+    const peers: Record<string, string> = {};
+    for (const [address, value] of Object.entries(data.peers)) {
+      const fingerprint = typeof value === 'string' ? normalizeFingerprint(value) : null;
+      if (!fingerprint) throw new Error(`the key of ${address} is not 32 bytes in hex`);
+      peers[address] = fingerprint;
+    }
+    return { version: 1, peers };
   } catch (error) {
     throw new LanchatError('ERR_KNOWN_PEERS_CORRUPT', `${path}: ${(error as Error).message}; fix or remove the file`);
   }
@@ -30,7 +37,7 @@ function parseKnownPeers(text: string | null, path: string): KnownPeers {
 /** Every pin this install holds. */
 export interface KeyBook {
   contacts: Contact[];
-  /** Dialled address (`host:port`, `[v6]:port`) → fingerprint. */
+  /** Dialled address (see pinAddress) → fingerprint. */
   peers: Record<string, string>;
 }
 
@@ -40,16 +47,28 @@ export async function loadKeyBook(env: NodeJS.ProcessEnv): Promise<KeyBook> {
   return { contacts, peers: parseKnownPeers(text, path).peers };
 }
 
-function updateKnownPeers<T>(env: NodeJS.ProcessEnv, change: (peers: Record<string, string>) => T | null): Promise<T | null> {
+/** Applies `change` to the known peers under the store's lock; it returns false when there is nothing to save. */
+function updateKnownPeers(env: NodeJS.ProcessEnv, change: (peers: Record<string, string>) => boolean): Promise<boolean> {
   const path = storePath(env, KNOWN_PEERS_FILE);
   return updateText(path, (text) => {
     const data = parseKnownPeers(text, path);
-    const result = change(data.peers);
-    return { text: result === null ? null : `${JSON.stringify(data, null, 2)}\n`, result };
+    const changed = change(data.peers);
+    return { text: changed ? `${JSON.stringify(data, null, 2)}\n` : null, result: changed };
   });
 }
 
-/** A listener as dialled: the host as typed (normalised here), and the contact it was dialled by, if any. */
+/** The key of an address in known-peers.json: host names and IPv6 compared without regard to case. */
+function pinAddress(host: string, port: number): string {
+  return formatAddress((normalizeHost(host) ?? host).toLowerCase(), port);
+}
+
+/** The contacts at an address, by the same comparison. */
+function contactsAtAddress(contacts: readonly Contact[], host: string, port: number): Contact[] {
+  const wanted = pinAddress(host, port);
+  return contacts.filter((contact) => pinAddress(contact.host, contact.port) === wanted);
+}
+
+/** A listener as dialled: the host as typed, and the contact it was dialled by, if any. */
 export interface Dialled {
   host: string;
   port: number;
@@ -66,43 +85,51 @@ function keyChanged(who: string, expected: string, presented: string, forget: st
 }
 
 /**
- * Connector: trust on first use for the listener it dialled. A known key is
- * fine; a different one is refused (before anything is exchanged); a new one
- * is pinned — in the contact when there is one, else in known-peers.json.
- * Resolves to how the key is known, and whether it was new.
+ * Connector: trust on first use for the listener it dialled. The pin for an
+ * address is a contact's there (the one dialled by name first), else the one
+ * in known-peers.json. A matching key is fine; a different one is refused
+ * before anything is exchanged; a new one is pinned — in the contact when
+ * there is one (moving a known-peers pin there too), else in known-peers.json.
  */
 export async function checkListenerKey(
   env: NodeJS.ProcessEnv,
   dialled: Dialled,
   fingerprint: string,
 ): Promise<{ isNew: boolean; note: string; forget: string }> {
-  const host = normalizeHost(dialled.host) ?? dialled.host;
-  const address = formatAddress(host, dialled.port);
+  const address = pinAddress(dialled.host, dialled.port);
   const book = await loadKeyBook(env);
-  const at = contactsAt(book.contacts, host, dialled.port);
-  const contact = dialled.contact ? findContact(book.contacts, dialled.contact) : (at.find((c) => c.fingerprint) ?? at[0]);
-  const who = contact ? `${contact.name} (${address})` : address;
-  if (contact?.fingerprint) {
-    if (contact.fingerprint !== fingerprint) throw keyChanged(who, contact.fingerprint, fingerprint, contact.name);
-    return { isNew: false, note: `pinned in contact ${contact.name}`, forget: contact.name };
-  }
+  const at = contactsAtAddress(book.contacts, dialled.host, dialled.port);
+  const named = dialled.contact === undefined ? undefined : findContact(book.contacts, dialled.contact);
+  const keeper = named ?? at[0]; // where a new pin goes
+  const holder = [keeper, ...at].find((contact) => contact?.fingerprint); // a contact's pin wins
+  const who = keeper ? `${keeper.name} (${address})` : address;
   const known = book.peers[address];
-  if (known !== undefined && known !== fingerprint) throw keyChanged(who, known, fingerprint, address);
-  if (contact) {
-    // Pinned in the contact from now on (under the lock: another process may have pinned it meanwhile).
-    const pinned = await updateContacts(storePath(env, CONTACTS_FILE), (contacts) => {
-      const current = findContact(contacts, contact.name);
+  const pinned = holder?.fingerprint ?? known;
+  if (pinned !== undefined && pinned !== fingerprint) throw keyChanged(who, pinned, fingerprint, holder?.name ?? address);
+  if (keeper && !keeper.fingerprint) {
+    // Under the locks: another process may have pinned it meanwhile.
+    const kept = await updateContacts(storePath(env, CONTACTS_FILE), (contacts) => {
+      const current = findContact(contacts, keeper.name);
       if (!current || current.fingerprint) return { contacts: null, result: current?.fingerprint ?? fingerprint };
       current.fingerprint = fingerprint;
       return { contacts, result: fingerprint };
     });
-    if (pinned !== fingerprint) throw keyChanged(who, pinned, fingerprint, contact.name);
-    return { isNew: known === undefined, note: `pinned in contact ${contact.name}`, forget: contact.name };
+    if (kept !== fingerprint) throw keyChanged(who, kept, fingerprint, keeper.name);
+    if (known !== undefined) await updateKnownPeers(env, (peers) => Object.hasOwn(peers, address) && delete peers[address]);
+  } else if (!keeper && pinned === undefined) {
+    let kept = fingerprint;
+    await updateKnownPeers(env, (peers) => {
+      if (Object.hasOwn(peers, address)) {
+        kept = peers[address]!; // pinned by another process meanwhile
+        return false;
+      }
+      peers[address] = fingerprint;
+      return true;
+    });
+    if (kept !== fingerprint) throw keyChanged(who, kept, fingerprint, address);
   }
-  if (known !== undefined) return { isNew: false, note: "pinned in known peers", forget: address };
-  const pinned = await updateKnownPeers(env, (peers) => (peers[address] ??= fingerprint));
-  if (pinned !== fingerprint) throw keyChanged(who, pinned!, fingerprint, address);
-  return { isNew: true, note: "pinned in known peers", forget: address };
+  const note = keeper ? `pinned in contact ${keeper.name}` : 'pinned in known peers';
+  return { isNew: pinned === undefined, note, forget: keeper?.name ?? address };
 }
 
 /** Listener: whose key this is — "contact bob", "known peer 10.0.0.4:5000" — or null for a new key. */
@@ -126,35 +153,35 @@ export function impostorWarning(book: KeyBook, nick: string, fingerprint: string
   );
 }
 
-/** `HOST:PORT` or `[v6]:PORT` → the dialled form, or null. */
+/** `HOST:PORT` or `[IPv6]:PORT` (brackets required, as in the warnings), or null. */
 function parseAddress(text: string): { host: string; port: number } | null {
-  const match = /^(.+):(\d{1,5})$/.exec(text);
-  const host = match && normalizeHost(match[1]!);
-  const port = match ? Number(match[2]) : NaN;
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = match && normalizeHost(match[1] ?? match[2]!);
+  const port = match ? Number(match[3]) : NaN;
   return host && port >= 1 && port <= 65535 ? { host, port } : null;
 }
 
 /**
- * `lanchat forget TARGET`: drops the pinned key of a contact (by name), or
- * every pin for an address (known-peers and contacts there). Resolves to what
- * was forgotten, for the user to read; empty if nothing was pinned.
+ * `lanchat forget TARGET`: drops every pin of a contact (by name) or of an
+ * address (HOST:PORT): the contacts' there and the known-peers entry. Resolves
+ * to what was forgotten, for the user to read; empty if nothing was pinned.
  */
 export async function forget(env: NodeJS.ProcessEnv, target: string): Promise<string[]> {
   const forgotten: string[] = [];
-  const address = parseAddress(target);
-  const key = address ? formatAddress(address.host, address.port) : target;
+  let address = parseAddress(target);
   await updateContacts(storePath(env, CONTACTS_FILE), (contacts) => {
     const named = findContact(contacts, target);
-    const pinned = (named ? [named] : address ? contactsAt(contacts, address.host, address.port) : []).filter((c) => c.fingerprint);
+    if (named) address = { host: named.host, port: named.port };
+    const pinned = (address ? contactsAtAddress(contacts, address.host, address.port) : []).filter((c) => c.fingerprint);
     for (const contact of pinned) {
       delete contact.fingerprint;
       forgotten.push(`contact ${contact.name}`);
     }
     return { contacts: pinned.length > 0 ? contacts : null, result: undefined };
   });
-  if (forgotten.length === 0 || address) {
-    const dropped = await updateKnownPeers(env, (peers) => (key in peers && delete peers[key]) || null);
-    if (dropped) forgotten.push(key);
+  if (address) {
+    const key = pinAddress(address.host, address.port);
+    if (await updateKnownPeers(env, (peers) => Object.hasOwn(peers, key) && delete peers[key])) forgotten.push(key);
   }
   return forgotten;
 }

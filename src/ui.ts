@@ -121,10 +121,9 @@ export class Chat {
 
   /**
    * Runs one session on a connected socket; resolves to its exit code.
-   * `graceMs`: how long a listener still waits for a hello before taking the
-   * peer for netcat.
+   * `plain`: the listener already knows the peer for netcat (see sniffPeer).
    */
-  async run(socket: Duplex, peer: Endpoint, { key, vouch, graceMs }: SessionSecurity & { graceMs?: number } = {}): Promise<number> {
+  async run(socket: Duplex, peer: Endpoint, { key, vouch, plain }: SessionSecurity & { plain?: boolean } = {}): Promise<number> {
     this.#key = key ?? null;
     const address = formatAddress(peer.host, peer.port);
     this.#peer = peer;
@@ -137,12 +136,11 @@ export class Chat {
       role: this.#options.role,
       nick: this.#nick,
       maxLine: this.#options.maxLine,
-      plain: this.#options.plain,
+      plain: this.#options.plain || plain,
       plainNick: address,
       waitMs: this.#options.waitMs,
       idleMs: this.#options.idleMs,
       handshakeMs: this.#options.handshakeMs,
-      graceMs,
       deliver: (text, written) => this.#deliver(text, written),
     });
     this.#session = session;

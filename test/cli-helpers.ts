@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,4 +116,13 @@ export function fileInput(data: Buffer | string): number {
   const path = join(mkdtempSync(join(tmpdir(), 'lanchat-input-')), 'in.txt');
   writeFileSync(path, data);
   return openSync(path, 'r');
+}
+
+/** A bare TCP client of 127.0.0.1:port that reads and drops what it gets (so that a close reaches it). */
+export async function rawPeer(port: number): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.resume();
+  await once(socket, 'connect');
+  return socket;
 }

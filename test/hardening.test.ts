@@ -1,24 +1,15 @@
 // Hostile peers, faults and limits, end to end.
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, killAll, lanchat, listener, spawnProc } from './cli-helpers.js';
+import { CLI, killAll, lanchat, listener, rawPeer, spawnProc } from './cli-helpers.js';
 
 afterEach(killAll);
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'lanchat-hard-'));
-
-async function rawPeer(port: number): Promise<Socket> {
-  const socket = connect(port, '127.0.0.1');
-  socket.on('error', () => {});
-  socket.resume(); // read (and drop) what lanchat answers, so its close reaches us
-  await once(socket, 'connect');
-  return socket;
-}
 
 function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;

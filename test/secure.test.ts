@@ -3,14 +3,14 @@
 // lets in: TLS always, plaintext lanchat with --insecure, netcat unless
 // --secure-only, only known keys with --known-only.
 import { once } from 'node:events';
-import { chmodSync, closeSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as dialTcp, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadIdentity } from '../src/identity.js';
 import { secureServer, sniffPeer } from '../src/secure.js';
-import { awkwardText, fileInput, freePort, killAll, lanchat, listener, spawnProc, type Proc } from './cli-helpers.js';
+import { awkwardText, fileInput, freePort, killAll, lanchat, listener, rawPeer, spawnProc, type Proc } from './cli-helpers.js';
 
 afterEach(killAll);
 
@@ -144,6 +144,73 @@ describe('secure by default', () => {
   });
 });
 
+describe('pins: which one counts, and forgetting them', () => {
+  /** A listener with its own key on a fixed port, until the first session ends. */
+  const serveAt = async (port: number, dir = home()): Promise<Proc> => {
+    const listen = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: dir } });
+    await listen.waitForStderr(/listening on/);
+    return listen;
+  };
+
+  it('a contact without a key still answers to another contact\'s pin at the same address', async () => {
+    const [aliceHome, port] = [home(), await freePort()];
+    const pinned = await idOf(home());
+    await run(['contacts', 'add', 'alice', '127.0.0.1', String(port), '--fingerprint', pinned], aliceHome);
+    await run(['contacts', 'add', 'carol', '127.0.0.1', String(port)], aliceHome);
+    const other = await serveAt(port);
+    const refused = await run(['chat', 'carol'], aliceHome, 'secret\n');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr()).toMatch(new RegExp(`^lanchat: WARNING: carol \\(127\\.0\\.0\\.1:${port}\\) presented a different key`, 'm'));
+    expect(refused.stderr()).toMatch(/lanchat forget alice$/m);
+    await stop(other);
+    expect(other.stdout().toString()).toBe('');
+  });
+
+  it('a pin moves from known peers into a new contact, so `forget NAME` forgets it all', async () => {
+    const [aliceHome, bobHome, port] = [home(), home(), await freePort()];
+    let listen = await serveAt(port, bobHome);
+    expect((await run(['connect', '127.0.0.1', String(port)], aliceHome, 'one\n')).code).toBe(0);
+    await listen.exited;
+    await run(['contacts', 'add', 'bob', '127.0.0.1', String(port)], aliceHome);
+    listen = await serveAt(port, bobHome);
+    expect((await run(['chat', 'bob'], aliceHome, 'two\n')).code).toBe(0);
+    await listen.exited;
+    expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({});
+
+    listen = await serveAt(port); // bob's new key
+    expect((await run(['chat', 'bob'], aliceHome, 'three\n')).code).toBe(1);
+    expect((await run(['forget', 'bob'], aliceHome)).code).toBe(0);
+    expect((await run(['chat', 'bob'], aliceHome, 'four\n')).code).toBe(0);
+    await listen.exited;
+    expect(listen.stdout().toString()).toBe('four\n');
+  });
+
+  it('forget takes a name or HOST:PORT (brackets for IPv6), clearing contacts there too; anything else is no pin', async () => {
+    const aliceHome = home();
+    const key = await idOf(home());
+    await run(['contacts', 'add', 'dora', '127.0.0.1', '7001', '--fingerprint', key], aliceHome);
+    writeFileSync(join(aliceHome, 'known-peers.json'), JSON.stringify({ version: 1, peers: { '127.0.0.1:7001': key.toLowerCase(), '[::1]:7002': key } }));
+    expect((await run(['forget', '127.0.0.1:7001'], aliceHome)).stderr()).toBe('forgot the key of contact dora and 127.0.0.1:7001\n');
+    expect((await run(['forget', '::1:7002'], aliceHome)).code).toBe(1); // ambiguous without brackets
+    for (const nothing of ['toString', '__proto__', 'constructor', 'nobody']) {
+      const result = await run(['forget', nothing], aliceHome);
+      expect([result.code, result.stderr()]).toEqual([1, `lanchat: no key pinned for ${nothing}\n`]);
+    }
+    expect((await run(['forget', '[::1]:7002'], aliceHome)).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({});
+  });
+
+  it('a pin written by hand in lower case is the same key', async () => {
+    const [aliceHome, bobHome] = [home(), home()];
+    const listen = await listener([], { env: { LANCHAT_HOME: bobHome } });
+    const bobKey = await idOf(bobHome);
+    writeFileSync(join(aliceHome, 'known-peers.json'), JSON.stringify({ version: 1, peers: { [`127.0.0.1:${listen.port}`]: bobKey.toLowerCase() } }));
+    const connect = await run(['connect', '127.0.0.1', String(listen.port)], aliceHome, 'hi\n');
+    expect(connect.code).toBe(0);
+    expect(connect.stderr()).not.toMatch(/new peer key|WARNING/);
+  });
+});
+
 describe('what a listener lets in', () => {
   it('--insecure on the connector only: a one-line refusal saying what to do, exit 1; the listener goes on listening', async () => {
     const listen = await listener();
@@ -233,6 +300,50 @@ describe('what a listener lets in', () => {
     await listen.exited;
     expect(listen.stderr()).toMatch(/^lanchat: WARNING: the peer calls itself Alice, but its key is not contact alice's: it may not be alice$/m);
     expect(listen.stderr()).toContain(`  expected  ${aliceKey}\n  presented `);
+  });
+});
+
+describe('the door of a listener', () => {
+  it('a connection that stalls in its TLS handshake holds up neither the next peer nor the listener', async () => {
+    const listen = await listener(['--keep']);
+    const staller = await rawPeer(listen.port);
+    staller.write(Buffer.from([0x16, 0x03, 0x01])); // a handshake record that never completes
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await run(['connect', '127.0.0.1', String(listen.port)], home(), 'not blocked\n')).code).toBe(0);
+    await listen.waitForStdout(12);
+    staller.destroy();
+    await stop(listen);
+    expect(listen.stdout().toString()).toBe('not blocked\n');
+  });
+
+  it('garbage after a TLS byte is one plain line on the listener, which goes on listening', async () => {
+    const listen = await listener();
+    const junk = await rawPeer(listen.port);
+    junk.end(Buffer.concat([Buffer.from([0x16]), Buffer.from('this is not a handshake at all\n')]));
+    const [line] = await listen.waitForStderr(/^lanchat: 127\.0\.0\.1:\d+: the TLS handshake failed: .*$/m);
+    expect(line).toMatch(/failed: [a-z ]+$/); // OpenSSL's reason, not its source file and line
+    expect((await run(['connect', '127.0.0.1', String(listen.port)], home(), 'after junk\n')).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+  });
+
+  it('a plaintext hello split by the network is not let in as lanchat without --insecure', async () => {
+    const listen = await listener();
+    const peer = await rawPeer(listen.port);
+    peer.write('{');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    peer.end('"type":"hello","version":1,"nick":"alice","maxLine":100}\nsecret\n');
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stderr()).toMatch(/\(plain text: no nicks, no confirmations\)/); // taken for netcat, as it began
+    expect(listen.stderr()).not.toMatch(/connected to alice/);
+  });
+
+  it('a plaintext connector whose nick names a contact with a pinned key is warned about', async () => {
+    const bobHome = home();
+    await run(['contacts', 'add', 'alice', '127.0.0.1', '7000', '--fingerprint', await idOf(home())], bobHome);
+    const listen = await listener(['--insecure'], { env: { LANCHAT_HOME: bobHome } });
+    expect((await run(['connect', '127.0.0.1', String(listen.port), '--insecure', '--nick', 'alice'], home(), 'hi\n')).code).toBe(0);
+    await listen.exited;
+    expect(listen.stderr()).toMatch(/^ {2}presented no key \(not encrypted\)$/m);
   });
 });
 

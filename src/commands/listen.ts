@@ -1,12 +1,13 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { signalExitCode } from '../errors.js';
-import { loadIdentity } from '../identity.js';
+import { loadIdentity, type Identity } from '../identity.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { refuse } from '../peer.js';
 import { secureServer, sniffPeer, type PeerKind } from '../secure.js';
-import { AllowList, formatAddress, openServer, remoteEndpoint } from '../transport.js';
+import { AllowList, formatAddress, openServer, remoteEndpoint, type Endpoint } from '../transport.js';
 import { impostorWarning, loadKeyBook, whoseKey } from '../trust.js';
-import { Chat } from '../ui.js';
+import { Chat, type SessionSecurity } from '../ui.js';
 
 export interface ListenFlags extends SessionFlags {
   host?: string;
@@ -21,21 +22,99 @@ export interface ListenFlags extends SessionFlags {
   knownOnly?: boolean;
 }
 
-/** Connections that may wait while we are between two sessions (--keep). */
+/** Admitted peers that may wait while we are between two sessions (--keep). */
 const MAX_WAITING = 4;
+/** New connections looked at (first bytes, TLS handshake) at once; more are dropped. */
+const MAX_ADMITTING = 8;
 /** How long a new peer may stay silent before it is taken for netcat. */
 const GRACE_MS = 2000;
+/** How long a TLS handshake, and then the connector's hello, may take. */
 const HANDSHAKE_MS = 10_000;
 const ENCRYPTED_ONLY = 'this listener accepts only encrypted lanchat sessions';
 
-/** Why a plaintext peer is turned away — what we tell it, and what we note for ourselves — or null to let it in. */
-function plaintextRefusal(kind: PeerKind, flags: ListenFlags): { told: string; noted: string } | null {
+/** A peer let in: the stream to talk on (the socket, or TLS over it) and what the session needs to know. */
+interface Admitted {
+  stream: Duplex;
+  from: Endpoint;
+  /** For Chat.run: the peer's key and nick check, and whether it is plain text (netcat). */
+  security: SessionSecurity & { plain: boolean };
+}
+
+class Refused extends Error {
+  constructor(
+    /** What we note on our stderr. */
+    readonly noted: string,
+    /** What the peer is told. */
+    readonly told: string,
+  ) {
+    super(noted);
+  }
+}
+
+/** Why a plaintext peer is turned away, or null to let it in. */
+function plaintextRefusal(kind: PeerKind, flags: ListenFlags): Refused | null {
   const strict = flags.secureOnly ? '--secure-only' : flags.knownOnly ? '--known-only' : null;
-  if (strict) return { told: kind === 'lanchat' ? `${ENCRYPTED_ONLY}: connect without --insecure` : ENCRYPTED_ONLY, noted: `not encrypted (${strict})` };
+  if (strict) return new Refused(`not encrypted (${strict})`, kind === 'lanchat' ? `${ENCRYPTED_ONLY}: connect without --insecure` : ENCRYPTED_ONLY);
   if (kind === 'lanchat' && !flags.insecure) {
-    return { told: `${ENCRYPTED_ONLY}: connect without --insecure`, noted: 'a lanchat connector without encryption (listen --insecure lets it in)' };
+    return new Refused('a lanchat connector without encryption (listen --insecure lets it in)', `${ENCRYPTED_ONLY}: connect without --insecure`);
   }
   return null;
+}
+
+/**
+ * Looks at a new connection — TLS, plaintext lanchat or netcat — and lets it
+ * in or turns it away (`barred`: whatever it is, as --allow does), telling it
+ * why in a form it reads (over TLS, as a lanchat error, or as a plain line)
+ * and noting it on `log`. Resolves to the admitted peer, or null.
+ */
+async function admit(
+  socket: Socket,
+  barred: Refused | null,
+  flags: ListenFlags,
+  identity: Identity,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<Admitted | null> {
+  const from = remoteEndpoint(socket);
+  const address = formatAddress(from.host, from.port);
+  let stream: Duplex = socket;
+  let plain = false;
+  try {
+    const kind = await sniffPeer(socket, GRACE_MS);
+    // 'gone' (connected and left without a word) goes to the session, which reports it.
+    plain = kind === 'text' || kind === 'silent';
+    const refusal = kind === 'tls' ? null : (barred ?? plaintextRefusal(kind, flags));
+    if (refusal) throw refusal;
+    const book = await loadKeyBook(env); // read anew: contacts may have changed since the last session
+    if (kind !== 'tls') return { stream, from, security: { plain, vouch: (nick) => impostorWarning(book, nick, null) } };
+
+    const secure = await secureServer(socket, identity, HANDSHAKE_MS);
+    stream = secure.socket;
+    if (barred) throw barred;
+    const { fingerprint } = secure;
+    const whose = whoseKey(book, fingerprint);
+    if (flags.knownOnly && !whose) {
+      throw new Refused(
+        `unknown key ${fingerprint} (--known-only)`,
+        'your key is not known here: this listener accepts only its contacts and the peers it has connected to (send them your `lanchat id`)',
+      );
+    }
+    // A connector checks our key once TLS is up, and leaves without a word if it is not the one it pinned.
+    const first = await sniffPeer(secure.socket, HANDSHAKE_MS);
+    if (first === 'gone') throw new Error("left after the TLS handshake without a word (did it refuse this listener's key?)");
+    if (first === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
+    const key = { fingerprint, note: whose ?? 'a new key: not a contact or known peer; /contact NAME PORT saves it' };
+    return { stream, from, security: { plain: first !== 'lanchat', key, vouch: (nick) => impostorWarning(book, nick, fingerprint) } };
+  } catch (error) {
+    if (!(error instanceof Refused)) {
+      log(`lanchat: ${address}: ${(error as Error).message}`);
+      stream.destroy();
+      return null;
+    }
+    log(`refused ${address}: ${error.noted}`);
+    refuse(stream, error.told, plain);
+    return null;
+  }
 }
 
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
@@ -45,83 +124,47 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     idleMs: flags.idleTimeout === undefined ? undefined : flags.idleTimeout * 1000,
   });
   const identity = await loadIdentity(ctx.env); // to serve connectors that ask for TLS
+  await loadKeyBook(ctx.env); // a broken contacts or known-peers file is reported now, not at each peer
   const { server, address } = await openServer(flags.host, port);
   ctx.stderr.write(`listening on ${address}\n`);
   const chat = new Chat(ctx, options);
+  const log = (line: string): void => void ctx.stderr.write(`${line}\n`);
 
-  /**
-   * Tells a peer we will not talk to why, in a form it can read — over TLS, as
-   * a lanchat error, or as a plain line for netcat — and notes it for ourselves.
-   */
-  const turnAway = (socket: Socket, noted: string, told: string, known?: PeerKind): void => {
-    const from = remoteEndpoint(socket);
-    ctx.stderr.write(`refused ${formatAddress(from.host, from.port)}: ${noted}\n`);
-    void (known ? Promise.resolve(known) : sniffPeer(socket, GRACE_MS))
-      .then(async (kind) => {
-        if (kind !== 'tls') return refuse(socket, told, kind !== 'lanchat');
-        refuse((await secureServer(socket, identity, HANDSHAKE_MS)).socket, told);
-      })
-      .catch(() => socket.destroy());
-  };
-
+  // New connections are looked at side by side, so that a slow or silent one
+  // holds up neither the running chat nor the next peer.
   let busy = false;
-  const waiting: Socket[] = [];
-  let handOver: ((socket: Socket | null) => void) | null = null;
+  const admitting = new Set<Socket>();
+  const waiting: Admitted[] = [];
+  let handOver: ((peer: Admitted | null) => void) | null = null;
+  const arrived = (peer: Admitted): void => {
+    if (handOver) {
+      handOver(peer);
+      handOver = null;
+    } else if (!busy && waiting.length < MAX_WAITING) {
+      waiting.push(peer);
+    } else {
+      log(`refused ${formatAddress(peer.from.host, peer.from.port)}: already in a chat`);
+      refuse(peer.stream, 'busy: already in a chat, try again later', peer.security.plain);
+    }
+  };
   server.on('connection', (socket: Socket) => {
     socket.on('error', () => {}); // a peer may reset before its session starts
     const from = remoteEndpoint(socket);
-    if (allowed && !allowed.allows(from.host)) {
-      turnAway(socket, `not allowed (--allow ${allowed.rules.join(',')})`, 'not allowed from your address');
-    } else if (handOver) {
-      handOver(socket);
-      handOver = null;
-    } else if (!busy && waiting.length < MAX_WAITING) {
-      waiting.push(socket);
-    } else {
-      turnAway(socket, 'already in a chat', 'busy: already in a chat, try again later');
+    if (admitting.size >= MAX_ADMITTING) {
+      log(`refused ${formatAddress(from.host, from.port)}: too many connections at once`);
+      socket.destroy();
+      return;
     }
+    const barred = allowed && !allowed.allows(from.host) ? new Refused(`not allowed (--allow ${allowed.rules.join(',')})`, 'not allowed from your address') : null;
+    admitting.add(socket);
+    void admit(socket, barred, flags, identity, ctx.env, log)
+      .then((peer) => peer && arrived(peer))
+      .finally(() => admitting.delete(socket));
   });
-  const nextPeer = (): Promise<Socket | null> =>
+  const nextPeer = (): Promise<Admitted | null> =>
     waiting.length > 0 ? Promise.resolve(waiting.shift()!) : new Promise((resolve) => (handOver = resolve));
   const onAbort = (): void => handOver?.(null);
   ctx.signal.addEventListener('abort', onAbort);
-
-  /** One peer: its exit code, or null if it never got a session (refused, or its TLS handshake failed). */
-  const serve = async (socket: Socket): Promise<number | null> => {
-    const from = remoteEndpoint(socket);
-    const address = formatAddress(from.host, from.port);
-    try {
-      const kind = await sniffPeer(socket, GRACE_MS);
-      const book = await loadKeyBook(ctx.env); // read anew: contacts may have changed since the last session
-      if (kind !== 'tls') {
-        const refusal = plaintextRefusal(kind, flags);
-        if (refusal) {
-          turnAway(socket, refusal.noted, refusal.told, kind);
-          return null;
-        }
-        return await chat.run(socket, from, { graceMs: kind === 'silent' ? 0 : undefined, vouch: (nick) => impostorWarning(book, nick, null) });
-      }
-      const { socket: secure, fingerprint } = await secureServer(socket, identity, HANDSHAKE_MS);
-      // A connector checks our key once TLS is up, and leaves without a word if it is not the one it pinned.
-      if ((await sniffPeer(secure, HANDSHAKE_MS)) === 'silent') {
-        ctx.stderr.write(`lanchat: ${address} left after the TLS handshake without a word (did it refuse this listener's key?)\n`);
-        secure.destroy();
-        return null;
-      }
-      const whose = whoseKey(book, fingerprint);
-      if (flags.knownOnly && !whose) {
-        ctx.stderr.write(`refused ${address}: unknown key ${fingerprint} (--known-only)\n`);
-        refuse(secure, 'your key is not known here: the listener accepts only its contacts (they can add you with the fingerprint `lanchat id` prints)');
-        return null;
-      }
-      const key = { fingerprint, note: whose ?? 'a new key: not a contact or known peer; /contact NAME PORT saves it' };
-      return await chat.run(secure, from, { key, vouch: (nick) => impostorWarning(book, nick, fingerprint) });
-    } catch (error) {
-      ctx.stderr.write(`lanchat: ${address}: ${(error as Error).message}\n`);
-      socket.destroy();
-      return null;
-    }
-  };
 
   let code = 0;
   let endOfInput = false; // Ctrl-D at the keyboard while nobody is connected
@@ -132,14 +175,12 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
         endOfInput = true;
         handOver?.(null);
       });
-      const socket = await nextPeer();
-      if (!socket) return endOfInput ? code : (signalExitCode(ctx.signal.reason) ?? 1);
-      if (socket.destroyed) continue; // gave up while it waited
+      const peer = await nextPeer();
+      if (!peer) return endOfInput ? code : (signalExitCode(ctx.signal.reason) ?? 1);
+      if (peer.stream.destroyed) continue; // gave up while it waited
       busy = true;
-      const outcome = await serve(socket);
+      code = await chat.run(peer.stream, peer.from, peer.security);
       busy = false;
-      if (outcome === null) continue; // turned away: still listening
-      code = outcome;
       // Ctrl-C at the prompt (130) ends the listener too, not just the session,
       // and so does losing our stdout: nothing could be delivered any more.
       if (!flags.keep || ctx.signal.aborted || code >= 128 || chat.outputBroken) return code;
@@ -147,7 +188,8 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     }
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
-    for (const socket of waiting) socket.destroy();
+    for (const peer of waiting) peer.stream.destroy();
+    for (const socket of admitting) socket.destroy();
     await chat.close();
     server.close();
   }
