@@ -27,7 +27,12 @@ export function isValidName(name: string): boolean {
 /** An IPv4 or IPv6 address (brackets allowed) or a host name, in the form to dial. */
 export function normalizeHost(host: string): string | null {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (isIP(bare)) return bare.startsWith('::ffff:') && bare.includes('.') ? bare.slice(7) : bare;
+  if (isIP(bare) === 4) return bare;
+  if (isIP(bare) === 6) {
+    if (bare.includes('%')) return bare; // a zone (fe80::1%eth0) is no URL host: kept as typed
+    const canonical = new URL(`http://[${bare}]/`).hostname.slice(1, -1); // 0:0:0:0:0:0:0:1 → ::1
+    return canonical.startsWith('::ffff:') && bare.includes('.') ? bare.slice(bare.lastIndexOf(':') + 1) : canonical;
+  }
   const name = bare.endsWith('.') ? bare.slice(0, -1) : bare;
   const labels = name.split('.');
   if (name.length === 0 || name.length > 253 || !labels.every((label) => HOST_LABEL.test(label))) return null;

@@ -546,9 +546,15 @@ export class Session extends EventEmitter {
  * Sends a one-line refusal to a peer we will not talk to, then closes it: an
  * error frame to a lanchat peer, a plain `lanchat: …` line to netcat (`asText`).
  */
-export function refuse(socket: Duplex, reason: string, asText = false): void {
+export function refuse(socket: Duplex, reason: string, asText = false): Promise<void> {
   const frame: ControlFrame = { type: 'error', message: reason };
   socket.on('error', () => {}); // a peer that resets first is no concern of ours
   socket.end(asText ? `lanchat: ${reason}\n` : encodeControl(frame));
-  setTimeout(() => socket.destroy(), QUIT_FLUSH_MS).unref();
+  const gone = setTimeout(() => socket.destroy(), QUIT_FLUSH_MS);
+  gone.unref();
+  // Resolves once the line has left (or the peer has gone), for a process about to exit.
+  return new Promise((resolve) => {
+    if (socket.writableFinished || socket.destroyed) return resolve();
+    socket.once('finish', resolve).once('close', resolve);
+  });
 }

@@ -16,27 +16,37 @@ function tlsOptions(identity: Identity): tls.SecureContextOptions & tls.CommonCo
   return { key: identity.key, cert: identity.cert, minVersion: 'TLSv1.3', rejectUnauthorized: false };
 }
 
-async function handshake(socket: tls.TLSSocket, event: 'secureConnect' | 'secure', timeoutMs: number): Promise<string> {
+/** Resolves to the peer's fingerprint, or null if it presented no certificate. */
+async function handshake(socket: tls.TLSSocket, event: 'secureConnect' | 'secure', timeoutMs: number): Promise<string | null> {
   const timer = setTimeout(() => socket.destroy(new LanchatError('ERR_TLS', `no TLS handshake within ${timeoutMs / 1000} s`)), timeoutMs);
+  const settled = new AbortController();
   try {
-    await once(socket, event);
+    await Promise.race([
+      once(socket, event, { signal: settled.signal }),
+      // A peer that leaves mid-handshake (a connector that did not like our key) raises no error; on a
+      // half-open socket it does not even close it.
+      Promise.race([once(socket, 'end', { signal: settled.signal }), once(socket, 'close', { signal: settled.signal })]).then(() => {
+        throw new LanchatError('ERR_TLS_LEFT', 'the peer left during the TLS handshake');
+      }),
+    ]);
   } catch (error) {
     if (error instanceof LanchatError) throw error;
     // OpenSSL's messages run to file names and line numbers: its reason ("wrong version number") says enough.
     const { reason, message } = error as Error & { reason?: string };
     throw new LanchatError('ERR_TLS', `the TLS handshake failed: ${reason ?? message}`);
   } finally {
+    settled.abort();
     clearTimeout(timer);
   }
-  const fingerprint = socket.getPeerX509Certificate()?.fingerprint256;
-  if (!fingerprint) throw new LanchatError('ERR_TLS', 'the peer presented no certificate');
-  return fingerprint;
+  return socket.getPeerX509Certificate()?.fingerprint256 ?? null;
 }
 
 /** Connector: TLS over a connected socket; resolves to the TLS socket and the peer's fingerprint. */
 export async function secureClient(socket: Socket, identity: Identity, timeoutMs: number): Promise<{ socket: tls.TLSSocket; fingerprint: string }> {
   const secure = tls.connect({ socket, ...tlsOptions(identity) });
-  return { socket: secure, fingerprint: await handshake(secure, 'secureConnect', timeoutMs) };
+  const fingerprint = await handshake(secure, 'secureConnect', timeoutMs);
+  if (!fingerprint) throw new LanchatError('ERR_TLS', 'the peer presented no certificate');
+  return { socket: secure, fingerprint };
 }
 
 /**
@@ -44,7 +54,7 @@ export async function secureClient(socket: Socket, identity: Identity, timeoutMs
  * (to tell TLS from the other kinds of peer) and put back with unshift(): a
  * TLS socket made on it feeds what the socket holds to the TLS engine first.
  */
-export async function secureServer(socket: Socket, identity: Identity, timeoutMs: number): Promise<{ socket: tls.TLSSocket; fingerprint: string }> {
+export async function secureServer(socket: Socket, identity: Identity, timeoutMs: number): Promise<{ socket: tls.TLSSocket; fingerprint: string | null }> {
   const secure = new tls.TLSSocket(socket, { isServer: true, requestCert: true, ...tlsOptions(identity) });
   return { socket: secure, fingerprint: await handshake(secure, 'secure', timeoutMs) };
 }

@@ -172,6 +172,7 @@ export async function forget(env: NodeJS.ProcessEnv, target: string): Promise<st
   await updateContacts(storePath(env, CONTACTS_FILE), (contacts) => {
     const named = findContact(contacts, target);
     if (named) address = { host: named.host, port: named.port };
+    else if (!address) throw new LanchatError('ERR_FORGET_TARGET', `"${target}" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)`);
     const pinned = (address ? contactsAtAddress(contacts, address.host, address.port) : []).filter((c) => c.fingerprint);
     for (const contact of pinned) {
       delete contact.fingerprint;

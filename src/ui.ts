@@ -245,6 +245,11 @@ export class Chat {
   }
 
   /** Releases stdin, and resolves once the log is written out. */
+  /** A status line from outside the session (a listener turning someone away), kept clear of a half-typed line. */
+  note(text: string): void {
+    this.#notice(text);
+  }
+
   close(): Promise<void> {
     this.#stopIdle();
     this.#stopInput();
@@ -499,6 +504,7 @@ export class Chat {
     try {
       await saveContact({ name, host, port: contactPort, ...(this.#key && { fingerprint: this.#key.fingerprint }) });
       this.#notice(`saved contact ${name} (${formatAddress(host, contactPort)})`);
+      if (this.#key) this.#key = { ...this.#key, note: role === 'connect' ? `pinned in contact ${name}` : `contact ${name}` };
     } catch (error) {
       this.#notice(`lanchat: ${(error as Error).message}`);
     }

@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import { chmodSync, closeSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as dialTcp, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -68,7 +69,7 @@ describe('secure by default', () => {
     expect(refused.stderr()).toMatch(/^lanchat: WARNING: 127\.0\.0\.1:\d+ presented a different key than before/m);
     expect(refused.stderr()).toMatch(/^ {2}expected {2}[0-9A-F:]{95}\n {2}presented [0-9A-F:]{95}$/m);
     expect(refused.stderr()).toContain(`lanchat forget 127.0.0.1:${port}`);
-    await impostor.waitForStderr(/left after the TLS handshake without a word \(did it refuse this listener's key\?\)$/m);
+    await impostor.waitForStderr(/left (during|after) the TLS handshake.*\(did it refuse this listener's key\?\)$/m);
     await stop(impostor);
     expect(impostor.stdout().toString()).toBe(''); // nothing was exchanged
 
@@ -93,7 +94,8 @@ describe('secure by default', () => {
     const wrong = await listener([], { env: { LANCHAT_HOME: home() } });
     const refused = await run(['connect', '127.0.0.1', String(wrong.port), '--fingerprint', bobKey], home(), 'secret\n');
     expect(refused.code).toBe(1);
-    expect(refused.stderr()).toMatch(/^lanchat: 127\.0\.0\.1:\d+ presented [0-9A-F:]{95}, not the key given with --fingerprint; nothing was sent$/m);
+    expect(refused.stderr()).toMatch(/^lanchat: WARNING: 127\.0\.0\.1:\d+ presented another key than the one given with --fingerprint\n {2}expected {2}[0-9A-F:]{95}\n {2}presented [0-9A-F:]{95}\nnothing was sent$/m);
+    await wrong.waitForStderr(/\(did it refuse this listener's key\?\)$/m, 3000); // noticed at once, not after a timeout
     await stop(wrong);
     expect(wrong.stdout().toString()).toBe('');
 
@@ -191,13 +193,23 @@ describe('pins: which one counts, and forgetting them', () => {
     await run(['contacts', 'add', 'dora', '127.0.0.1', '7001', '--fingerprint', key], aliceHome);
     writeFileSync(join(aliceHome, 'known-peers.json'), JSON.stringify({ version: 1, peers: { '127.0.0.1:7001': key.toLowerCase(), '[::1]:7002': key } }));
     expect((await run(['forget', '127.0.0.1:7001'], aliceHome)).stderr()).toBe('forgot the key of contact dora and 127.0.0.1:7001\n');
-    expect((await run(['forget', '::1:7002'], aliceHome)).code).toBe(1); // ambiguous without brackets
-    for (const nothing of ['toString', '__proto__', 'constructor', 'nobody']) {
+    for (const nothing of ['::1:7002' /* ambiguous without brackets */, 'toString', '__proto__', 'constructor', 'nobody']) {
       const result = await run(['forget', nothing], aliceHome);
-      expect([result.code, result.stderr()]).toEqual([1, `lanchat: no key pinned for ${nothing}\n`]);
+      expect([result.code, result.stderr()]).toEqual([1, `lanchat: "${nothing}" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)\n`]);
     }
     expect((await run(['forget', '[::1]:7002'], aliceHome)).code).toBe(0);
     expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({});
+  });
+
+  it('one address written two ways is one pin', async () => {
+    const aliceHome = home();
+    const listen = lanchat(['listen', '0', '--host', '::1', '--keep'], { env: { LANCHAT_HOME: home() } });
+    const [, port] = await listen.waitForStderr(/^listening on \[::1\]:(\d+)$/m);
+    expect((await run(['connect', '::1', port!], aliceHome, 'short\n')).stderr()).toMatch(/new peer key for \[::1\]:/);
+    const long = await run(['connect', '0:0:0:0:0:0:0:1', port!], aliceHome, 'long\n');
+    expect(long.code).toBe(0);
+    expect(long.stderr()).not.toMatch(/new peer key/);
+    await stop(listen);
   });
 
   it('a pin written by hand in lower case is the same key', async () => {
@@ -344,6 +356,45 @@ describe('the door of a listener', () => {
     expect((await run(['connect', '127.0.0.1', String(listen.port), '--insecure', '--nick', 'alice'], home(), 'hi\n')).code).toBe(0);
     await listen.exited;
     expect(listen.stderr()).toMatch(/^ {2}presented no key \(not encrypted\)$/m);
+  });
+});
+
+describe('more of the door', () => {
+  it('of two connectors at once, the one not served is told the listener is busy', async () => {
+    const listen = await listener([], { stdin: 'ignore' });
+    const [first, second] = [1, 2].map(() => lanchat(['connect', '127.0.0.1', String(listen.port)], { env: { LANCHAT_HOME: home() }, stdin: 'pipe' }));
+    await listen.waitForStderr(/^connected to /m);
+    const served = (await Promise.race([first!, second!].map(async (c) => (await c.waitForStderr(/^connected to/m, 8000), c))))!;
+    const other = served === first ? second! : first!;
+    expect((await other.exited).code).toBe(1);
+    expect(other.stderr()).toMatch(/^lanchat: the peer refused: busy: already in a chat, try again later$/m);
+    served.child.stdin!.end('served\n');
+    expect((await served.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('served\n');
+    expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: already in a chat$/m);
+  });
+
+  it('a TLS client without a certificate is told why, in text', async () => {
+    const listen = await listener(['--keep']);
+    const client = tlsConnect({ host: '127.0.0.1', port: listen.port, rejectUnauthorized: false });
+    client.on('error', () => {});
+    let told = '';
+    client.setEncoding('utf8').on('data', (chunk: string) => (told += chunk));
+    await once(client, 'close');
+    expect(told).toBe('lanchat: lanchat peers present a certificate (their identity); this one did not\n');
+    expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: no certificate: not a lanchat connector$/m);
+    await stop(listen);
+  });
+
+  it('a contacts file broken while listening is reported, and peers still get in', async () => {
+    const bobHome = home();
+    const listen = await listener(['--keep'], { env: { LANCHAT_HOME: bobHome } });
+    writeFileSync(join(bobHome, 'contacts.json'), '{broken');
+    expect((await run(['connect', '127.0.0.1', String(listen.port)], home(), 'still here\n')).code).toBe(0);
+    await stop(listen);
+    expect(listen.stdout().toString()).toBe('still here\n');
+    expect(listen.stderr()).toMatch(/^lanchat: \S+contacts\.json: not valid JSON/m);
   });
 });
 

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LanchatError, signalExitCode, usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
+import type { Identity } from '../identity.js';
 import type { Dialled } from '../trust.js';
 import { dial, formatAddress } from '../transport.js';
 import { Chat, type PeerKey } from '../ui.js';
@@ -25,6 +26,8 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     handshakeMs: flags.timeout * 1000,
     dialled: { host, port },
   });
+  // A broken identity is reported before anyone is dialled (a listener would see us come and go).
+  const identity = flags.raw || flags.insecure ? null : await import('../identity.js').then((m) => m.loadIdentity(ctx.env));
   const socket = await dial(host, port, {
     timeoutMs: flags.timeout * 1000,
     retries: flags.retry,
@@ -35,7 +38,7 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     throw error;
   });
   if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
-  const secure = flags.raw || flags.insecure ? null : await secureSession(socket, { host, port, contact }, flags, ctx);
+  const secure = identity && (await secureSession(socket, identity, { host, port, contact }, flags, ctx));
   const chat = new Chat(ctx, options);
   try {
     return await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key });
@@ -48,9 +51,9 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
  * TLS, then the listener's key is checked — against --fingerprint, else the
  * pin for what was dialled — before the session sends anything at all.
  */
-async function secureSession(socket: Socket, dialled: Dialled, flags: ConnectFlags, ctx: CliContext): Promise<{ stream: Duplex; key: PeerKey }> {
-  const [{ loadIdentity }, { secureClient }, { checkListenerKey }] = await Promise.all([import('../identity.js'), import('../secure.js'), import('../trust.js')]);
-  const secure = await secureClient(socket, await loadIdentity(ctx.env), flags.timeout * 1000).catch((error: LanchatError) => {
+async function secureSession(socket: Socket, identity: Identity, dialled: Dialled, flags: ConnectFlags, ctx: CliContext): Promise<{ stream: Duplex; key: PeerKey }> {
+  const [{ secureClient }, { checkListenerKey }] = await Promise.all([import('../secure.js'), import('../trust.js')]);
+  const secure = await secureClient(socket, identity, flags.timeout * 1000).catch((error: LanchatError) => {
     socket.destroy();
     throw new LanchatError(error.code, `${error.message} (is lanchat listening there? for netcat use --raw)`);
   });
@@ -59,7 +62,10 @@ async function secureSession(socket: Socket, dialled: Dialled, flags: ConnectFla
   try {
     if (flags.fingerprint) {
       if (fingerprint !== flags.fingerprint) {
-        throw new LanchatError('ERR_KEY_MISMATCH', `${address} presented ${fingerprint}, not the key given with --fingerprint; nothing was sent`);
+        throw new LanchatError(
+          'ERR_KEY_MISMATCH',
+          `WARNING: ${address} presented another key than the one given with --fingerprint\n  expected  ${flags.fingerprint}\n  presented ${fingerprint}\nnothing was sent`,
+        );
       }
       return { stream: secure.socket, key: { fingerprint, note: 'as given with --fingerprint' } };
     }

@@ -24,14 +24,18 @@ export async function contactsAdd(args: Array<string | undefined>, flags: { forc
   const missing = ['name', 'host', 'port'].find((_, i) => args[i] === undefined);
   if (missing && !ctx.stdin.isTTY) throw usageError(`missing argument '${missing}' (lanchat contacts add NAME HOST PORT)`);
   const given = missing ? await askContact(args, ctx) : validateContact(args[0]!, args[1]!, args[2]!);
-  const contact: Contact = flags.fingerprint ? { ...given, fingerprint: flags.fingerprint } : given;
-  const replaced = await updateContacts(path(ctx), (contacts) => ({
-    contacts: addContact(contacts, contact, flags.force),
-    result: findContact(contacts, contact.name) !== undefined,
-  })).catch((error: LanchatError) => {
+  const { replaced, saved } = await updateContacts(path(ctx), (contacts) => {
+    const existing = findContact(contacts, given.name);
+    // Replacing a contact at the same address keeps its pinned key, unless another is given.
+    const sameAddress = existing?.host.toLowerCase() === given.host.toLowerCase() && existing.port === given.port;
+    const fingerprint = flags.fingerprint ?? (sameAddress ? existing.fingerprint : undefined);
+    const saved: Contact = fingerprint ? { ...given, fingerprint } : given;
+    return { contacts: addContact(contacts, saved, flags.force), result: { replaced: existing, saved } };
+  }).catch((error: LanchatError) => {
     throw error.code === 'ERR_CONTACT_EXISTS' ? new LanchatError(error.code, `${error.message} (use --force to replace it)`) : error;
   });
-  ctx.stderr.write(`${replaced ? 'replaced' : 'added'} ${contact.name} (${formatAddress(contact.host, contact.port)})\n`);
+  const dropped = replaced?.fingerprint && !saved.fingerprint ? '; its pinned key was dropped with its old address' : '';
+  ctx.stderr.write(`${replaced ? 'replaced' : 'added'} ${saved.name} (${formatAddress(saved.host, saved.port)})${dropped}\n`);
   return 0;
 }
 

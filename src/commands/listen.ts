@@ -1,12 +1,12 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { signalExitCode } from '../errors.js';
+import { signalExitCode, type LanchatError } from '../errors.js';
 import { loadIdentity, type Identity } from '../identity.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { refuse } from '../peer.js';
 import { secureServer, sniffPeer, type PeerKind } from '../secure.js';
 import { AllowList, formatAddress, openServer, remoteEndpoint, type Endpoint } from '../transport.js';
-import { impostorWarning, loadKeyBook, whoseKey } from '../trust.js';
+import { impostorWarning, loadKeyBook, whoseKey, type KeyBook } from '../trust.js';
 import { Chat, type SessionSecurity } from '../ui.js';
 
 export interface ListenFlags extends SessionFlags {
@@ -85,13 +85,19 @@ async function admit(
     plain = kind === 'text' || kind === 'silent';
     const refusal = kind === 'tls' ? null : (barred ?? plaintextRefusal(kind, flags));
     if (refusal) throw refusal;
-    const book = await loadKeyBook(env); // read anew: contacts may have changed since the last session
+    const book = await currentKeyBook(env, flags, log);
     if (kind !== 'tls') return { stream, from, security: { plain, vouch: (nick) => impostorWarning(book, nick, null) } };
 
-    const secure = await secureServer(socket, identity, HANDSHAKE_MS);
+    const secure = await secureServer(socket, identity, HANDSHAKE_MS).catch((error: LanchatError) => {
+      throw error.code === 'ERR_TLS_LEFT' ? new Error(`${error.message} (did it refuse this listener's key?)`) : error;
+    });
     stream = secure.socket;
     if (barred) throw barred;
     const { fingerprint } = secure;
+    if (!fingerprint) {
+      plain = true; // no lanchat client: tell it in text
+      throw new Refused('no certificate: not a lanchat connector', 'lanchat peers present a certificate (their identity); this one did not');
+    }
     const whose = whoseKey(book, fingerprint);
     if (flags.knownOnly && !whose) {
       throw new Refused(
@@ -117,6 +123,21 @@ async function admit(
   }
 }
 
+/**
+ * The pins as they are now (contacts may have changed since the last peer). A
+ * file broken meanwhile is reported, and peers go unrecognised until it is
+ * fixed — except under --known-only, which cannot check anyone then.
+ */
+async function currentKeyBook(env: NodeJS.ProcessEnv, flags: ListenFlags, log: (line: string) => void): Promise<KeyBook> {
+  try {
+    return await loadKeyBook(env);
+  } catch (error) {
+    log(`lanchat: ${(error as Error).message}`);
+    if (flags.knownOnly) throw new Refused('keys cannot be checked (--known-only)', 'this listener cannot check keys right now');
+    return { contacts: [], peers: {} };
+  }
+}
+
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
 export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
   const allowed = flags.allow ? new AllowList(flags.allow) : null;
@@ -128,24 +149,30 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   const { server, address } = await openServer(flags.host, port);
   ctx.stderr.write(`listening on ${address}\n`);
   const chat = new Chat(ctx, options);
-  const log = (line: string): void => void ctx.stderr.write(`${line}\n`);
+  const log = (line: string): void => chat.note(line); // above a half-typed line, at a terminal
 
   // New connections are looked at side by side, so that a slow or silent one
   // holds up neither the running chat nor the next peer.
   let busy = false;
-  const admitting = new Set<Socket>();
+  let stopped = false;
+  const admitting = new Map<Socket, Promise<void>>();
   const waiting: Admitted[] = [];
   let handOver: ((peer: Admitted | null) => void) | null = null;
   const arrived = (peer: Admitted): void => {
-    if (handOver) {
+    if (stopped) {
+      void turnAway(peer, 'the listener stopped', 'the listener has stopped');
+    } else if (handOver) {
       handOver(peer);
       handOver = null;
     } else if (!busy && waiting.length < MAX_WAITING) {
       waiting.push(peer);
     } else {
-      log(`refused ${formatAddress(peer.from.host, peer.from.port)}: already in a chat`);
-      refuse(peer.stream, 'busy: already in a chat, try again later', peer.security.plain);
+      void turnAway(peer, 'already in a chat', 'busy: already in a chat, try again later');
     }
+  };
+  const turnAway = (peer: Admitted, noted: string, told: string): Promise<void> => {
+    log(`refused ${formatAddress(peer.from.host, peer.from.port)}: ${noted}`);
+    return refuse(peer.stream, told, peer.security.plain);
   };
   server.on('connection', (socket: Socket) => {
     socket.on('error', () => {}); // a peer may reset before its session starts
@@ -156,10 +183,12 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
       return;
     }
     const barred = allowed && !allowed.allows(from.host) ? new Refused(`not allowed (--allow ${allowed.rules.join(',')})`, 'not allowed from your address') : null;
-    admitting.add(socket);
-    void admit(socket, barred, flags, identity, ctx.env, log)
-      .then((peer) => peer && arrived(peer))
+    const admission = admit(socket, barred, flags, identity, ctx.env, log)
+      .then((peer) => {
+        if (peer) arrived(peer);
+      })
       .finally(() => admitting.delete(socket));
+    admitting.set(socket, admission);
   });
   const nextPeer = (): Promise<Admitted | null> =>
     waiting.length > 0 ? Promise.resolve(waiting.shift()!) : new Promise((resolve) => (handOver = resolve));
@@ -179,6 +208,8 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
       if (!peer) return endOfInput ? code : (signalExitCode(ctx.signal.reason) ?? 1);
       if (peer.stream.destroyed) continue; // gave up while it waited
       busy = true;
+      // Without --keep, whoever else is waiting would never be served: tell them now.
+      if (!flags.keep) for (const other of waiting.splice(0)) void turnAway(other, 'already in a chat', 'busy: already in a chat, try again later');
       code = await chat.run(peer.stream, peer.from, peer.security);
       busy = false;
       // Ctrl-C at the prompt (130) ends the listener too, not just the session,
@@ -188,8 +219,11 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     }
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
-    for (const peer of waiting) peer.stream.destroy();
-    for (const socket of admitting) socket.destroy();
+    // Whoever is still at the door is told, not just dropped — within a second.
+    stopped = true;
+    const told = Promise.all([...waiting.map((peer) => turnAway(peer, 'the listener stopped', 'the listener has stopped')), ...admitting.values()]);
+    await Promise.race([told, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    for (const socket of admitting.keys()) socket.destroy();
     await chat.close();
     server.close();
   }
