@@ -4,6 +4,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, killAll, lanchat, listener, rawPeer, spawnProc } from './cli-helpers.js';
 
@@ -106,6 +107,40 @@ describe('hostile and broken peers', () => {
     await listen.waitForStderr(/connected to \S+ \(127\.0\.0\.1/);
     sender.child.kill('SIGTERM');
     await sender.exited;
+  }, 60_000);
+
+  it('with --keep --known-only, 150 peers turned away at the door leave nothing behind', async () => {
+    const listen = await listener(['--keep', '--known-only']);
+    const pid = listen.child.pid!;
+    const baseline = openFds(pid);
+    const tlsJunk = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05]), Buffer.from('junk!\n')]);
+    const knocks: Array<() => Promise<void>> = [
+      async () => (await rawPeer(listen.port)).end(tlsJunk), // a broken TLS handshake
+      async () => (await rawPeer(listen.port)).end('{"type":"hello","version":1,"nick":"x","maxLine":9}\n'), // plaintext lanchat
+      async () => (await rawPeer(listen.port)).end('plain text\n'), // netcat
+      async () => (await rawPeer(listen.port)).end(), // nothing at all
+      async () => {
+        // a TLS client with no certificate, then a lanchat connector whose key is unknown
+        const client = tlsConnect({ host: '127.0.0.1', port: listen.port, rejectUnauthorized: false }).on('error', () => {});
+        await once(client.resume(), 'close');
+      },
+    ];
+    for (let i = 0; i < 150; i++) {
+      const peer = knocks[i % knocks.length]!;
+      await peer();
+    }
+    const stranger = lanchat(['connect', '127.0.0.1', String(listen.port)], { env: { LANCHAT_HOME: tmp() }, stdin: 'ignore' });
+    expect((await stranger.exited).code).toBe(1);
+    const refused = (): number => listen.stderr().match(/^(refused |lanchat: 127)/gm)?.length ?? 0;
+    const deadline = Date.now() + 20_000;
+    while (refused() < 151 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(refused()).toBe(151);
+    await new Promise((resolve) => setTimeout(resolve, 1200)); // refusals close their sockets within a second
+    expect(openFds(pid)).toBeLessThanOrEqual(baseline + 2);
+    expect(listen.stderr()).not.toMatch(/MaxListenersExceeded|Warning|\n\s+at /);
+    expect(listen.stderr()).not.toMatch(/^connected to/m);
+    listen.child.kill('SIGTERM');
+    expect((await listen.exited).code).toBe(143);
   }, 60_000);
 });
 
