@@ -279,6 +279,11 @@ export class Chat {
       this.#rl.prompt(true);
       return more;
     }
+    // Writes of one turn of the event loop leave together (one writev to a pipe, not one per TLS record).
+    if (!stdout.writableCorked) {
+      stdout.cork();
+      queueMicrotask(() => stdout.uncork());
+    }
     // A failed write is never acknowledged: the sender must not count it as delivered.
     return stdout.write(data, (error) => error || written?.());
   }
