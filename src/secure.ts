@@ -31,8 +31,9 @@ async function handshake(socket: tls.TLSSocket, event: 'secureConnect' | 'secure
     ]);
   } catch (error) {
     if (error instanceof LanchatError) throw error;
+    const { reason, message, code } = error as NodeJS.ErrnoException & { reason?: string };
+    if (code === 'ECONNRESET' || code === 'EPIPE') throw new LanchatError('ERR_TLS_LEFT', 'the peer hung up during the TLS handshake');
     // OpenSSL's messages run to file names and line numbers: its reason ("wrong version number") says enough.
-    const { reason, message } = error as Error & { reason?: string };
     throw new LanchatError('ERR_TLS', `the TLS handshake failed: ${reason ?? message}`);
   } finally {
     settled.abort();
@@ -43,6 +44,9 @@ async function handshake(socket: tls.TLSSocket, event: 'secureConnect' | 'secure
 
 /** Connector: TLS over a connected socket; resolves to the TLS socket and the peer's fingerprint. */
 export async function secureClient(socket: Socket, identity: Identity, timeoutMs: number): Promise<{ socket: tls.TLSSocket; fingerprint: string }> {
+  // A listener that hangs up at once (too many connections, an address it does not allow) may already have:
+  // a TLS socket made now would never hear of it.
+  if (socket.readableEnded || socket.destroyed) throw new LanchatError('ERR_TLS_LEFT', 'the peer hung up at once');
   const secure = tls.connect({ socket, ...tlsOptions(identity) });
   const fingerprint = await handshake(secure, 'secureConnect', timeoutMs);
   if (!fingerprint) throw new LanchatError('ERR_TLS', 'the peer presented no certificate');

@@ -62,7 +62,6 @@ describe('hostile and broken peers', () => {
     ['a hostile nick', '{"type":"hello","version":1,"nick":"\\u001b]0;owned\\u0007","maxLine":10}\n', /^lanchat: dropped 127\.0\.0\.1:\d+: its nick is invalid$/m],
     ['a frame cut short', '{"type":"hello","version":1,"nick":"x","maxLine":10}\n{"type":"msg","id":1,"size":50}\nabc', /^lanchat: dropped x: it closed in the middle of a frame$/m],
     ['invalid UTF-8 from a plain peer', Buffer.from([0x68, 0xff, 0xfe, 0x0a]), /^lanchat: dropped 127\.0\.0\.1:\d+: text is not valid UTF-8$/m],
-    ['a half-close with nothing sent', '', /^lanchat: the connection closed: the peer left before the handshake$/m],
   ])('%s ends the session with one line and exit 1', async (_name, data, message) => {
     const listen = await listener(['--insecure']); // these peers speak plaintext lanchat
     const peer = await rawPeer(listen.port);
@@ -70,6 +69,14 @@ describe('hostile and broken peers', () => {
     expect((await listen.exited).code).toBe(1);
     expect(listen.stderr()).toMatch(message);
     expect(listen.stderr()).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('a peer that connects and leaves without a word (a port probe) is noted, and the listener goes on', async () => {
+    const listen = await listener();
+    (await rawPeer(listen.port)).end();
+    await listen.waitForStderr(/^lanchat: 127\.0\.0\.1:\d+: connected and left without a word$/m);
+    expect((await lanchat(['connect', '127.0.0.1', String(listen.port)], { stdin: 'ignore' }).exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
   });
 
   it('a flood without newlines is dropped at the line limit, and memory stays small', async () => {
@@ -93,10 +100,11 @@ describe('hostile and broken peers', () => {
       peer.end(garbage[i % garbage.length]);
       await once(peer, 'close');
     }
-    const sessions = (): number => listen.stderr().match(/^listening on /gm)?.length ?? 0;
+    // 240 sessions, and 60 peers that said nothing and left (no session)
+    const ended = (): number => listen.stderr().match(/^(listening on |lanchat: \S+: connected and left without a word$)/gm)?.length ?? 0;
     const deadline = Date.now() + 20_000;
-    while (sessions() < 301 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(sessions()).toBe(301);
+    while (ended() < 301 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ended()).toBe(301);
     expect(openFds(pid)).toBeLessThanOrEqual(baseline + 2);
     expect(listen.stderr()).not.toMatch(/MaxListenersExceeded|Warning/);
     // still serving

@@ -69,7 +69,7 @@ describe('secure by default', () => {
     expect(refused.stderr()).toMatch(/^lanchat: WARNING: 127\.0\.0\.1:\d+ presented a different key than before/m);
     expect(refused.stderr()).toMatch(/^ {2}expected {2}[0-9A-F:]{95}\n {2}presented [0-9A-F:]{95}$/m);
     expect(refused.stderr()).toContain(`lanchat forget 127.0.0.1:${port}`);
-    await impostor.waitForStderr(/left (during|after) the TLS handshake.*\(did it refuse this listener's key\?\)$/m);
+    await impostor.waitForStderr(/(left|hung up) (during|after) the TLS handshake.*\(it may not have accepted this listener's key\)$/m);
     await stop(impostor);
     expect(impostor.stdout().toString()).toBe(''); // nothing was exchanged
 
@@ -95,7 +95,7 @@ describe('secure by default', () => {
     const refused = await run(['connect', '127.0.0.1', String(wrong.port), '--fingerprint', bobKey], home(), 'secret\n');
     expect(refused.code).toBe(1);
     expect(refused.stderr()).toMatch(/^lanchat: WARNING: 127\.0\.0\.1:\d+ presented another key than the one given with --fingerprint\n {2}expected {2}[0-9A-F:]{95}\n {2}presented [0-9A-F:]{95}\nnothing was sent$/m);
-    await wrong.waitForStderr(/\(did it refuse this listener's key\?\)$/m, 3000); // noticed at once, not after a timeout
+    await wrong.waitForStderr(/\(it may not have accepted this listener's key\)$/m, 3000); // noticed at once, not after a timeout
     await stop(wrong);
     expect(wrong.stdout().toString()).toBe('');
 
@@ -326,6 +326,21 @@ describe('the door of a listener', () => {
     staller.destroy();
     await stop(listen);
     expect(listen.stdout().toString()).toBe('not blocked\n');
+  });
+
+  it('one address gets at most 4 places at the door; a connector turned away there is told at once', async () => {
+    const listen = await listener(['--keep']);
+    const stallers = await Promise.all([1, 2, 3, 4].map(() => rawPeer(listen.port)));
+    for (const staller of stallers) staller.write(Buffer.from([0x16, 0x03, 0x01]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    const fifth = await run(['connect', '127.0.0.1', String(listen.port)], home(), 'hi\n');
+    expect(fifth.code).toBe(1);
+    expect(fifth.stderr()).toMatch(/^lanchat: the listener (hung up at once|hung up during the TLS handshake|left during the TLS handshake) \(busy, or not allowing your address\?\)$/m);
+    expect(Date.now() - started).toBeLessThan(5000); // not the 10 s handshake timeout
+    expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: too many connections at once$/m);
+    for (const staller of stallers) staller.destroy();
+    await stop(listen);
   });
 
   it('garbage after a TLS byte is one plain line on the listener, which goes on listening', async () => {

@@ -2,8 +2,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LanchatError, signalExitCode, usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
-import type { Identity } from '../identity.js';
-import type { Dialled } from '../trust.js';
+import { loadIdentity, type Identity } from '../identity.js';
+import { secureClient } from '../secure.js';
+import { checkListenerKey, type Dialled } from '../trust.js';
 import { dial, formatAddress } from '../transport.js';
 import { Chat, type PeerKey } from '../ui.js';
 
@@ -27,7 +28,7 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     dialled: { host, port },
   });
   // A broken identity is reported before anyone is dialled (a listener would see us come and go).
-  const identity = flags.raw || flags.insecure ? null : await import('../identity.js').then((m) => m.loadIdentity(ctx.env));
+  const identity = flags.raw || flags.insecure ? null : await loadIdentity(ctx.env);
   const socket = await dial(host, port, {
     timeoutMs: flags.timeout * 1000,
     retries: flags.retry,
@@ -52,10 +53,10 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
  * pin for what was dialled — before the session sends anything at all.
  */
 async function secureSession(socket: Socket, identity: Identity, dialled: Dialled, flags: ConnectFlags, ctx: CliContext): Promise<{ stream: Duplex; key: PeerKey }> {
-  const [{ secureClient }, { checkListenerKey }] = await Promise.all([import('../secure.js'), import('../trust.js')]);
   const secure = await secureClient(socket, identity, flags.timeout * 1000).catch((error: LanchatError) => {
     socket.destroy();
-    throw new LanchatError(error.code, `${error.message} (is lanchat listening there? for netcat use --raw)`);
+    const hint = error.code === 'ERR_TLS_LEFT' ? 'busy, or not allowing your address?' : 'is lanchat listening there? for netcat use --raw';
+    throw new LanchatError(error.code, `${error.message.replace('the peer', 'the listener')} (${hint})`);
   });
   const { fingerprint } = secure;
   const address = formatAddress(dialled.host, dialled.port);

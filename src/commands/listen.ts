@@ -22,10 +22,9 @@ export interface ListenFlags extends SessionFlags {
   knownOnly?: boolean;
 }
 
-/** Admitted peers that may wait while we are between two sessions (--keep). */
-const MAX_WAITING = 4;
-/** New connections looked at (first bytes, TLS handshake) at once; more are dropped. */
-const MAX_ADMITTING = 8;
+/** New connections looked at (first bytes, TLS handshake) at once, in all and from one address; more are dropped. */
+const MAX_ADMITTING = 16;
+const MAX_ADMITTING_FROM_ONE = 4;
 /** How long a new peer may stay silent before it is taken for netcat. */
 const GRACE_MS = 2000;
 /** How long a TLS handshake, and then the connector's hello, may take. */
@@ -63,41 +62,37 @@ function plaintextRefusal(kind: PeerKind, flags: ListenFlags): Refused | null {
 
 /**
  * Looks at a new connection — TLS, plaintext lanchat or netcat — and lets it
- * in or turns it away (`barred`: whatever it is, as --allow does), telling it
- * why in a form it reads (over TLS, as a lanchat error, or as a plain line)
- * and noting it on `log`. Resolves to the admitted peer, or null.
+ * in or turns it away, telling it why in a form it reads (over TLS, as a
+ * lanchat error, or as a plain line) and noting it on `log`. Resolves to the
+ * admitted peer, or null.
  */
-async function admit(
-  socket: Socket,
-  barred: Refused | null,
-  flags: ListenFlags,
-  identity: Identity,
-  env: NodeJS.ProcessEnv,
-  log: (line: string) => void,
-): Promise<Admitted | null> {
+async function admit(socket: Socket, flags: ListenFlags, identity: Identity, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<Admitted | null> {
   const from = remoteEndpoint(socket);
   const address = formatAddress(from.host, from.port);
   let stream: Duplex = socket;
   let plain = false;
   try {
     const kind = await sniffPeer(socket, GRACE_MS);
-    // 'gone' (connected and left without a word) goes to the session, which reports it.
-    plain = kind === 'text' || kind === 'silent';
-    const refusal = kind === 'tls' ? null : (barred ?? plaintextRefusal(kind, flags));
-    if (refusal) throw refusal;
-    const book = await currentKeyBook(env, flags, log);
-    if (kind !== 'tls') return { stream, from, security: { plain, vouch: (nick) => impostorWarning(book, nick, null) } };
+    // A port probe (nc -z) or a peer that changed its mind is no session.
+    if (kind === 'gone') throw new Error('connected and left without a word');
+    plain = kind !== 'tls' && kind !== 'lanchat';
+    if (kind !== 'tls') {
+      const refusal = plaintextRefusal(kind, flags);
+      if (refusal) throw refusal;
+      const book = await currentKeyBook(env, flags, log);
+      return { stream, from, security: { plain, vouch: (nick) => impostorWarning(book, nick, null) } };
+    }
 
     const secure = await secureServer(socket, identity, HANDSHAKE_MS).catch((error: LanchatError) => {
-      throw error.code === 'ERR_TLS_LEFT' ? new Error(`${error.message} (did it refuse this listener's key?)`) : error;
+      throw error.code === 'ERR_TLS_LEFT' ? new Error(`${error.message} (it may not have accepted this listener's key)`) : error;
     });
     stream = secure.socket;
-    if (barred) throw barred;
     const { fingerprint } = secure;
     if (!fingerprint) {
       plain = true; // no lanchat client: tell it in text
       throw new Refused('no certificate: not a lanchat connector', 'lanchat peers present a certificate (their identity); this one did not');
     }
+    const book = await currentKeyBook(env, flags, log); // after the handshake: a refusal goes over TLS
     const whose = whoseKey(book, fingerprint);
     if (flags.knownOnly && !whose) {
       throw new Refused(
@@ -107,7 +102,7 @@ async function admit(
     }
     // A connector checks our key once TLS is up, and leaves without a word if it is not the one it pinned.
     const first = await sniffPeer(secure.socket, HANDSHAKE_MS);
-    if (first === 'gone') throw new Error("left after the TLS handshake without a word (did it refuse this listener's key?)");
+    if (first === 'gone') throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
     if (first === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
     const key = { fingerprint, note: whose ?? 'a new key: not a contact or known peer; /contact NAME PORT saves it' };
     return { stream, from, security: { plain: first !== 'lanchat', key, vouch: (nick) => impostorWarning(book, nick, fingerprint) } };
@@ -120,6 +115,23 @@ async function admit(
     log(`refused ${address}: ${error.noted}`);
     refuse(stream, error.told, plain);
     return null;
+  }
+}
+
+/**
+ * Turns away a peer whose address may not connect (--allow), in the form it
+ * reads, without taking a place at the door: its TLS handshake gets only the
+ * grace of a silent peer.
+ */
+async function barOut(socket: Socket, identity: Identity): Promise<void> {
+  const reason = 'not allowed from your address';
+  try {
+    const kind = await sniffPeer(socket, GRACE_MS);
+    if (kind === 'tls') await refuse((await secureServer(socket, identity, GRACE_MS)).socket, reason);
+    else if (kind === 'lanchat' || kind === 'text') await refuse(socket, reason, kind === 'text');
+    else socket.destroy();
+  } catch {
+    socket.destroy();
   }
 }
 
@@ -152,46 +164,46 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   const log = (line: string): void => chat.note(line); // above a half-typed line, at a terminal
 
   // New connections are looked at side by side, so that a slow or silent one
-  // holds up neither the running chat nor the next peer.
-  let busy = false;
+  // holds up neither the running chat nor the next peer. A peer let in while
+  // a chat runs (or after the listener stopped) is turned away.
   let stopped = false;
   const admitting = new Map<Socket, Promise<void>>();
-  const waiting: Admitted[] = [];
   let handOver: ((peer: Admitted | null) => void) | null = null;
+  const turnAway = (peer: Admitted, noted: string, told: string): Promise<void> => {
+    log(`refused ${formatAddress(peer.from.host, peer.from.port)}: ${noted}`);
+    return refuse(peer.stream, told, peer.security.plain);
+  };
   const arrived = (peer: Admitted): void => {
     if (stopped) {
       void turnAway(peer, 'the listener stopped', 'the listener has stopped');
     } else if (handOver) {
       handOver(peer);
       handOver = null;
-    } else if (!busy && waiting.length < MAX_WAITING) {
-      waiting.push(peer);
     } else {
       void turnAway(peer, 'already in a chat', 'busy: already in a chat, try again later');
     }
   };
-  const turnAway = (peer: Admitted, noted: string, told: string): Promise<void> => {
-    log(`refused ${formatAddress(peer.from.host, peer.from.port)}: ${noted}`);
-    return refuse(peer.stream, told, peer.security.plain);
-  };
   server.on('connection', (socket: Socket) => {
     socket.on('error', () => {}); // a peer may reset before its session starts
     const from = remoteEndpoint(socket);
-    if (admitting.size >= MAX_ADMITTING) {
-      log(`refused ${formatAddress(from.host, from.port)}: too many connections at once`);
-      socket.destroy();
-      return;
+    const refused = (why: string): void => log(`refused ${formatAddress(from.host, from.port)}: ${why}`);
+    if (allowed && !allowed.allows(from.host)) {
+      refused(`not allowed (--allow ${allowed.rules.join(',')})`);
+      return void barOut(socket, identity);
     }
-    const barred = allowed && !allowed.allows(from.host) ? new Refused(`not allowed (--allow ${allowed.rules.join(',')})`, 'not allowed from your address') : null;
-    const admission = admit(socket, barred, flags, identity, ctx.env, log)
+    const fromThere = [...admitting.keys()].filter((other) => remoteEndpoint(other).host === from.host).length;
+    if (admitting.size >= MAX_ADMITTING || fromThere >= MAX_ADMITTING_FROM_ONE) {
+      refused('too many connections at once');
+      return void socket.destroy();
+    }
+    const admission = admit(socket, flags, identity, ctx.env, log)
       .then((peer) => {
         if (peer) arrived(peer);
       })
       .finally(() => admitting.delete(socket));
     admitting.set(socket, admission);
   });
-  const nextPeer = (): Promise<Admitted | null> =>
-    waiting.length > 0 ? Promise.resolve(waiting.shift()!) : new Promise((resolve) => (handOver = resolve));
+  const nextPeer = (): Promise<Admitted | null> => new Promise((resolve) => (handOver = resolve));
   const onAbort = (): void => handOver?.(null);
   ctx.signal.addEventListener('abort', onAbort);
 
@@ -206,12 +218,7 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
       });
       const peer = await nextPeer();
       if (!peer) return endOfInput ? code : (signalExitCode(ctx.signal.reason) ?? 1);
-      if (peer.stream.destroyed) continue; // gave up while it waited
-      busy = true;
-      // Without --keep, whoever else is waiting would never be served: tell them now.
-      if (!flags.keep) for (const other of waiting.splice(0)) void turnAway(other, 'already in a chat', 'busy: already in a chat, try again later');
       code = await chat.run(peer.stream, peer.from, peer.security);
-      busy = false;
       // Ctrl-C at the prompt (130) ends the listener too, not just the session,
       // and so does losing our stdout: nothing could be delivered any more.
       if (!flags.keep || ctx.signal.aborted || code >= 128 || chat.outputBroken) return code;
@@ -219,12 +226,11 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     }
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
+    server.close();
     // Whoever is still at the door is told, not just dropped — within a second.
     stopped = true;
-    const told = Promise.all([...waiting.map((peer) => turnAway(peer, 'the listener stopped', 'the listener has stopped')), ...admitting.values()]);
-    await Promise.race([told, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    await Promise.race([Promise.all(admitting.values()), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     for (const socket of admitting.keys()) socket.destroy();
     await chat.close();
-    server.close();
   }
 }
