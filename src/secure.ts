@@ -77,6 +77,8 @@ export type PeerKind = 'tls' | 'lanchat' | 'text' | 'silent' | 'gone';
  */
 export function sniffPeer(socket: Socket, waitMs: number): Promise<PeerKind> {
   return new Promise((resolve) => {
+    // It may have gone while we were busy elsewhere (a TLS peer while its keys were looked up).
+    if (socket.destroyed || socket.readableEnded) return resolve('gone');
     const done = (kind: PeerKind, chunk?: Buffer): void => {
       clearTimeout(timer);
       socket.off('data', onData).off('end', onEnd).off('close', onEnd);
