@@ -201,43 +201,44 @@ export class Session extends EventEmitter {
   /**
    * Sends whole lines (each ending in LF, at most `sendLimit` bytes), given as
    * one buffer or as the pieces they arrived in. Returns false when the socket
-   * is full: wait for 'drain' before sending more.
+   * is full: wait for 'drain' before sending more. `written` is called once the
+   * socket no longer needs the buffers (they may then be reused).
    */
-  send(kind: TextKind, text: Buffer | Buffer[], lines: number): boolean {
+  send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void): boolean {
     if (this.#state !== 'open') return false;
     this.#idleTimer?.refresh();
     const parts = Array.isArray(text) ? text : [text];
     if (this.#plain) {
       this.#linesSent += lines;
       if (kind === 'me') parts.unshift(Buffer.from(`* ${this.#nick} `));
-      return this.#writeAll(parts);
+      return this.#writeAll(parts, written);
     }
     const size = parts.reduce((sum, part) => sum + part.length, 0);
     const limit = bodyLimit(this.#peerMaxLine);
-    if (size <= limit) return this.#sendFrame(kind, parts, size, lines);
+    if (size <= limit) return this.#sendFrame(kind, parts, size, lines, written);
     // Only a batch bigger than the peer's body limit is cut, at line boundaries.
     let ok = true;
     for (let rest = Buffer.concat(parts); rest.length > 0; ) {
       const cut = rest.length <= limit ? rest.length : rest.lastIndexOf(0x0a, limit - 1) + 1;
       const piece = rest.subarray(0, cut);
-      ok = this.#sendFrame(kind, [piece], cut, countLines(piece, Infinity));
       rest = rest.subarray(cut);
+      ok = this.#sendFrame(kind, [piece], cut, countLines(piece, Infinity), rest.length === 0 ? written : undefined);
     }
     return ok;
   }
 
-  #sendFrame(kind: TextKind, parts: Buffer[], size: number, lines: number): boolean {
+  #sendFrame(kind: TextKind, parts: Buffer[], size: number, lines: number, written?: () => void): boolean {
     const id = this.#nextId++;
     this.#linesSent += lines;
     this.#unacked.push([id, this.#linesSent]);
-    return this.#writeAll([Buffer.from(encodeTextHeader(kind, id, size)), ...parts]);
+    return this.#writeAll([Buffer.from(encodeTextHeader(kind, id, size)), ...parts], written);
   }
 
-  /** Writes buffers as one batch (a single writev). */
-  #writeAll(parts: Buffer[]): boolean {
+  /** Writes buffers as one batch (a single writev); `written` follows the last (writes complete in order). */
+  #writeAll(parts: Buffer[], written?: () => void): boolean {
     this.#socket.cork();
     let ok = true;
-    for (const part of parts) ok = this.#socket.write(part);
+    parts.forEach((part, i) => (ok = this.#socket.write(part, i === parts.length - 1 ? written : undefined)));
     this.#socket.uncork();
     return ok;
   }

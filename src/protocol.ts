@@ -193,7 +193,8 @@ export class LineSplitter {
   #keep(part: Buffer, before: Lines): void {
     this.#tailBytes += part.length;
     if (this.#tailBytes > this.maxLine) throw new BadLineError(lineTooLong(this.maxLine), before);
-    this.#tail.push(part);
+    // A copy: the chunk it came from may be reused for the next read once its lines are sent.
+    this.#tail.push(Buffer.from(part));
   }
 }
 

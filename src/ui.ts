@@ -33,6 +33,8 @@ export interface ChatIO {
   cwd: string;
   /** Aborted with 'SIGINT' or 'SIGTERM' when the process is asked to stop. */
   signal: AbortSignal;
+  /** Takes back a chunk read from stdin once nothing refers to it any more, to read into again. */
+  recycleInput?: (chunk: Buffer) => void;
 }
 
 /** The peer's key when the session is TLS, and how we know it ("pinned in contact bob", "a new key"). */
@@ -350,7 +352,12 @@ export class Chat {
     } catch (error) {
       return this.#stopOnInputError(session, error as LanchatError);
     }
-    if (lines && !this.#sendPiped(session, lines.parts, lines.lines)) {
+    // The chunk may be reused for a later read once nothing refers to it: when its lines
+    // have left (the splitter keeps only a copy of an unfinished line).
+    const { recycleInput } = this.#io;
+    const done = recycleInput && ((): void => recycleInput(chunk));
+    if (!lines) done?.();
+    if (lines && !this.#sendPiped(session, lines.parts, lines.lines, done)) {
       this.#io.stdin.pause(); // until the socket drains; not idle, so no lingering count-down
       this.#disarmLinger();
     } else {
@@ -387,13 +394,15 @@ export class Chat {
   }
 
   /** Sends piped lines; with --commands each line may be a command. */
-  #sendPiped(session: Session, parts: Buffer[], lines: number): boolean {
+  /** `written`: called once `parts` are no longer needed (see ChatIO.recycleInput). */
+  #sendPiped(session: Session, parts: Buffer[], lines: number, written?: () => void): boolean {
     if (!this.#options.commands) {
       if (this.#transcript.active) this.#transcript.text({ kind: 'msg', nick: this.#nick, body: Buffer.concat(parts) }, new Date());
-      return session.send('msg', parts, lines);
+      return session.send('msg', parts, lines, written);
     }
     let more = true;
     for (const line of Buffer.concat(parts).toString('utf8').split('\n').slice(0, -1)) more = this.#handleLine(session, line);
+    written?.(); // the lines were copied into strings
     return more;
   }
 
