@@ -104,6 +104,8 @@ export class Chat {
   #inputError: LanchatError | null = null;
   #exitOverride: number | null = null;
   #lingering = false;
+  /** Piped input paused because the socket is full: that is not the input pausing. */
+  #awaitingDrain = false;
   #stdoutBroken = false;
   #key: PeerKey | null = null;
   #idleHandlers: { onData: () => void; onEnd: () => void } | null = null;
@@ -206,8 +208,9 @@ export class Chat {
     this.#armLinger();
   }
 
+  /** Counts down LINGER_MS of quiet input — never while the input waits for the socket to drain. */
   #armLinger(): void {
-    if (!this.#lingering) return;
+    if (!this.#lingering || this.#awaitingDrain) return;
     if (this.#lingerTimer) this.#lingerTimer.refresh();
     else this.#lingerTimer = setTimeout(() => this.#session?.finish(), LINGER_MS);
   }
@@ -324,6 +327,7 @@ export class Chat {
 
   #stopInput(): void {
     this.#lingering = false;
+    this.#awaitingDrain = false;
     this.#disarmLinger();
     const stdin = this.#io.stdin;
     stdin.off('data', this.#onStdinData);
@@ -339,6 +343,7 @@ export class Chat {
   }
 
   #onSessionDrain = (): void => {
+    this.#awaitingDrain = false;
     this.#io.stdin.resume();
     this.#armLinger();
   };
@@ -358,6 +363,7 @@ export class Chat {
     const done = recycleInput && ((): void => recycleInput(chunk));
     if (!lines) done?.();
     if (lines && !this.#sendPiped(session, lines.parts, lines.lines, done)) {
+      this.#awaitingDrain = true;
       this.#io.stdin.pause(); // until the socket drains; not idle, so no lingering count-down
       this.#disarmLinger();
     } else {

@@ -329,6 +329,20 @@ describe('endings when both sides have something to say', () => {
     expect(listen.stdout().toString()).toBe(fromConnector);
   });
 
+  it('a side whose peer finished first sends all its input, however long its socket stays full', async () => {
+    // The connector has nothing to say; the listener sends 20 MB to it while its reader stalls for a second.
+    const data = Buffer.from(`${'z'.repeat(99)}\n`.repeat(200_000));
+    const listen = await listener(['--insecure'], { stdin: fileInput(data) });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--insecure'], { stdin: 'ignore' });
+    await connect.waitForStdout(1);
+    connect.child.stdout!.pause();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    connect.child.stdout!.resume();
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(connect.stdout().length).toBe(data.length);
+  });
+
   it('two sides with empty input both end at once with exit 0', async () => {
     const listen = await listener([], { stdin: 'ignore' });
     const connect = lanchat(['connect', '127.0.0.1', String(listen.port)], { stdin: fileInput('') });
