@@ -75,6 +75,7 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
     if (kind !== 'tls') {
       const refusal = plaintextRefusal(kind, flags);
       if (refusal) throw refusal;
+      if (plain) return { stream, from, security: { plain } }; // netcat has no nick to check
       const book = await currentKeyBook(env, flags, log);
       return { stream, from, security: { plain, vouch: (nick) => impostorWarning(book, nick, null) } };
     }

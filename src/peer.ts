@@ -532,14 +532,8 @@ export class Session extends EventEmitter {
     // Give a goodbye or an error line a moment to leave before the socket goes,
     // and report the end only once it has left: the process may exit right
     // after, and over TLS the last bytes take a few turns of the event loop.
-    const destroy = setTimeout(() => socket.destroy(), QUIT_FLUSH_MS);
-    destroy.unref();
-    const report = (): void => {
-      socket.off('finish', report).off('close', report);
-      this.#resolve({ reason, error, unconfirmed: this.#unconfirmed, peerLeft: this.#peerDone });
-    };
-    if (socket.writableFinished || socket.destroyed) return report();
-    socket.once('finish', report).once('close', report);
+    const unconfirmed = this.#unconfirmed;
+    void closeSoon(socket).then(() => this.#resolve({ reason, error, unconfirmed, peerLeft: this.#peerDone }));
   }
 }
 
@@ -551,9 +545,16 @@ export function refuse(socket: Duplex, reason: string, asText = false): Promise<
   const frame: ControlFrame = { type: 'error', message: reason };
   socket.on('error', () => {}); // a peer that resets first is no concern of ours
   socket.end(asText ? `lanchat: ${reason}\n` : encodeControl(frame));
-  const gone = setTimeout(() => socket.destroy(), QUIT_FLUSH_MS);
-  gone.unref();
-  // Resolves once the line has left (or the peer has gone), for a process about to exit.
+  return closeSoon(socket);
+}
+
+/**
+ * Destroys an ended socket after QUIT_FLUSH_MS, giving its last line a moment
+ * to leave; resolves once that line has left (or the socket is gone), for a
+ * process that may exit right after.
+ */
+function closeSoon(socket: Duplex): Promise<void> {
+  setTimeout(() => socket.destroy(), QUIT_FLUSH_MS).unref();
   return new Promise((resolve) => {
     if (socket.writableFinished || socket.destroyed) return resolve();
     socket.once('finish', resolve).once('close', resolve);
