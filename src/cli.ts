@@ -4,15 +4,13 @@
 // `lanchat --version` and `lanchat --help` start about as fast as node itself.
 // Only what the fast paths need is imported up front; the rest loads in main().
 import { fstatSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { BufferPool } from './buffers.js';
 import type { CliContext } from './options.js';
 import { version } from './version.js';
 
 const FILE_CHUNK = 256 * 1024;
 /** The top-level help, written at build time by commander itself (see package.json "build"). */
 const PREBUILT_HELP = new URL('./help.txt', import.meta.url);
-
-/** Read buffers kept for reuse: fresh memory costs a page fault per 4 KiB, more than the read itself. */
-const SPARE_CHUNKS = 8;
 
 /**
  * stdin as a stream. A regular file (`< notes.txt`) is read with readSync:
@@ -24,26 +22,20 @@ const SPARE_CHUNKS = 8;
 function openStdin(Readable: typeof import('node:stream').Readable): Pick<CliContext, 'stdin' | 'recycleInput'> {
   try {
     if (fstatSync(0).isFile()) {
-      const spare: Buffer[] = [];
-      const lent = new Set<ArrayBufferLike>(); // each buffer comes back once, or not at all
+      const buffers = new BufferPool(FILE_CHUNK, 8);
       const stdin = new Readable({
         highWaterMark: FILE_CHUNK,
         read() {
-          const buffer = spare.pop() ?? Buffer.allocUnsafeSlow(FILE_CHUNK);
+          const buffer = buffers.take();
           try {
             const n = readSync(0, buffer, 0, FILE_CHUNK, null);
-            if (n > 0) lent.add(buffer.buffer);
             this.push(n === 0 ? null : buffer.subarray(0, n));
           } catch (error) {
             this.destroy(error as Error);
           }
         },
       });
-      const recycleInput = (chunk: Buffer): void => {
-        if (!lent.delete(chunk.buffer) || spare.length >= SPARE_CHUNKS) return;
-        spare.push(Buffer.from(chunk.buffer, 0, FILE_CHUNK));
-      };
-      return { stdin, recycleInput };
+      return { stdin, recycleInput: buffers.give };
     }
   } catch {
     // no stdin at all: fall through to process.stdin, which copes

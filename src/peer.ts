@@ -50,6 +50,11 @@ export interface SessionOptions {
    * (the ack goes out then); return false to pause the socket until that moment.
    */
   deliver: (text: Incoming, written: () => void) => boolean;
+  /**
+   * Called with each chunk the socket emitted once nothing refers to its bytes
+   * any more (its text is written), so that its buffer can take another read.
+   */
+  recycle?: (chunk: Buffer) => void;
 }
 
 export type EndReason =
@@ -71,6 +76,12 @@ export interface SessionEnd {
 }
 
 type State = 'detect' | 'handshake' | 'open' | 'closing' | 'closed';
+
+/** Text handed to the output: whether it is written yet, and the socket chunk to recycle then. */
+interface Delivery {
+  written: boolean;
+  chunk: Buffer | null;
+}
 
 const DEFAULT_GRACE_MS = 2000;
 const DEFAULT_HANDSHAKE_MS = 10_000;
@@ -125,6 +136,8 @@ export class Session extends EventEmitter {
   #linesConfirmed = 0;
   #linesReceived = 0;
   #connectedAt: Date | null = null;
+  /** The newest delivery's state: a chunk is recycled once the last text taken from it is written. */
+  #lastDelivery: Delivery | null = null;
   /** Connector: whether the listener's first byte opened a JSON object (null: nothing yet). */
   #spokeJson: boolean | null = null;
 
@@ -325,6 +338,15 @@ export class Session extends EventEmitter {
   }
 
   #onSocketData(chunk: Buffer): void {
+    this.#lastDelivery = null;
+    this.#takeChunk(chunk);
+    // Writes complete in order: once the last text taken from this chunk is out, all of it is.
+    const last = this.#lastDelivery as Delivery | null;
+    if (last && !last.written) last.chunk = chunk;
+    else this.#options.recycle?.(chunk);
+  }
+
+  #takeChunk(chunk: Buffer): void {
     this.#idleTimer?.refresh();
     if (this.#state === 'handshake' && this.#spokeJson === null && chunk.length > 0) this.#spokeJson = chunk[0] === 0x7b;
     // While we wait for the peer to finish, anything it sends is progress.
@@ -350,7 +372,7 @@ export class Session extends EventEmitter {
   /** Listener only: is the first line a lanchat hello, or plain text? (An empty chunk: the grace ran out.) */
   #detect(chunk: Buffer): void {
     if (chunk.length === 0) return this.#openPlain();
-    this.#detectBuffer.push(chunk);
+    this.#detectBuffer.push(Buffer.from(chunk)); // a copy: the chunk's buffer may be reused
     this.#detectBytes += chunk.length;
     if (chunk.indexOf(0x0a) < 0) {
       if (this.#detectBytes > this.#options.maxLine) this.#openPlain(); // the splitter reports the long line
@@ -407,12 +429,14 @@ export class Session extends EventEmitter {
   /** Hands text to the output; once the last part is written, acks `ackId` (0: nothing to ack). */
   #deliver(kind: TextKind, parts: Buffer[], lines: number, ackId: number): void {
     this.#linesReceived += lines;
-    let written = false;
+    const delivery: Delivery = { written: false, chunk: null };
+    this.#lastDelivery = delivery;
     let paused = false;
     const onWritten = (): void => {
-      written = true;
+      delivery.written = true;
       if (ackId > 0 && this.#state !== 'closed') this.#ack(ackId);
       if (paused && --this.#paused === 0 && this.#state !== 'closed') this.#socket.resume();
+      if (delivery.chunk) this.#options.recycle?.(delivery.chunk);
     };
     let more = true;
     // Writes complete in order, so the last part's callback speaks for all of them.
@@ -421,7 +445,7 @@ export class Session extends EventEmitter {
     });
     if (parts.length === 0) onWritten();
     // Backpressure: read no more until this text is out (unless it already is).
-    if (!more && !written) {
+    if (!more && !delivery.written) {
       paused = true;
       if (this.#paused++ === 0) this.#socket.pause();
     }

@@ -313,8 +313,8 @@ export class FrameDecoder {
       if (last && this.#body.holding) throw protocolError('a message does not end in a line feed');
       if (lines || last) onFrame({ ...frame, parts: lines?.parts ?? [], lines: lines?.lines ?? 0, last });
     } else if (frame?.type === 'me') {
-      // An action is one short line: kept whole, checked, then handed on.
-      this.#action.push(piece);
+      // An action is one short line: kept whole (a copy: the chunk's buffer may be reused), checked, handed on.
+      this.#action.push(Buffer.from(piece));
       if (last) {
         const body = Buffer.concat(this.#action);
         this.#action = [];

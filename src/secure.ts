@@ -90,6 +90,7 @@ export function sniffPeer(socket: Socket, waitMs: number): Promise<PeerKind> {
     const onEnd = (): void => done('gone');
     const timer = setTimeout(() => done('silent'), waitMs);
     socket.on('data', onData).once('end', onEnd).once('close', onEnd);
+    socket.resume(); // an accepted socket starts paused (transport.ts: adoptAccepted)
   });
 }
 

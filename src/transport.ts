@@ -3,9 +3,50 @@
 import { isIPv6 } from 'node:net';
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BufferPool } from './buffers.js';
 import { LanchatError } from './errors.js';
 
 const RETRY_DELAY_MS = 1000;
+
+/**
+ * What plaintext sockets read into, up to 256 KiB at a time (Node's own reads
+ * take 64 KiB of fresh memory each). Whoever handles a socket's 'data' gives
+ * each chunk back here once done with it — or never: it is then collected.
+ */
+export const socketReads = new BufferPool(256 * 1024, 8);
+
+/**
+ * Node's `onread` option, set to read into socketReads. Each read is still
+ * emitted as 'data', so readers (the door, a session) need not know; the
+ * socket must start paused, since nothing is emitted before it is resumed.
+ */
+function pooledReads(socket: () => net.Socket): net.OnReadOpts {
+  const callback = (bytes: number, buffer: Uint8Array): boolean => {
+    socket().emit('data', (buffer as Buffer).subarray(0, bytes));
+    return true; // keep reading: a reader that wants a pause calls pause()
+  };
+  return { buffer: socketReads.take, callback };
+}
+
+/**
+ * A connection accepted by a server that pauses new connections
+ * (openServer's), rebuilt to read into socketReads: Node offers `onread`
+ * only to sockets it makes from options, and a server makes the ones it
+ * accepts itself. Nothing has been read yet, so the new socket takes over the
+ * connection's handle as it is; the old one closes without closing the
+ * connection. Paused like the old one: resume() starts reading. Should a
+ * Node version not expose the handle, the socket is returned unchanged.
+ */
+export function adoptAccepted(accepted: net.Socket): net.Socket {
+  const shell = accepted as unknown as { _handle: object | null };
+  const handle = shell._handle;
+  if (!handle) return accepted;
+  shell._handle = null;
+  accepted.destroy();
+  const options = { handle, allowHalfOpen: true, pauseOnCreate: true, onread: pooledReads(() => socket) };
+  const socket: net.Socket = new net.Socket(options as net.SocketConstructorOpts);
+  return socket;
+}
 
 export interface Endpoint {
   host: string;
@@ -75,7 +116,8 @@ function listenError(error: NodeJS.ErrnoException, host: string | undefined, por
  */
 export async function openServer(host: string | undefined, port: number): Promise<{ server: net.Server; address: string }> {
   // Half-open: a netcat peer that has finished sending (nc -N) still reads our lines.
-  const server = net.createServer({ noDelay: true, allowHalfOpen: true });
+  // Paused: see adoptAccepted.
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(listenError(error, host, port)));
     server.listen({ host, port }, resolve);
@@ -102,10 +144,12 @@ function connectError(error: NodeJS.ErrnoException, target: string, host: string
   }
 }
 
-function connectOnce(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<net.Socket> {
+function connectOnce(host: string, port: number, options: DialOptions): Promise<net.Socket> {
+  const { timeoutMs, signal } = options;
   const target = formatAddress(host, port);
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
+    const pooled = options.pooledReads ? { onread: pooledReads(() => socket) } : {};
+    const socket: net.Socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true, ...pooled });
     const fail = (error: LanchatError): void => {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -120,6 +164,7 @@ function connectOnce(host: string, port: number, timeoutMs: number, signal: Abor
     signal.addEventListener('abort', onAbort);
     socket.once('error', (error) => fail(connectError(error, target, host)));
     socket.once('connect', () => {
+      if (options.pooledReads) socket.pause(); // not a byte is emitted before the reader is there
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       socket.removeAllListeners('error');
@@ -135,13 +180,18 @@ export interface DialOptions {
   signal: AbortSignal;
   /** Told before each retry. */
   onRetry?: (error: LanchatError, attempt: number) => void;
+  /**
+   * Read into socketReads (plaintext only: TLS reads for itself). The socket
+   * comes paused; resume() starts reading.
+   */
+  pooledReads?: boolean;
 }
 
 /** Connects to host:port; throws a LanchatError naming what went wrong. */
 export async function dial(host: string, port: number, options: DialOptions): Promise<net.Socket> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await connectOnce(host, port, options.timeoutMs, options.signal);
+      return await connectOnce(host, port, options);
     } catch (error) {
       const failure = error as LanchatError;
       if (attempt > options.retries || failure.code === 'ERR_ABORTED') throw failure;

@@ -21,7 +21,7 @@ import {
   type StatusEvent,
 } from './terminal.js';
 import { Transcript } from './transcript.js';
-import { formatAddress, type Endpoint } from './transport.js';
+import { formatAddress, socketReads, type Endpoint } from './transport.js';
 
 type TtyReadable = Readable & { isTTY?: boolean };
 type TtyWritable = Writable & { isTTY?: boolean };
@@ -146,6 +146,7 @@ export class Chat {
       idleMs: this.#options.idleMs,
       handshakeMs: this.#options.handshakeMs,
       deliver: (text, written) => this.#deliver(text, written),
+      recycle: socketReads.give,
     });
     this.#session = session;
     const onAbort = (): void => {

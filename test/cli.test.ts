@@ -334,7 +334,8 @@ describe('endings when both sides have something to say', () => {
 
   it('a side whose peer finished first sends all its input, however long its socket stays full', async () => {
     // The connector has nothing to say; the listener sends 20 MB to it while its reader stalls for a second.
-    const data = Buffer.from(`${'z'.repeat(99)}\n`.repeat(200_000));
+    // Numbered lines: the connector reads into reused buffers, and a byte out of place must show.
+    const data = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `${String(i).padStart(9, '0')}${'z'.repeat(90)}\n`).join(''));
     const listen = await listener(['--insecure'], { stdin: fileInput(data) });
     const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--insecure'], { stdin: 'ignore' });
     await connect.waitForStdout(1);
@@ -343,7 +344,7 @@ describe('endings when both sides have something to say', () => {
     connect.child.stdout!.resume();
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
-    expect(connect.stdout().length).toBe(data.length);
+    expect(connect.stdout().equals(data)).toBe(true);
   });
 
   it('two sides with empty input both end at once with exit 0', async () => {

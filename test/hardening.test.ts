@@ -123,10 +123,10 @@ describe('hostile and broken peers', () => {
     const baseline = openFds(pid);
     const tlsJunk = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05]), Buffer.from('junk!\n')]);
     const knocks: Array<() => Promise<void>> = [
-      async () => (await rawPeer(listen.port)).end(tlsJunk), // a broken TLS handshake
-      async () => (await rawPeer(listen.port)).end('{"type":"hello","version":1,"nick":"x","maxLine":9}\n'), // plaintext lanchat
-      async () => (await rawPeer(listen.port)).end('plain text\n'), // netcat
-      async () => (await rawPeer(listen.port)).end(), // nothing at all
+      async () => void (await rawPeer(listen.port)).end(tlsJunk), // a broken TLS handshake
+      async () => void (await rawPeer(listen.port)).end('{"type":"hello","version":1,"nick":"x","maxLine":9}\n'), // plaintext lanchat
+      async () => void (await rawPeer(listen.port)).end('plain text\n'), // netcat
+      async () => void (await rawPeer(listen.port)).end(), // nothing at all
       async () => {
         // a TLS client with no certificate, then a lanchat connector whose key is unknown
         const client = tlsConnect({ host: '127.0.0.1', port: listen.port, rejectUnauthorized: false }).on('error', () => {});

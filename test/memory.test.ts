@@ -23,7 +23,12 @@ function peakRss(pid: number): number {
 }
 
 describe('a slow reader', () => {
-  it.each([[[]], [['--commands']]])(`${INPUT_MIB} MiB through a listener %j read slowly: memory stays bounded and every byte arrives`, async (listenerArgs: string[]) => {
+  // TLS (the default), a transcript on disk, and plaintext, whose sockets read into reused buffers.
+  it.each([
+    [[], []],
+    [['--commands'], []],
+    [['--insecure'], ['--insecure']],
+  ])(`${INPUT_MIB} MiB through a listener %j read slowly (connect %j): memory stays bounded and every byte arrives`, async (listenerArgs: string[], connectArgs: string[]) => {
     const path = join(mkdtempSync(join(tmpdir(), 'lanchat-mem-')), 'in.txt');
     const fd = openSync(path, 'w');
     const block = Buffer.from(`${'y'.repeat(98)}\n`.repeat(10_000).replace(/y\n/g, (_, i) => `${i % 10}\n`));
@@ -33,7 +38,7 @@ describe('a slow reader', () => {
 
     const listen = await listener(listenerArgs); // --commands keeps a transcript for /save: on disk, not in memory
     const input = openSync(path, 'r');
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--wait', '60'], { stdin: input });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--wait', '60', ...connectArgs], { stdin: input });
     closeSync(input);
 
     // Read the listener's stdout in small sips, with pauses: a reader far slower than the sender.

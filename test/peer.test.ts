@@ -254,3 +254,77 @@ describe('Session with a plain (netcat) peer', () => {
     expect(alice.text()).toBe('answer\n');
   });
 });
+
+describe('Session reading into reused buffers', () => {
+  /**
+   * A listener whose output writes a moment later (copying the text only
+   * then), and whose recycle scribbles over each chunk, as the next read into
+   * that buffer would: text taken from a chunk recycled too early, or a chunk
+   * kept past its recycling, shows up as '#'.
+   */
+  function scribbledListener(options: Partial<SessionOptions> = {}): { session: Session; raw: Duplex; written: string[]; recycled: Buffer[] } {
+    const [raw, end] = quietPair();
+    const written: string[] = [];
+    const recycled: Buffer[] = [];
+    const session = new Session(end, {
+      role: 'listen',
+      nick: 'bob',
+      maxLine: DEFAULT_MAX_LINE,
+      waitMs: 2000,
+      deliver: (text, done) => {
+        setTimeout(() => {
+          written.push(text.body.toString());
+          done();
+        }, 5);
+        return true;
+      },
+      recycle: (chunk) => {
+        recycled.push(chunk);
+        chunk.fill('#');
+      },
+      ...options,
+    });
+    session.on('peer-done', () => session.finish());
+    sessions.push(session);
+    return { session, raw, written, recycled };
+  }
+
+  /** The output's last writes are done (they take 5 ms). */
+  const settled = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 50));
+
+  /** Writes `text` cut at `cuts`, each piece its own chunk (a turn of the event loop apart). */
+  async function writeCut(raw: Duplex, text: string, cuts: number[]): Promise<Buffer[]> {
+    const pieces = [0, ...cuts, text.length].slice(1).map((end, i, ends) => Buffer.from(text.slice(i === 0 ? 0 : ends[i - 1], end)));
+    for (const piece of pieces) {
+      raw.write(piece);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return pieces;
+  }
+
+  it('recycles every chunk once, after its text is written, and keeps nothing of it', async () => {
+    const { session, raw, written, recycled } = scribbledListener();
+    const wire =
+      '{"type":"hello","version":1,"nick":"alice","maxLine":65536}\n' +
+      '{"type":"msg","id":1,"size":18}\nhello\nworld\nagain\n' +
+      '{"type":"me","id":2,"size":6}\nwaves\n{"type":"bye"}\n';
+    // A hello, a header, a body (mid-line) and an action each cut across chunks.
+    const pieces = await writeCut(raw, wire, [10, 70, 85, 100, 104, 118, 140, 145]);
+    await session.done;
+    await settled();
+    expect(written.join('')).toBe('hello\nworld\nagain\nwaves\n');
+    expect(recycled.length).toBe(pieces.length);
+    expect(new Set(recycled).size).toBe(pieces.length);
+  });
+
+  it('keeps nothing of a plain peer\'s chunks past their recycling either', async () => {
+    const { session, raw, written, recycled } = scribbledListener({ graceMs: 20 });
+    await once(session, 'open');
+    const pieces = await writeCut(raw, 'one line\nand a second one\nlast', [4, 12, 20]);
+    raw.end();
+    await session.done;
+    await settled();
+    expect(written.join('')).toBe('one line\nand a second one\nlast\n');
+    expect(recycled.filter((chunk) => chunk.length > 0).length).toBe(pieces.length);
+  });
+});

@@ -33,6 +33,7 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     timeoutMs: flags.timeout * 1000,
     retries: flags.retry,
     signal: ctx.signal,
+    pooledReads: identity === null,
     onRetry: (error, attempt) => ctx.stderr.write(`lanchat: ${error.message}; retrying (${attempt}/${flags.retry})\n`),
   }).catch((error) => {
     if (ctx.signal.aborted) return null;

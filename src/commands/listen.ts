@@ -4,7 +4,7 @@ import { signalExitCode } from '../errors.js';
 import { loadIdentity } from '../identity.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { refuse } from '../peer.js';
-import { AllowList, formatAddress, openServer, remoteEndpoint } from '../transport.js';
+import { adoptAccepted, AllowList, formatAddress, openServer, remoteEndpoint } from '../transport.js';
 import { loadKeyBook } from '../trust.js';
 import { Chat } from '../ui.js';
 
@@ -52,7 +52,8 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
       void turnAway(peer, 'already in a chat', 'busy: already in a chat, try again later');
     }
   };
-  server.on('connection', (socket: Socket) => {
+  server.on('connection', (accepted: Socket) => {
+    const socket = adoptAccepted(accepted);
     socket.on('error', () => {}); // a peer may reset before its session starts
     const from = remoteEndpoint(socket);
     const refused = (why: string): void => log(`refused ${formatAddress(from.host, from.port)}: ${why}`);
