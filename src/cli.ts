@@ -3,7 +3,8 @@
 // file that touches them. The commander program loads only when needed, so
 // `lanchat --version` and `lanchat --help` start about as fast as node itself.
 // Only what the fast paths need is imported up front; the rest loads in main().
-import { fstatSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { fstatSync, readFileSync, readSync, realpathSync, writevSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import { BufferPool } from './buffers.js';
 import type { CliContext } from './options.js';
 import { version } from './version.js';
@@ -17,9 +18,9 @@ const PREBUILT_HELP = new URL('./help.txt', import.meta.url);
  * reading a file never blocks for long, and process.stdin would read it 64 KiB
  * at a time through the thread pool, where the round trips, not the work, set
  * the pace of a transfer. Chunks stay under a frame's body limit (1 MiB), and
- * are read into buffers handed back through `recycle` once sent.
+ * are read into buffers handed back through `recycleInput` once sent.
  */
-function openStdin(Readable: typeof import('node:stream').Readable): Pick<CliContext, 'stdin' | 'recycleInput'> {
+function openStdin(Readable: typeof import('node:stream').Readable): { stdin: Readable; recycleInput?: (chunk: Buffer) => void } {
   try {
     if (fstatSync(0).isFile()) {
       const buffers = new BufferPool(FILE_CHUNK, 8);
@@ -43,6 +44,32 @@ function openStdin(Readable: typeof import('node:stream').Readable): Pick<CliCon
   return { stdin: process.stdin };
 }
 
+/**
+ * stdout as a stream. A file (`> log.txt`, /dev/null) gets one writev per
+ * batch of output: process.stdout writes to a file one piece at a time, a
+ * syscall each, and a session hands it several pieces per TLS record.
+ */
+function openStdout(WritableStream: typeof Writable, isatty: (fd: number) => boolean): Writable {
+  try {
+    const stat = fstatSync(1);
+    if (stat.isFile() || (stat.isCharacterDevice() && !isatty(1))) {
+      return new WritableStream({
+        writev(chunks, callback) {
+          try {
+            writevSync(1, chunks.map(({ chunk }) => chunk as Buffer)); // libuv writes all of it
+            callback();
+          } catch (error) {
+            callback(error as Error);
+          }
+        },
+      });
+    }
+  } catch {
+    // no stdout at all: process.stdout copes
+  }
+  return process.stdout;
+}
+
 /** `lanchat --version` and `lanchat --help` without loading commander; null if not one of those. */
 function fastAnswer(args: string[]): string | null {
   if (args.length !== 1) return null;
@@ -57,6 +84,9 @@ function fastAnswer(args: string[]): string | null {
   return null;
 }
 
+/** Where main() writes its output (flushed before the process exits). */
+let output: Writable = process.stdout;
+
 /** Runs the CLI on this process; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const quick = fastAnswer(argv.slice(2));
@@ -68,7 +98,8 @@ export async function main(argv: string[]): Promise<number> {
   const { CommanderError } = await import('commander');
   const { EXIT_FAILURE, EXIT_USAGE, LanchatError, signalExitCode } = await import('./errors.js');
   const { inert } = await import('./terminal.js');
-  const { Readable } = await import('node:stream');
+  const { Readable, Writable } = await import('node:stream');
+  const { isatty } = await import('node:tty');
   const controller = new AbortController();
   const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM'] as const;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -78,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const signal of SIGNALS) process.on(signal, onSignal);
   const ctx: CliContext = {
     ...openStdin(Readable),
-    stdout: process.stdout,
+    stdout: (output = openStdout(Writable, isatty)),
     stderr: process.stderr,
     cwd: process.cwd(),
     env: process.env,
@@ -110,7 +141,7 @@ if (invokedDirectly) {
   const code = await main(process.argv);
   // Leave once output is flushed, so that no stray handle keeps us; at once
   // after a signal (stdout may be stalled) or when stdout is gone.
-  const { stdout } = process;
+  const stdout = output;
   if (code >= 128 || stdout.destroyed || stdout.writableLength === 0) process.exit(code);
   stdout.once('error', () => process.exit(code));
   stdout.write('', () => process.exit(code));

@@ -34,13 +34,15 @@ export interface Proc {
 
 export interface SpawnOptions {
   stdin?: 'pipe' | 'ignore' | number;
+  /** A file descriptor: the output goes there (a file), and stdout() stays empty. */
+  stdout?: 'pipe' | number;
   env?: Record<string, string | undefined>;
   cwd?: string;
 }
 
 /** Runs any command with its output captured. */
 export function spawnProc(command: string, args: string[], options: SpawnOptions = {}): Proc {
-  const stdio: StdioOptions = [options.stdin ?? 'pipe', 'pipe', 'pipe'];
+  const stdio: StdioOptions = [options.stdin ?? 'pipe', options.stdout ?? 'pipe', 'pipe'];
   const child = spawn(command, args, {
     stdio,
     cwd: options.cwd,
@@ -49,7 +51,7 @@ export function spawnProc(command: string, args: string[], options: SpawnOptions
   children.add(child);
   const out: Buffer[] = [];
   let err = '';
-  child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
   const exited = once(child, 'close').then(([code, signal]) => {
     children.delete(child);

@@ -1,6 +1,6 @@
 // The built CLI, spawned as a user or a script would run it, over 127.0.0.1.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,25 @@ describe('piping', () => {
     expect(listen.stdout().equals(input)).toBe(true);
     expect(listen.stderr()).toMatch(/^connected to \S+ \(127\.0\.0\.1:\d+\)$/m);
     expect(connect.stderr()).toMatch(/^connected to \S+ \(127\.0\.0\.1:\d+\)$/m);
+  });
+
+  it.each([[[]], [['--insecure']]])('output to a file (> log.txt) is byte-identical both ways %j, all of it written before exit', async (args: string[]) => {
+    // Awkward lines, then numbered ones: several MB, so that batches of many pieces reach the file.
+    const numbered = Array.from({ length: 60_000 }, (_, i) => `${String(i).padStart(7, '0')} ${'f'.repeat(91)}\n`).join('');
+    const [toListener, toConnector] = [Buffer.concat([awkwardText(3000), Buffer.from(numbered)]), Buffer.from(numbered + seqText(500))];
+    const dir = tmp();
+    const [listenLog, connectLog] = [join(dir, 'listen.log'), join(dir, 'connect.log')];
+    const listenOut = openSync(listenLog, 'w');
+    const listenIn = fileInput(toConnector);
+    const listen = await listener(args, { stdin: listenIn, stdout: listenOut });
+    const connectOut = openSync(connectLog, 'w');
+    const connectIn = fileInput(toListener);
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), ...args], { stdin: connectIn, stdout: connectOut });
+    for (const fd of [listenOut, listenIn, connectOut, connectIn]) closeSync(fd);
+    expect(await connect.exited).toEqual({ code: 0, signal: null });
+    expect(await listen.exited).toEqual({ code: 0, signal: null });
+    expect(readFileSync(listenLog).equals(toListener)).toBe(true);
+    expect(readFileSync(connectLog).equals(toConnector)).toBe(true);
   });
 
   it('a listener whose stdin is empty still receives everything (receive only, like nc < /dev/null)', async () => {
