@@ -1,21 +1,31 @@
 // The platform's ceiling, for context in the benchmark: a bare Node TCP pipe
-// with no protocol at all. `send PORT` pipes stdin to 127.0.0.1:PORT;
-// `receive` listens on an ephemeral port (printed on stderr) and pipes one
+// with no protocol at all, optionally over TLS 1.3 with lanchat's identity
+// (LANCHAT_HOME). `send PORT [tls]` pipes stdin to 127.0.0.1:PORT; `receive
+// [tls]` listens on an ephemeral port (printed on stderr) and pipes one
 // connection to stdout.
 import { createReadStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import * as tls from 'node:tls';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 
-const [mode, port] = process.argv.slice(2);
+const [mode, ...rest] = process.argv.slice(2);
+const secure = rest.includes('tls');
+const options = async () => {
+  const { loadIdentity } = await import('../dist/identity.js');
+  const { key, cert } = await loadIdentity(process.env);
+  return { key, cert, minVersion: 'TLSv1.3', rejectUnauthorized: false };
+};
 if (mode === 'send') {
-  const socket = connect(Number(port), '127.0.0.1');
-  await once(socket, 'connect');
+  const port = Number(rest[0]);
+  const socket = secure ? tls.connect({ port, host: '127.0.0.1', ...(await options()) }) : connect(port, '127.0.0.1');
+  await once(socket, secure ? 'secureConnect' : 'connect');
   await pipeline(createReadStream('', { fd: 0, highWaterMark: 256 * 1024 }), socket);
 } else {
-  const server = createServer(async (socket) => {
+  const onPeer = async (socket) => {
     server.close();
     await pipeline(socket, process.stdout);
-  });
+  };
+  const server = secure ? tls.createServer(await options(), onPeer) : createServer(onPeer);
   server.listen(0, '127.0.0.1', () => process.stderr.write(`listening on 127.0.0.1:${server.address().port}\n`));
 }

@@ -16,6 +16,12 @@ const MIB = 1024 * 1024;
 const SIZE_MIB = Number(process.env.BENCH_MIB ?? 256);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const LATENCY_MESSAGES = 10_000;
+/**
+ * Sent first and timed apart: until V8 has compiled the hot paths (of the
+ * listener, and of this client) round trips are slower, on 2 cores mostly
+ * because the compiler threads take turns with the peers.
+ */
+const WARM_UP_MESSAGES = 3000;
 const SLOW_READER_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const STARTUP_RUNS = 20;
 const HOST = '127.0.0.1';
@@ -129,8 +135,9 @@ async function transfer(kind, sinkKind) {
   const out = sink(sinkKind);
   let receiver;
   let port;
-  if (kind === 'lanchat' || kind === 'secure' || kind === 'bare-bare') {
-    const listener = await lanchatListener(kind === 'lanchat' ? ['--insecure'] : [], out.stdout, kind === 'bare-bare' ? [BARE, 'receive'] : undefined);
+  if (kind === 'lanchat' || kind === 'secure' || kind.startsWith('bare-')) {
+    const bare = { 'bare-bare': [BARE, 'receive'], 'bare-tls': [BARE, 'receive', 'tls'] }[kind];
+    const listener = await lanchatListener(kind === 'lanchat' ? ['--insecure'] : [], out.stdout, bare);
     receiver = listener.child;
     port = listener.port;
   } else {
@@ -146,6 +153,7 @@ async function transfer(kind, sinkKind) {
     nc: ['nc', ['-N', HOST, String(port)]],
     bare: [process.execPath, [BARE, 'send', String(port)]],
     'bare-bare': [process.execPath, [BARE, 'send', String(port)]],
+    'bare-tls': [process.execPath, [BARE, 'send', String(port), 'tls']],
     lanchat: [process.execPath, [CLI, 'connect', '--insecure', HOST, String(port)]],
     secure: [process.execPath, [CLI, 'connect', HOST, String(port)]],
     raw: [process.execPath, [CLI, 'connect', '--raw', HOST, String(port)]],
@@ -165,7 +173,7 @@ async function transfer(kind, sinkKind) {
 async function throughput() {
   const rows = [];
   for (const sinkKind of ['null', 'pipe']) {
-    for (const kind of ['nc', 'bare', 'bare-bare', 'lanchat', 'secure', 'raw']) {
+    for (const kind of ['nc', 'bare', 'bare-bare', 'lanchat', 'bare-tls', 'secure', 'raw']) {
       const runs = [];
       for (let i = 0; i < RUNS; i++) runs.push(await transfer(kind, sinkKind));
       const rates = runs.map((r) => SIZE_MIB * MIB / 1e6 / r.seconds);
@@ -177,9 +185,9 @@ async function throughput() {
   return rows;
 }
 
-/** The listener's stdout read at 10 MB/s by a slow reader, for SLOW_READER_SECONDS. */
-async function slowReader() {
-  const listener = await lanchatListener([], 'pipe');
+/** The listener's stdout read at 10 MB/s by a slow reader, for SLOW_READER_SECONDS; `args` for both sides. */
+async function slowReader(args) {
+  const listener = await lanchatListener(args, 'pipe');
   const reader = spawn(process.execPath, ['-e', `
     let total = 0; const start = Date.now(); const rate = 10e6;
     process.stdin.on('data', (chunk) => {
@@ -189,13 +197,13 @@ async function slowReader() {
     });
   `], { stdio: [listener.child.stdout, 'ignore', 'inherit'] });
   const fd = openSync(input, 'r');
-  const sender = spawn(process.execPath, [CLI, 'connect', HOST, String(listener.port)], { stdio: [fd, 'ignore', 'ignore'] });
+  const sender = spawn(process.execPath, [CLI, 'connect', ...args, HOST, String(listener.port)], { stdio: [fd, 'ignore', 'ignore'] });
   closeSync(fd);
   const memory = watchMemory([listener.child, sender]);
   await sleep(SLOW_READER_SECONDS * 1000);
   const [listenerMiB, connectorMiB] = memory();
   for (const child of [sender, listener.child, reader]) child.kill('SIGKILL');
-  process.stderr.write(`  slow reader: listener ${fmt(listenerMiB)} MiB, connector ${fmt(connectorMiB)} MiB\n`);
+  process.stderr.write(`  slow reader ${args.join(' ') || 'TLS'}: listener ${fmt(listenerMiB)} MiB, connector ${fmt(connectorMiB)} MiB\n`);
   return { listenerMiB, connectorMiB };
 }
 
@@ -227,20 +235,19 @@ async function roundTrips(port, lanchat, identity = null) {
     socket.write('{"type":"hello","version":1,"nick":"bench","maxLine":65536}\n');
     await hello;
   }
-  const times = [];
-  for (let id = 1; id <= LATENCY_MESSAGES + 200; id++) {
+  const [cold, times] = [[], []];
+  for (let id = 1; id <= WARM_UP_MESSAGES + LATENCY_MESSAGES; id++) {
     const reply = next();
     const start = process.hrtime.bigint();
     socket.write(lanchat ? `{"type":"msg","id":${id},"size":20}\nlatency probe 12345\n` : 'latency probe 12345\n');
     await reply;
-    if (id > 200) times.push(Number(process.hrtime.bigint() - start) / 1000); // after a warm-up
+    (id > WARM_UP_MESSAGES ? times : cold).push(Number(process.hrtime.bigint() - start) / 1000);
   }
   if (lanchat) socket.write('{"type":"bye"}\n');
   socket.end();
   socket.destroy();
-  times.sort((a, b) => a - b);
-  const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-  return { p50: at(0.5), p99: at(0.99), p999: at(0.999) };
+  const at = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+  return { p50: at(times, 0.5), p99: at(times, 0.99), p999: at(times, 0.999), coldP99: at(cold, 0.99) };
 }
 
 async function latency() {
@@ -285,7 +292,7 @@ if (!existsSync(CLI)) {
 process.stderr.write(`lanchat bench: ${SIZE_MIB} MiB of 100-byte lines, median of ${RUNS} runs\n`);
 writeInput();
 const rows = await throughput();
-const slow = await slowReader();
+const slow = { secure: await slowReader([]), plain: await slowReader(['--insecure']) };
 const lat = await latency();
 const boot = startup();
 
@@ -294,6 +301,7 @@ const names = {
   nc: 'nc → nc -l',
   bare: 'bare Node pipe → nc -l (no protocol: the platform’s ceiling)',
   'bare-bare': 'bare Node pipe → bare Node pipe (no protocol)',
+  'bare-tls': 'bare Node TLS 1.3 pipe → bare Node TLS 1.3 pipe (no protocol)',
   lanchat: 'lanchat connect → lanchat listen, both --insecure (plaintext, every line confirmed)',
   secure: 'lanchat connect → lanchat listen (the default: TLS 1.3, every line confirmed)',
   raw: 'lanchat connect --raw → nc -l',
@@ -307,13 +315,15 @@ for (const r of rows) {
   out.push(`| ${names[r.kind]} | ${r.sinkKind === 'null' ? '/dev/null' : 'pipe'} | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${fmt(r.median / nc[r.sinkKind], 2)} | ${mem(r.listener)} / ${mem(r.connector)} |`);
 }
 out.push('', `### Memory with a slow reader (listener stdout read at 10 MB/s for ${SLOW_READER_SECONDS} s)`, '');
-out.push('| side | peak RSS (MiB) |', '|---|---|', `| listener | ${fmt(slow.listenerMiB)} |`, `| connector | ${fmt(slow.connectorMiB)} |`);
-out.push('', `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages, each waiting for its confirmation)`, '');
-out.push('| peer | p50 µs | p99 µs | p99.9 µs | p50 × socat |', '|---|---|---|---|---|');
-const latencyRow = (name, t) => `| ${name} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${fmt(t.p999)} | ${fmt(t.p50 / lat.echo.p50, 2)} |`;
+out.push('| session | listener peak RSS (MiB) | connector peak RSS (MiB) |', '|---|---|---|');
+out.push(`| TLS 1.3 (the default) | ${fmt(slow.secure.listenerMiB)} | ${fmt(slow.secure.connectorMiB)} |`);
+out.push(`| plaintext (--insecure) | ${fmt(slow.plain.listenerMiB)} | ${fmt(slow.plain.connectorMiB)} |`);
+out.push('', `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages after ${fmt(WARM_UP_MESSAGES)} to warm up, each waiting for its confirmation)`, '');
+out.push(`| peer | p50 µs | p99 µs | p99.9 µs | p50 × socat | p99 µs of the first ${fmt(WARM_UP_MESSAGES)} (warm-up) |`, '|---|---|---|---|---|---|');
+const latencyRow = (name, t) => `| ${name} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${fmt(t.p999)} | ${fmt(t.p50 / lat.echo.p50, 2)} | ${fmt(t.coldP99)} |`;
 out.push(latencyRow('lanchat listen --insecure (ack after the line is written)', lat.lanchat));
 out.push(latencyRow('lanchat listen over TLS 1.3 (the default)', lat.secure));
-out.push(`| socat echo (baseline) | ${fmt(lat.echo.p50)} | ${fmt(lat.echo.p99)} | ${fmt(lat.echo.p999)} | 1.00 |`);
+out.push(latencyRow('socat echo (baseline)', lat.echo));
 out.push('', `### Start-up (median of ${STARTUP_RUNS})`, '');
 out.push('| command | ms | × node -e 0 |', '|---|---|---|');
 out.push(`| node -e 0 | ${fmt(boot.node, 1)} | 1.00 |`);
