@@ -20,11 +20,11 @@ const PREBUILT_HELP = new URL('./help.txt', import.meta.url);
  * the pace of a transfer. Chunks stay under a frame's body limit (1 MiB), and
  * are read into buffers handed back through `recycleInput` once sent.
  */
-function openStdin(Readable: typeof import('node:stream').Readable): { stdin: Readable; recycleInput?: (chunk: Buffer) => void } {
+function openStdin(ReadableStream: typeof Readable): Pick<CliContext, 'stdin' | 'recycleInput'> {
   try {
     if (fstatSync(0).isFile()) {
       const buffers = new BufferPool(FILE_CHUNK, 8);
-      const stdin = new Readable({
+      const stdin = new ReadableStream({
         highWaterMark: FILE_CHUNK,
         read() {
           const buffer = buffers.take();
