@@ -5,15 +5,16 @@
 
 /**
  * Buffers lent out for reads and given back once nothing refers to their bytes
- * any more. A buffer never given back is simply collected; anything given that
- * was not lent (or is given twice) is ignored, so a wrong give cannot make two
- * reads share memory.
+ * any more. A buffer never given back (a socket's last read, a chunk handed to
+ * TLS) is collected like any other: the pool holds only the spares. Anything
+ * given that was not lent (or is given twice) is ignored, so a wrong give
+ * cannot make two reads share memory.
  */
 export class BufferPool {
   readonly size: number;
   readonly #keep: number;
   readonly #spare: Buffer[] = [];
-  readonly #lent = new Set<ArrayBufferLike>();
+  readonly #lent = new WeakSet<ArrayBufferLike>(); // weak: see above
 
   /** Buffers of `size` bytes; at most `keep` of them wait for reuse. */
   constructor(size: number, keep: number) {

@@ -20,11 +20,11 @@ const PREBUILT_HELP = new URL('./help.txt', import.meta.url);
  * the pace of a transfer. Chunks stay under a frame's body limit (1 MiB), and
  * are read into buffers handed back through `recycleInput` once sent.
  */
-function openStdin(ReadableStream: typeof Readable): Pick<CliContext, 'stdin' | 'recycleInput'> {
+function openStdin(ReadableClass: typeof Readable): Pick<CliContext, 'stdin' | 'recycleInput'> {
   try {
     if (fstatSync(0).isFile()) {
       const buffers = new BufferPool(FILE_CHUNK, 8);
-      const stdin = new ReadableStream({
+      const stdin = new ReadableClass({
         highWaterMark: FILE_CHUNK,
         read() {
           const buffer = buffers.take();
@@ -49,15 +49,19 @@ function openStdin(ReadableStream: typeof Readable): Pick<CliContext, 'stdin' | 
  * batch of output: process.stdout writes to a file one piece at a time, a
  * syscall each, and a session hands it several pieces per TLS record.
  */
-function openStdout(WritableStream: typeof Writable, isatty: (fd: number) => boolean): Writable {
+function openStdout(WritableClass: typeof Writable, isatty: (fd: number) => boolean): Writable {
   try {
     const stat = fstatSync(1);
     if (stat.isFile() || (stat.isCharacterDevice() && !isatty(1))) {
-      return new WritableStream({
+      return new WritableClass({
         writev(chunks, callback) {
+          const buffers = chunks.map(({ chunk }) => chunk as Buffer);
+          const size = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
           try {
-            writevSync(1, chunks.map(({ chunk }) => chunk as Buffer)); // libuv writes all of it
-            callback();
+            // libuv goes on after a short write, and stops short (with no error) only when it cannot:
+            // what was not written must never be acknowledged.
+            const written = writevSync(1, buffers);
+            callback(written === size ? null : Object.assign(new Error('write EIO: output cut short'), { code: 'EIO' }));
           } catch (error) {
             callback(error as Error);
           }

@@ -17,8 +17,9 @@ export const socketReads = new BufferPool(256 * 1024, 8);
 
 /**
  * Node's `onread` option, set to read into socketReads. Each read is still
- * emitted as 'data', so readers (the door, a session) need not know; the
- * socket must start paused, since nothing is emitted before it is resumed.
+ * emitted as 'data', so readers (the door, a session) need not know. It is
+ * emitted whether or not anyone listens yet: such a socket must stay paused
+ * until its reader is there.
  */
 function pooledReads(socket: () => net.Socket): net.OnReadOpts {
   const callback = (bytes: number, buffer: Uint8Array): boolean => {
@@ -34,17 +35,24 @@ function pooledReads(socket: () => net.Socket): net.OnReadOpts {
  * only to sockets it makes from options, and a server makes the ones it
  * accepts itself. Nothing has been read yet, so the new socket takes over the
  * connection's handle as it is; the old one closes without closing the
- * connection. Paused like the old one: resume() starts reading. Should a
- * Node version not expose the handle, the socket is returned unchanged.
+ * connection (the server no longer counts it: nothing here asks the server
+ * for its connections). Paused like the old one: resume() starts reading.
+ * Should a Node version not let us take the handle, the socket is returned
+ * unchanged, to be read the usual way.
  */
 export function adoptAccepted(accepted: net.Socket): net.Socket {
   const shell = accepted as unknown as { _handle: object | null };
   const handle = shell._handle;
   if (!handle) return accepted;
-  shell._handle = null;
+  try {
+    shell._handle = null;
+  } catch {
+    return accepted;
+  }
   accepted.destroy();
   const options = { handle, allowHalfOpen: true, pauseOnCreate: true, onread: pooledReads(() => socket) };
   const socket: net.Socket = new net.Socket(options as net.SocketConstructorOpts);
+  socket.pause(); // stops the handle even if pauseOnCreate were ever ignored
   return socket;
 }
 

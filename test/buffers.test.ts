@@ -2,6 +2,8 @@
 // listener's accepted ones, a plaintext connector's) over real loopback TCP.
 import { once } from 'node:events';
 import * as net from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BufferPool } from '../src/buffers.js';
 import { adoptAccepted, dial, openServer, socketReads } from '../src/transport.js';
@@ -29,6 +31,21 @@ describe('BufferPool', () => {
     const [a, b] = [pool.take(), pool.take()];
     expect(a.buffer).toBe(lent.buffer);
     expect(b.buffer).not.toBe(lent.buffer);
+  });
+
+  it('forgets a buffer that is never given back (a socket\'s last read)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const inUse = async (): Promise<number> => {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+      return process.memoryUsage().arrayBuffers;
+    };
+    const pool = new BufferPool(1024 * 1024, 2);
+    const before = await inUse();
+    for (let i = 0; i < 64; i++) pool.take();
+    expect((await inUse()) - before).toBeLessThan(16 * 1024 * 1024);
   });
 
   it('keeps at most its number of spare buffers', () => {
