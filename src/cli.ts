@@ -27,13 +27,18 @@ function openStdin(ReadableClass: typeof Readable): Pick<CliContext, 'stdin' | '
       const stdin = new ReadableClass({
         highWaterMark: FILE_CHUNK,
         read() {
-          const buffer = buffers.take();
-          try {
-            const n = readSync(0, buffer, 0, FILE_CHUNK, null);
-            this.push(n === 0 ? null : buffer.subarray(0, n));
-          } catch (error) {
-            this.destroy(error as Error);
-          }
+          // A turn of the event loop per chunk: a read that never waits would
+          // otherwise keep the stream flowing from one chunk to the next, and the
+          // peer's acks, its goodbye and our signals would wait for the end of the file.
+          setImmediate(() => {
+            const buffer = buffers.take();
+            try {
+              const n = readSync(0, buffer, 0, FILE_CHUNK, null);
+              this.push(n === 0 ? null : buffer.subarray(0, n));
+            } catch (error) {
+              this.destroy(error as Error);
+            }
+          });
         },
       });
       return { stdin, recycleInput: buffers.give };

@@ -497,7 +497,12 @@ export class Session extends EventEmitter {
     // A lanchat peer may still send, and its lines need acks: keep our half
     // open until its goodbye. A plain peer learns we are done from our FIN.
     if (this.#plain) this.#socket.end();
-    this.#startTimer(this.#waitMs, () => this.#end('finished'));
+    this.#startTimer(this.#waitMs, () => {
+      // A plain peer need never close; a lanchat peer that goes quiet without its goodbye may not have sent everything.
+      if (this.#plain) return this.#end('finished');
+      const seconds = this.#waitMs / 1000;
+      this.#fail(new LanchatError('ERR_NO_GOODBYE', `${this.peerNick ?? 'the peer'} sent nothing for ${seconds} s and did not say goodbye: what it was still sending may be lost`));
+    });
   }
 
   #onSocketEnd(): void {

@@ -9,7 +9,7 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import { EXIT_FAILURE, EXIT_OK, LanchatError, signalExitCode } from './errors.js';
 import { Session, type Incoming, type Role } from './peer.js';
 import { BadLineError, LineSplitter, isValidNick, type TextKind } from './protocol.js';
-import { SLASH_HELP, parseInput } from './slash.js';
+import { SLASH_HELP, parseInput, type Input } from './slash.js';
 import {
   compactTimestamp,
   describeStatus,
@@ -407,8 +407,23 @@ export class Chat {
       if (this.#transcript.active) this.#transcript.text({ kind: 'msg', nick: this.#nick, body: Buffer.concat(parts) }, new Date());
       return session.send('msg', parts, lines, written);
     }
+    // Runs of plain lines go out as one message each (one frame, one ack), as without --commands.
     let more = true;
-    for (const line of Buffer.concat(parts).toString('utf8').split('\n').slice(0, -1)) more = this.#handleLine(session, line);
+    let said: string[] = [];
+    const say = (): void => {
+      if (said.length > 0) more = this.#sendText(session, 'msg', said.join('\n'), said.length) && more;
+      said = [];
+    };
+    for (const line of Buffer.concat(parts).toString('utf8').split('\n').slice(0, -1)) {
+      const input = parseInput(line);
+      if (input.command === 'say') {
+        said.push(input.text);
+      } else {
+        say();
+        more = this.#handleInput(session, input) && more;
+      }
+    }
+    say();
     written?.(); // the lines were copied into strings
     return more;
   }
@@ -432,7 +447,10 @@ export class Chat {
 
   /** One typed (or, with --commands, piped) line. Returns false when the socket is full. */
   #handleLine(session: Session, line: string): boolean {
-    const input = parseInput(line);
+    return this.#handleInput(session, parseInput(line));
+  }
+
+  #handleInput(session: Session, input: Input): boolean {
     switch (input.command) {
       case 'say':
         return this.#sendText(session, 'msg', input.text);
@@ -475,16 +493,17 @@ export class Chat {
     return true;
   }
 
-  #sendText(session: Session, kind: TextKind, text: string): boolean {
+  /** Sends `text`: one line, or `lines` of them joined by LF (piped, so already within the limit). */
+  #sendText(session: Session, kind: TextKind, text: string, lines = 1): boolean {
     const body = Buffer.from(`${text}\n`, 'utf8');
-    if (body.length - 1 > session.sendLimit) {
+    if (lines === 1 && body.length - 1 > session.sendLimit) {
       // At a keyboard the line is refused and the chat goes on; in a pipe the run stops, and says so once.
       if (this.#options.interactive) this.#notice(`lanchat: not sent: the line is ${body.length - 1} bytes, longer than ${this.#limitText(session)}`);
       else this.#stopOnInputError(session, new LanchatError('ERR_LINE_TOO_LONG', ''));
       return true;
     }
     this.#transcript.text({ kind, nick: this.#nick, body }, new Date());
-    const more = session.send(kind, body, 1);
+    const more = session.send(kind, body, lines);
     this.#rl?.prompt();
     return more;
   }

@@ -46,6 +46,23 @@ describe('piping', () => {
     expect(readFileSync(connectLog).equals(toConnector)).toBe(true);
   });
 
+  it('--commands with a large file keeps up: runs of lines go as one message, and the peer is still heard', async () => {
+    // 200,000 lines with actions and escaped slashes among them; the listener has lines of its own, whose
+    // acks the connector must read while it sends (it once sent a frame per line without a turn of the event loop).
+    const lines = Array.from({ length: 200_000 }, (_, i) => (i % 97 === 0 ? `/me waves ${i}` : i % 89 === 0 ? `//slash ${i}` : `line ${i} ${'c'.repeat(i % 70)}`));
+    const expected = lines.map((line) => (line.startsWith('/me ') ? `* con ${line.slice(4)}` : line.startsWith('//') ? line.slice(1) : line)).join('\n') + '\n';
+    const listenIn = fileInput('one\ntwo\nthree\n');
+    const listen = await listener(['--insecure'], { stdin: listenIn });
+    const connectIn = fileInput(lines.join('\n') + '\n');
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--insecure', '--commands', '--nick', 'con'], { stdin: connectIn });
+    closeSync(listenIn);
+    closeSync(connectIn);
+    expect(await connect.exited).toEqual({ code: 0, signal: null });
+    expect(await listen.exited).toEqual({ code: 0, signal: null });
+    expect(listen.stdout().toString()).toBe(expected);
+    expect(connect.stdout().toString()).toBe('one\ntwo\nthree\n');
+  });
+
   it('a listener whose stdin is empty still receives everything (receive only, like nc < /dev/null)', async () => {
     const listen = await listener([], { stdin: 'ignore' });
     const fd = fileInput('one\ntwo\n');

@@ -255,6 +255,20 @@ describe('Session with a plain (netcat) peer', () => {
   });
 });
 
+describe('Session waiting for the goodbye', () => {
+  it('fails when a lanchat peer goes quiet without its goodbye (it may not have sent everything)', async () => {
+    const [raw, end] = quietPair();
+    const bob = side(end, { role: 'listen', nick: 'bob', waitMs: 100 });
+    raw.write('{"type":"hello","version":1,"nick":"alice","maxLine":65536}\n{"type":"msg","id":1,"size":3}\nhi\n');
+    await once(bob.session, 'open');
+    bob.session.finish(); // nothing of ours to confirm: our goodbye goes out, and alice never answers
+    const result = await bob.session.done;
+    expect(result.reason).toBe('failed');
+    expect(result.error?.message).toBe('alice sent nothing for 0.1 s and did not say goodbye: what it was still sending may be lost');
+    expect(bob.text()).toBe('hi\n');
+  });
+});
+
 describe('Session reading into reused buffers', () => {
   /**
    * A listener whose output writes a moment later (copying the text only
