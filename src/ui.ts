@@ -400,8 +400,10 @@ export class Chat {
     session.finish();
   }
 
-  /** Sends piped lines; with --commands each line may be a command. */
-  /** `written`: called once `parts` are no longer needed (see ChatIO.recycleInput). */
+  /**
+   * Sends piped lines; with --commands each line may be a command. `written`:
+   * called once `parts` are no longer needed (see ChatIO.recycleInput).
+   */
   #sendPiped(session: Session, parts: Buffer[], lines: number, written?: () => void): boolean {
     if (!this.#options.commands) {
       if (this.#transcript.active) this.#transcript.text({ kind: 'msg', nick: this.#nick, body: Buffer.concat(parts) }, new Date());
