@@ -73,6 +73,8 @@ export interface SessionEnd {
   unconfirmed: number;
   /** The peer said goodbye (or a plain peer ended its stream). */
   peerLeft: boolean;
+  /** The peer's goodbye said that it stopped before the end of its input (a signal, /quit mid-input). */
+  peerCut?: true;
 }
 
 type State = 'detect' | 'handshake' | 'open' | 'closing' | 'closed';
@@ -125,6 +127,9 @@ export class Session extends EventEmitter {
   /** The peer finished before we said goodbye: the end is 'peer-left', not 'finished'. */
   #peerFirst = false;
   #sentBye = false;
+  /** Our goodbye will say that we stopped before the end of our input. */
+  #cut = false;
+  #peerCut = false;
   #paused = 0;
   /** The newest ack not sent yet (0: none), waiting for the socket to drain. */
   #ackPending = 0;
@@ -265,10 +270,12 @@ export class Session extends EventEmitter {
   /**
    * We have nothing more to send: wait until every line is confirmed, say
    * goodbye, and end once the peer has finished too. Every wait gives up after
-   * `waitMs` without progress.
+   * `waitMs` without progress. `complete`: false when our input was not all sent
+   * (the goodbye tells the peer so).
    */
-  finish(): void {
+  finish(complete = true): void {
     if (this.#state !== 'open') return;
+    this.#cut = !complete;
     this.#ending = 'finish';
     this.#state = 'closing';
     this.emit('closing');
@@ -282,18 +289,37 @@ export class Session extends EventEmitter {
     if (this.#unconfirmed === 0) this.#sayBye();
   }
 
-  /** Leaves at once: goodbye after whatever is already on its way. */
-  quit(): void {
+  /**
+   * Leaves: goodbye after whatever is already on its way. `graceMs`: first wait
+   * that long at most for the acks of lines already sent (a person who types a
+   * line and /quit at once). `complete`: as for finish().
+   */
+  quit({ complete = true, graceMs = 0 }: { complete?: boolean; graceMs?: number } = {}): void {
     if (this.#state === 'closed' || this.#ending === 'quit') return;
+    this.#cut ||= !complete;
     this.#ending = 'quit';
     this.#state = 'closing';
     this.emit('closing');
+    if (graceMs > 0 && this.#unconfirmed > 0 && !this.#sentBye) {
+      this.#startTimer(graceMs, () => this.#leave());
+      return;
+    }
+    this.#leave();
+  }
+
+  /** The goodbye (unless one went already) and the end of our half; the session ends once it has left. */
+  #leave(): void {
+    const goodbye = this.#plain || this.#peerNick === null || this.#sentBye ? '' : this.#bye();
     this.#sentBye = true;
     this.#flushAck();
-    const goodbye = this.#plain || this.#peerNick === null ? '' : encodeControl({ type: 'bye' });
     if (this.#socket.writableEnded || this.#socket.destroyed) return this.#end('quit');
     this.#socket.end(goodbye, () => this.#end('quit'));
     this.#startTimer(QUIT_FLUSH_MS, () => this.#end('quit'));
+  }
+
+  /** Our goodbye frame: `complete: false` only when we stopped before the end of our input. */
+  #bye(): string {
+    return encodeControl(this.#cut ? { type: 'bye', complete: false } : { type: 'bye' });
   }
 
   get #unconfirmed(): number {
@@ -418,6 +444,7 @@ export class Session extends EventEmitter {
         return;
       }
       case 'bye':
+        this.#peerCut = frame.complete === false;
         return this.#onPeerDone();
       case 'error':
         return this.#fail(new LanchatError('ERR_PEER_ERROR', `the peer reported an error: ${frame.message}`));
@@ -473,7 +500,10 @@ export class Session extends EventEmitter {
     while (this.#unacked.length > 0 && this.#unacked[0]![0] <= id) {
       this.#linesConfirmed = this.#unacked.shift()![1];
     }
-    if (this.#ending !== 'finish' || this.#sentBye || this.#linesConfirmed === before) return;
+    if (this.#sentBye || this.#linesConfirmed === before) return;
+    // A quit waiting (briefly) for the acks of lines already sent leaves once they are in.
+    if (this.#ending === 'quit') return void (this.#unconfirmed === 0 && this.#leave());
+    if (this.#ending !== 'finish') return;
     if (this.#unconfirmed === 0) this.#sayBye();
     else this.#timer?.refresh(); // progress: the wait starts again
   }
@@ -492,7 +522,7 @@ export class Session extends EventEmitter {
     if (this.#sentBye) return;
     this.#sentBye = true;
     this.#flushAck();
-    if (!this.#plain) this.#write(encodeControl({ type: 'bye' }));
+    if (!this.#plain) this.#write(this.#bye());
     if (this.#peerDone) return this.#end('peer-left');
     // A lanchat peer may still send, and its lines need acks: keep our half
     // open until its goodbye. A plain peer learns we are done from our FIN.
@@ -562,7 +592,8 @@ export class Session extends EventEmitter {
     // and report the end only once it has left: the process may exit right
     // after, and over TLS the last bytes take a few turns of the event loop.
     const unconfirmed = this.#unconfirmed;
-    void closeSoon(socket).then(() => this.#resolve({ reason, error, unconfirmed, peerLeft: this.#peerDone }));
+    const peerCut = this.#peerCut || undefined;
+    void closeSoon(socket).then(() => this.#resolve({ reason, error, unconfirmed, peerLeft: this.#peerDone, peerCut }));
   }
 }
 

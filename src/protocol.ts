@@ -23,7 +23,8 @@ export type Frame =
   | { type: TextKind; id: number; parts: Buffer[]; lines: number; last: boolean }
   | { type: 'ack'; id: number }
   | { type: 'nick'; nick: string }
-  | { type: 'bye' }
+  /** `complete: false`: the sender stopped before the end of its input (absent means complete). */
+  | { type: 'bye'; complete?: false }
   | { type: 'error'; message: string };
 
 /** The frames without a body, which encode to a single JSON line. */
@@ -238,7 +239,7 @@ function parseHeader(line: Buffer, maxLine: number): { frame: Frame | null; size
       case 'nick':
         return { type: 'nick', nick: nickField(fields.nick) };
       case 'bye':
-        return { type: 'bye' };
+        return fields.complete === false ? { type: 'bye', complete: false } : { type: 'bye' };
       case 'error':
         if (typeof fields.message !== 'string') throw protocolError('an error frame has no message');
         return { type: 'error', message: fields.message.slice(0, MAX_ERROR_TEXT) };

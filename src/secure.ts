@@ -16,9 +16,12 @@ function tlsOptions(identity: Identity): tls.SecureContextOptions & tls.CommonCo
   return { key: identity.key, cert: identity.cert, minVersion: 'TLSv1.3', rejectUnauthorized: false };
 }
 
-/** Resolves to the peer's fingerprint, or null if it presented no certificate. */
-async function handshake(socket: tls.TLSSocket, event: 'secureConnect' | 'secure', timeoutMs: number): Promise<string | null> {
+/** Resolves to the peer's fingerprint, or null if it presented no certificate. `stop`: gives up at once (ERR_ABORTED). */
+async function handshake(socket: tls.TLSSocket, event: 'secureConnect' | 'secure', timeoutMs: number, stop?: AbortSignal): Promise<string | null> {
   const timer = setTimeout(() => socket.destroy(new LanchatError('ERR_TLS', `no TLS handshake within ${timeoutMs / 1000} s`)), timeoutMs);
+  const onStop = (): void => void socket.destroy(new LanchatError('ERR_ABORTED', 'stopped'));
+  if (stop?.aborted) onStop();
+  stop?.addEventListener('abort', onStop);
   const settled = new AbortController();
   try {
     await Promise.race([
@@ -38,17 +41,23 @@ async function handshake(socket: tls.TLSSocket, event: 'secureConnect' | 'secure
   } finally {
     settled.abort();
     clearTimeout(timer);
+    stop?.removeEventListener('abort', onStop);
   }
   return socket.getPeerX509Certificate()?.fingerprint256 ?? null;
 }
 
 /** Connector: TLS over a connected socket; resolves to the TLS socket and the peer's fingerprint. */
-export async function secureClient(socket: Socket, identity: Identity, timeoutMs: number): Promise<{ socket: tls.TLSSocket; fingerprint: string }> {
+export async function secureClient(
+  socket: Socket,
+  identity: Identity,
+  timeoutMs: number,
+  stop?: AbortSignal,
+): Promise<{ socket: tls.TLSSocket; fingerprint: string }> {
   // A listener that hangs up at once (too many connections, an address it does not allow) may already have:
   // a TLS socket made now would never hear of it.
   if (socket.readableEnded || socket.destroyed) throw new LanchatError('ERR_TLS_LEFT', 'the peer hung up at once');
   const secure = tls.connect({ socket, ...tlsOptions(identity) });
-  const fingerprint = await handshake(secure, 'secureConnect', timeoutMs);
+  const fingerprint = await handshake(secure, 'secureConnect', timeoutMs, stop);
   if (!fingerprint) throw new LanchatError('ERR_TLS', 'the peer presented no certificate');
   return { socket: secure, fingerprint };
 }

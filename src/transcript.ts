@@ -1,18 +1,22 @@
 // The conversation as text, for /save and --log. What /save will write is
 // spooled to a private temporary file, not kept in memory, so a long or
-// hostile conversation cannot make lanchat grow; --log appends as it goes.
+// hostile conversation cannot make lanchat grow; the file is unlinked as soon
+// as it is open, so that no way of ending (a second signal, SIGKILL) leaves it
+// behind. --log appends as it goes.
 // Peer text is made inert: a transcript is meant to be read with cat or less.
-import { closeSync, constants, copyFileSync, createWriteStream, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { shownLine, speaker, splitLines, timestamp, type TextEvent } from './terminal.js';
 
 interface Spool {
-  dir: string;
-  path: string;
+  /** Open for reading and appending; its name is already gone. */
   fd: number;
+  bytes: number;
   lines: number;
 }
+
+const COPY_CHUNK = 64 * 1024;
 
 export class Transcript {
   #keep: boolean;
@@ -41,9 +45,7 @@ export class Transcript {
   restart(): void {
     const spool = this.#spool;
     this.#spool = null;
-    if (!spool) return;
-    closeSync(spool.fd);
-    rmSync(spool.dir, { recursive: true, force: true });
+    if (spool) closeSync(spool.fd);
   }
 
   text(event: TextEvent, time: Date): void {
@@ -62,12 +64,24 @@ export class Transcript {
    * whose result must be reported before whatever the user typed next.
    */
   save(path: string): number {
-    if (!this.#spool) {
-      writeFileSync(path, '', { flag: 'wx' });
+    const spool = this.#spool;
+    if (!spool) {
+      writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
       return 0;
     }
-    copyFileSync(this.#spool.path, path, constants.COPYFILE_EXCL);
-    return this.#spool.lines;
+    const out = openSync(path, 'wx', 0o600);
+    try {
+      const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+      for (let at = 0; at < spool.bytes; ) {
+        const n = readSync(spool.fd, buffer, 0, Math.min(COPY_CHUNK, spool.bytes - at), at);
+        if (n === 0) break;
+        writeSync(out, buffer, 0, n);
+        at += n;
+      }
+    } finally {
+      closeSync(out);
+    }
+    return spool.lines;
   }
 
   /** Removes the spool; resolves once the log has been written out (process.exit must not cut it short). */
@@ -88,7 +102,7 @@ export class Transcript {
     if (!this.#keep) return;
     try {
       const spool = (this.#spool ??= this.#openSpool());
-      writeSync(spool.fd, text);
+      spool.bytes += writeSync(spool.fd, text);
       spool.lines += lines.length;
     } catch (error) {
       this.#keep = false; // once: /save will save what was kept until now
@@ -98,7 +112,10 @@ export class Transcript {
 
   #openSpool(): Spool {
     const dir = mkdtempSync(join(tmpdir(), 'lanchat-'));
-    const path = join(dir, 'transcript.txt');
-    return { dir, path, fd: openSync(path, 'a', 0o600), lines: 0 };
+    try {
+      return { fd: openSync(join(dir, 'transcript.txt'), 'a+', 0o600), bytes: 0, lines: 0 };
+    } finally {
+      rmSync(dir, { recursive: true, force: true }); // the open file lives on, nameless
+    }
   }
 }

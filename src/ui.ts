@@ -63,6 +63,8 @@ export interface ChatOptions {
   plain?: boolean;
   log?: string;
   handshakeMs?: number;
+  /** Several sessions one after another (listen --keep): input left at the end of one goes to the next. */
+  keep?: boolean;
   /** Connector: what it dialled (what /contact saves). */
   dialled?: Endpoint;
   /** Saves a contact for /contact; throws a LanchatError to refuse. */
@@ -83,6 +85,10 @@ const SAVE_ERRORS: Record<string, string> = {
 const PEER_FAULTS = new Set(['ERR_BAD_FRAME', 'ERR_LINE_TOO_LONG', 'ERR_NOT_UTF8']);
 /** How long piped input may pause, once the peer has finished, before we finish too. */
 const LINGER_MS = 200;
+/** At a keyboard, how long /quit and Ctrl-D wait for the acks of lines just sent. */
+const QUIT_GRACE_MS = 1000;
+/** After a session, how long we read what piped input still had, to say how much was not sent. */
+const LEFTOVER_MS = 1000;
 
 /**
  * One user's side of one or more sessions (several with `listen --keep`): the
@@ -95,6 +101,10 @@ export class Chat {
   #transcript: Transcript;
   #splitter: LineSplitter | null = null;
   #stdinEnded = false;
+  /** Piped input has given something. */
+  #inputStarted = false;
+  /** A piped /quit ended the input on purpose: what follows it is not ours to send. */
+  #quitInput = false;
   #session: Session | null = null;
   #peer: Endpoint = { host: '', port: 0 };
   #address = '';
@@ -151,7 +161,7 @@ export class Chat {
     this.#session = session;
     const onAbort = (): void => {
       this.#exitOverride = signalExitCode(this.#io.signal.reason) ?? EXIT_FAILURE;
-      session.quit();
+      session.quit({ complete: this.#inputComplete });
     };
     if (this.#io.signal.aborted) onAbort();
     else this.#io.signal.addEventListener('abort', onAbort);
@@ -173,6 +183,8 @@ export class Chat {
     await Promise.allSettled(this.#pending);
     this.#session = null;
     await this.#flushOutput();
+    // A signal while the output drained is still a signal: its code, and the notices below.
+    if (this.#io.signal.aborted) this.#exitOverride ??= signalExitCode(this.#io.signal.reason) ?? EXIT_FAILURE;
 
     const who = session.peerNick ?? address;
     if (end.peerLeft && !end.error) this.#status({ type: 'leave', nick: who });
@@ -183,11 +195,66 @@ export class Chat {
     if (end.unconfirmed > 0) {
       this.#notice(`lanchat: ${plural(end.unconfirmed, 'line')} not confirmed by ${inert(who)}`);
     }
+    // Only a goodbye can say this: a peer that vanished is reported above.
+    const cutShort = end.peerCut && !end.error;
+    if (cutShort) this.#notice(`lanchat: ${inert(who)} stopped before the end of its input: what it sent is incomplete`);
     if (this.#exitOverride !== null) return this.#exitOverride;
     // Set by the input handlers while we awaited the session.
     const inputError = this.#inputError as LanchatError | null;
     if (inputError) this.#notice(`lanchat: ${inputError.message}`);
-    return end.error || end.unconfirmed > 0 || inputError ? EXIT_FAILURE : EXIT_OK;
+    const unsent = inputError ? null : await this.#leftoverInput();
+    if (unsent) this.#notice(`lanchat: ${unsent}: ${end.error ? 'the session ended' : `${inert(who)} left`}`);
+    const failed = end.error || end.unconfirmed > 0 || inputError || unsent || (cutShort && !this.#options.interactive);
+    return failed ? EXIT_FAILURE : EXIT_OK;
+  }
+
+  /**
+   * Whether what our input gave was all sent, as far as we know: false once piped
+   * input has given something and has not been read to its end (an input that is
+   * open but never gave anything has nothing we know of to lose).
+   */
+  get #inputComplete(): boolean {
+    if (this.#options.interactive) return true;
+    return this.#stdinEnded ? !this.#splitter?.holding : !this.#inputStarted;
+  }
+
+  /**
+   * After the last session, what piped input had that never left, said as
+   * "N lines of input not sent": the rest is read (and dropped) until it ends,
+   * for LEFTOVER_MS at most. Null when nothing was left. With --keep the input
+   * is kept for the next peer instead.
+   */
+  async #leftoverInput(): Promise<string | null> {
+    if (this.#options.interactive || this.#options.keep || this.#stdinEnded || this.#quitInput || !this.#splitter) return null;
+    const stdin = this.#io.stdin;
+    let lines = this.#splitter.holding ? 1 : 0;
+    this.#splitter.reset();
+    let partial = false; // the last chunk ended mid-line: that line counts too
+    const ended = await new Promise<boolean>((resolve) => {
+      const onData = (chunk: Buffer): void => {
+        for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
+        partial = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
+        this.#io.recycleInput?.(chunk);
+      };
+      const done = (end: boolean): void => {
+        clearTimeout(timer);
+        stdin.off('data', onData).off('end', onEnd).off('error', onEnd);
+        stdin.pause();
+        resolve(end);
+      };
+      const onEnd = (): void => done(true);
+      const timer = setTimeout(() => done(false), LEFTOVER_MS);
+      if (stdin.readableEnded) return done(true);
+      stdin.on('data', onData).once('end', onEnd).once('error', onEnd);
+      stdin.resume();
+    });
+    if (partial) lines++;
+    if (ended) {
+      this.#stdinEnded = true;
+      return lines > 0 ? `${plural(lines, 'line')} of input not sent` : null;
+    }
+    // An input that stays open with nothing in it had nothing to send.
+    return lines > 0 ? `the rest of the input was not sent (${plural(lines, 'line')} and more)` : null;
   }
 
   /** Waits until stdout has taken everything, unless we were told to stop or it broke. */
@@ -195,7 +262,10 @@ export class Chat {
     const { stdout, signal } = this.#io;
     // process.stdout is never destroyed, even after EPIPE: our own flag says it broke.
     if (stdout.writableLength === 0 || this.#stdoutBroken || signal.aborted) return;
-    await Promise.race([once(stdout, 'drain'), once(stdout, 'close'), once(signal, 'abort')]).catch(() => {});
+    // Writes complete in order: an empty write's callback comes once all before it are out.
+    // ('drain' would come only if a write had been refused: not when less than a buffer waits.)
+    const flushed = new Promise<void>((resolve) => stdout.write('', () => resolve()));
+    await Promise.race([flushed, once(stdout, 'close'), once(signal, 'abort')]).catch(() => {});
   }
 
   /**
@@ -204,7 +274,7 @@ export class Chat {
    * LINGER_MS — so that two scripts piping at each other both get everything.
    */
   #onPeerDone(session: Session): void {
-    if (this.#options.interactive || this.#stdinEnded || !this.#splitter) return session.finish();
+    if (this.#options.interactive || this.#stdinEnded || !this.#splitter) return session.finish(this.#inputComplete);
     this.#lingering = true;
     this.#armLinger();
   }
@@ -213,7 +283,7 @@ export class Chat {
   #armLinger(): void {
     if (!this.#lingering || this.#awaitingDrain) return;
     if (this.#lingerTimer) this.#lingerTimer.refresh();
-    else this.#lingerTimer = setTimeout(() => this.#session?.finish(), LINGER_MS);
+    else this.#lingerTimer = setTimeout(() => this.#session?.finish(this.#inputComplete), LINGER_MS);
   }
 
   #disarmLinger(): void {
@@ -352,6 +422,7 @@ export class Chat {
   #onStdinData = (chunk: Buffer): void => {
     const session = this.#session;
     if (!session?.isOpen) return;
+    this.#inputStarted = true;
     let lines;
     try {
       lines = this.#splitter!.push(chunk);
@@ -397,7 +468,7 @@ export class Chat {
         ? new LanchatError(error.code, `a line of input is longer than ${this.#limitText(session)}; it and the rest of the input were not sent`)
         : new LanchatError(error.code, `the input is not UTF-8 text; it was not sent from there on`);
     this.#stopInput();
-    session.finish();
+    session.finish(false);
   }
 
   /**
@@ -405,6 +476,10 @@ export class Chat {
    * called once `parts` are no longer needed (see ChatIO.recycleInput).
    */
   #sendPiped(session: Session, parts: Buffer[], lines: number, written?: () => void): boolean {
+    if (!session.isOpen) {
+      written?.();
+      return true; // leaving: what comes now is not sent, nor logged as said
+    }
     if (!this.#options.commands) {
       if (this.#transcript.active) this.#transcript.text({ kind: 'msg', nick: this.#nick, body: Buffer.concat(parts) }, new Date());
       return session.send('msg', parts, lines, written);
@@ -416,10 +491,17 @@ export class Chat {
       if (said.length > 0) more = this.#sendText(session, 'msg', said.join('\n'), said.length) && more;
       said = [];
     };
-    for (const line of Buffer.concat(parts).toString('utf8').split('\n').slice(0, -1)) {
+    const typed = Buffer.concat(parts).toString('utf8').split('\n').slice(0, -1);
+    for (const [i, line] of typed.entries()) {
       const input = parseInput(line);
       if (input.command === 'say') {
         said.push(input.text);
+      } else if (input.command === 'quit') {
+        // Like the end of input, so that every line before is confirmed first; lines after it are not sent.
+        say();
+        this.#quitInput = true;
+        session.finish(i === typed.length - 1);
+        break;
       } else {
         say();
         more = this.#handleInput(session, input) && more;
@@ -441,7 +523,7 @@ export class Chat {
       session.quit();
     });
     rl.on('close', () => {
-      if (this.#rl === rl) session.quit(); // Ctrl-D
+      if (this.#rl === rl) session.quit({ graceMs: QUIT_GRACE_MS }); // Ctrl-D
     });
     this.#notice('type a message and press Enter; /help lists commands, /quit leaves');
     rl.prompt();
@@ -482,10 +564,9 @@ export class Chat {
         this.#notice(SLASH_HELP);
         break;
       case 'quit':
-        // At a keyboard: leave now. In a pipe: like the end of input, so that
-        // every line sent before is confirmed first.
-        if (this.#options.interactive) session.quit();
-        else session.finish();
+        // At a keyboard: leave now, once the lines just sent are confirmed (a second at most).
+        // (In a pipe #sendPiped ends the input instead.)
+        session.quit({ graceMs: QUIT_GRACE_MS });
         break;
       case 'invalid':
         this.#notice(input.hint);
@@ -504,6 +585,7 @@ export class Chat {
       else this.#stopOnInputError(session, new LanchatError('ERR_LINE_TOO_LONG', ''));
       return true;
     }
+    if (!session.isOpen) return true; // leaving: not sent, so not in the transcript either
     this.#transcript.text({ kind, nick: this.#nick, body }, new Date());
     const more = session.send(kind, body, lines);
     this.#rl?.prompt();

@@ -104,7 +104,9 @@ describe('piping', () => {
     closeSync(fd);
     expect((await connect.exited).code).toBe(1);
     expect(connect.stderr()).toMatch(/longer than 10 bytes/);
-    expect((await listen.exited).code).toBe(0);
+    // The goodbye says the input was cut short: the receiver does not claim it has it all.
+    expect((await listen.exited).code).toBe(1);
+    expect(listen.stderr()).toMatch(/^lanchat: \S+ stopped before the end of its input/m);
     expect(listen.stdout().toString()).toBe('short\n');
   });
 
@@ -115,7 +117,7 @@ describe('piping', () => {
     closeSync(fd);
     expect((await connect.exited).code).toBe(1);
     expect(connect.stderr()).toMatch(/longer than 8 bytes/);
-    expect((await listen.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(1);
     expect(listen.stdout().toString()).toBe('ok\n');
   });
 });
@@ -565,9 +567,18 @@ describe('third review', () => {
     expect(listen.stdout().toString()).toBe('one\ntwo\nthree\n');
   });
 
-  it('/quit in a pipe waits for confirmation: exit 0', async () => {
+  it('/quit in a pipe waits for confirmation: exit 0; the receiver learns the input was cut short', async () => {
     const listen = await listener();
     const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], { stdin: fileInput('hi\n/quit\nnot sent\n') });
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(1);
+    expect(listen.stderr()).toMatch(/^lanchat: \S+ stopped before the end of its input/m);
+    expect(listen.stdout().toString()).toBe('hi\n');
+  });
+
+  it('/quit as the last line of a pipe is a complete input: both exit 0', async () => {
+    const listen = await listener();
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], { stdin: fileInput('hi\n/quit\n') });
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
     expect(listen.stdout().toString()).toBe('hi\n');

@@ -342,3 +342,82 @@ describe('Session reading into reused buffers', () => {
     expect(recycled.filter((chunk) => chunk.length > 0).length).toBe(pieces.length);
   });
 });
+
+describe('Session goodbyes', () => {
+  /** Every frame the raw end reads, as parsed JSON headers. */
+  function frames(raw: Duplex): Array<Record<string, unknown>> {
+    const seen: Array<Record<string, unknown>> = [];
+    let text = '';
+    raw.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n')) {
+        const line = text.slice(0, i);
+        text = text.slice(i + 1);
+        if (line.startsWith('{')) seen.push(JSON.parse(line) as Record<string, unknown>);
+      }
+    });
+    return seen;
+  }
+  const hello = '{"type":"hello","version":1,"nick":"alice","maxLine":65536}\n';
+
+  it('quit after finish sends one goodbye, not two', async () => {
+    const [raw, end] = quietPair();
+    const seen = frames(raw);
+    const bob = side(end, { role: 'listen', nick: 'bob' });
+    raw.write(hello);
+    await once(bob.session, 'open');
+    bob.session.finish(); // nothing to confirm: the goodbye goes at once
+    bob.session.quit();
+    await bob.session.done;
+    expect(seen.filter((frame) => frame.type === 'bye')).toEqual([{ type: 'bye' }]);
+  });
+
+  it('a goodbye says when the input was cut short, and the peer learns it', async () => {
+    const { alice, bob } = pair();
+    await Promise.all([once(alice.session, 'open'), once(bob.session, 'open')]);
+    alice.session.send('msg', ...lines('first part\n'));
+    alice.session.quit({ complete: false });
+    const [aliceEnd, bobEnd] = await Promise.all([alice.session.done, bob.session.done]);
+    expect(aliceEnd.peerCut).toBeUndefined();
+    expect(bobEnd.peerCut).toBe(true);
+    expect(bob.text()).toBe('first part\n');
+  });
+
+  it('a complete goodbye is the plain {"type":"bye"} of version 1', async () => {
+    const [raw, end] = quietPair();
+    const seen = frames(raw);
+    const bob = side(end, { role: 'listen', nick: 'bob' });
+    raw.write(hello);
+    await once(bob.session, 'open');
+    bob.session.finish();
+    raw.write('{"type":"bye"}\n');
+    expect((await bob.session.done).peerCut).toBeUndefined();
+    expect(seen.at(-1)).toEqual({ type: 'bye' });
+  });
+
+  it('quit with a grace waits for the acks of lines already sent, then leaves', async () => {
+    const [raw, end] = quietPair();
+    const seen = frames(raw);
+    const bob = side(end, { role: 'listen', nick: 'bob' });
+    raw.write(hello);
+    await once(bob.session, 'open');
+    bob.session.send('msg', ...lines('just typed\n'));
+    bob.session.quit({ graceMs: 5000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen.some((frame) => frame.type === 'bye')).toBe(false); // still waiting for the ack
+    raw.write('{"type":"ack","id":1}\n');
+    const result = await bob.session.done;
+    expect(result).toMatchObject({ reason: 'quit', unconfirmed: 0 });
+    expect(seen.filter((frame) => frame.type === 'bye')).toHaveLength(1);
+  });
+
+  it('quit with a grace gives up on acks that never come, and says how many lines were not confirmed', async () => {
+    const [raw, end] = quietPair();
+    const bob = side(end, { role: 'listen', nick: 'bob' });
+    raw.write(hello);
+    await once(bob.session, 'open');
+    bob.session.send('msg', ...lines('one\ntwo\n'));
+    bob.session.quit({ graceMs: 50 });
+    expect(await bob.session.done).toMatchObject({ reason: 'quit', unconfirmed: 2 });
+  });
+});

@@ -40,7 +40,14 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     throw error;
   });
   if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
-  const secure = identity && (await secureSession(socket, identity, { host, port, contact }, flags, ctx));
+  let secure: { stream: Duplex; key: PeerKey } | null = null;
+  if (identity) {
+    secure = await secureSession(socket, identity, { host, port, contact }, flags, ctx).catch((error: LanchatError) => {
+      if (error.code === 'ERR_ABORTED') return null; // Ctrl-C or a signal mid-handshake: leave at once
+      throw error;
+    });
+    if (!secure) return signalExitCode(ctx.signal.reason) ?? 1;
+  }
   const chat = new Chat(ctx, options);
   try {
     return await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key });
@@ -54,8 +61,9 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
  * pin for what was dialled — before the session sends anything at all.
  */
 async function secureSession(socket: Socket, identity: Identity, dialled: Dialled, flags: ConnectFlags, ctx: CliContext): Promise<{ stream: Duplex; key: PeerKey }> {
-  const secure = await secureClient(socket, identity, flags.timeout * 1000).catch((error: LanchatError) => {
+  const secure = await secureClient(socket, identity, flags.timeout * 1000, ctx.signal).catch((error: LanchatError) => {
     socket.destroy();
+    if (error.code === 'ERR_ABORTED') throw error;
     const hint = error.code === 'ERR_TLS_LEFT' ? 'busy, or not allowing your address?' : 'is lanchat listening there? for netcat use --raw';
     throw new LanchatError(error.code, `${error.message.replace('the peer', 'the listener')} (${hint})`);
   });

@@ -24,6 +24,7 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   const allowed = flags.allow ? new AllowList(flags.allow) : null;
   const options = await chatOptions(flags, ctx, 'listen', {
     idleMs: flags.idleTimeout === undefined ? undefined : flags.idleTimeout * 1000,
+    keep: flags.keep,
   });
   const identity = await loadIdentity(ctx.env); // to serve connectors that ask for TLS
   await loadKeyBook(ctx.env); // a broken contacts or known-peers file is reported now, not at each peer
