@@ -131,15 +131,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .command('forget')
     .description('drop the pinned key of a contact or an address (after it really changed), so that the next chat pins the new one')
     .argument('<target>', 'a contact name, or HOST:PORT as shown in the warning (192.168.1.20:5000, [fe80::1]:5000)')
-    .action(async (target: string) =>
-      run(
-        import('./trust.js').then(async (m) => {
-          const forgotten = await m.forget(ctx.env, target);
-          ctx.stderr.write(forgotten.length > 0 ? `forgot the key of ${forgotten.join(' and ')}\n` : `lanchat: no key pinned for ${target}\n`);
-          return forgotten.length > 0 ? 0 : 1;
-        }),
-      ),
-    );
+    .action(async (target: string) => run(import('./commands/forget.js').then((m) => m.forget(target, ctx))));
 
   program
     .command('config')
