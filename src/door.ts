@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { LanchatError } from './errors.js';
 import type { Identity } from './identity.js';
 import { refuse } from './peer.js';
-import { secureServer, sniffPeer, type PeerKind } from './secure.js';
+import { secureServer, sniffPeer, type PeerKind, type SniffLimits } from './secure.js';
 import { formatAddress, remoteEndpoint, type Endpoint } from './transport.js';
 import { impostorWarning, loadKeyBook, whoseKey, type KeyBook } from './trust.js';
 import type { SessionSecurity } from './ui.js';
@@ -25,14 +25,24 @@ export interface DoorPolicy {
 export interface Admitted {
   stream: Duplex;
   from: Endpoint;
-  /** For Chat.run: the peer's key and nick check, and whether it is plain text (netcat). */
+  /** For Chat.run: the peer's key and nick check, and whether it is plain text (netcat): the door's verdict, final. */
   security: SessionSecurity & { plain: boolean };
+  /**
+   * A peer let in without a word (taken for netcat after the grace): true
+   * while nothing has passed either way since. Such a peer holds the seat
+   * only until one that speaks arrives (see listen).
+   */
+  quiet?: () => boolean;
 }
 
 /** How long a new peer may stay silent before it is taken for netcat. */
 const GRACE_MS = 2000;
 /** How long a TLS handshake, and then the connector's hello, may take. */
 const HANDSHAKE_MS = 10_000;
+/** At the door: a first byte within the grace; a first line that may be a hello, within the handshake's time. */
+const FIRST_WORDS: SniffLimits = { silentMs: GRACE_MS, lineMs: HANDSHAKE_MS };
+/** Inside TLS, the connector's hello comes at once (or it did not accept our key and leaves). */
+const HELLO_IN_TLS: SniffLimits = { silentMs: HANDSHAKE_MS, lineMs: HANDSHAKE_MS };
 const ENCRYPTED_ONLY = 'this listener accepts only encrypted lanchat sessions';
 
 class Refused extends Error {
@@ -68,16 +78,19 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
   let stream: Duplex = socket;
   let plain = false;
   try {
-    const kind = await sniffPeer(socket, GRACE_MS);
+    const sniffed = await sniffPeer(socket, FIRST_WORDS);
+    const { kind } = sniffed;
+    stream = sniffed.stream;
     // A port probe (nc -z) or a peer that changed its mind is no session.
     if (kind === 'gone') throw new Error('connected and left without a word');
     plain = kind !== 'tls' && kind !== 'lanchat';
     if (kind !== 'tls') {
       const refusal = plaintextRefusal(kind, flags);
       if (refusal) throw refusal;
+      if (kind === 'silent') return { stream, from, security: { plain }, quiet: () => socket.bytesRead === 0 && socket.bytesWritten === 0 };
       if (plain) return { stream, from, security: { plain } }; // netcat has no nick to check
       const book = await currentKeyBook(env, flags, log);
-      return { stream, from, security: { plain, vouch: (nick) => impostorWarning(book, nick, null) } };
+      return { stream, from, security: { plain, vouch: (nick, own) => impostorWarning(book, nick, null, own) } };
     }
 
     const secure = await secureServer(socket, identity, HANDSHAKE_MS).catch((error: LanchatError) => {
@@ -98,11 +111,12 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
       );
     }
     // A connector checks our key once TLS is up, and leaves without a word if it is not the one it pinned.
-    const first = await sniffPeer(secure.socket, HANDSHAKE_MS);
-    if (first === 'gone') throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
-    if (first === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
+    const first = await sniffPeer(secure.socket, HELLO_IN_TLS);
+    stream = first.stream;
+    if (first.kind === 'gone') throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
+    if (first.kind === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
     const key = { fingerprint, note: whose ?? 'a new key: not a contact or known peer; /contact NAME PORT saves it' };
-    return { stream, from, security: { plain: first !== 'lanchat', key, vouch: (nick) => impostorWarning(book, nick, fingerprint) } };
+    return { stream, from, security: { plain: first.kind !== 'lanchat', key, vouch: (nick, own) => impostorWarning(book, nick, fingerprint, own) } };
   } catch (error) {
     if (!(error instanceof Refused)) {
       log(`lanchat: ${address}: ${(error as Error).message}`);
@@ -117,15 +131,16 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
 
 /**
  * Turns away a peer whose address may not connect (--allow), in the form it
- * reads, without taking a place at the door: its TLS handshake gets only the
- * grace of a silent peer.
+ * reads, without taking a place at the door: its first words and its TLS
+ * handshake get only the grace of a silent peer. (listen caps how many are
+ * turned away at once.)
  */
 export async function barOut(socket: Socket, identity: Identity): Promise<void> {
   const reason = 'not allowed from your address';
   try {
-    const kind = await sniffPeer(socket, GRACE_MS);
+    const { kind, stream } = await sniffPeer(socket, { silentMs: GRACE_MS, lineMs: GRACE_MS });
     if (kind === 'tls') await refuse((await secureServer(socket, identity, GRACE_MS)).socket, reason);
-    else if (kind === 'lanchat' || kind === 'text') await refuse(socket, reason, kind === 'text');
+    else if (kind === 'lanchat' || kind === 'text') await refuse(stream, reason, kind === 'text');
     else socket.destroy();
   } catch {
     socket.destroy();

@@ -17,7 +17,6 @@ import {
   type ControlFrame,
   type Frame,
   type TextKind,
-  isHelloLine,
 } from './protocol.js';
 
 export type Role = 'connect' | 'listen';
@@ -33,13 +32,15 @@ export interface SessionOptions {
   role: Role;
   nick: string;
   maxLine: number;
-  /** Speak plain lines with no handshake (`connect --raw`). */
+  /**
+   * Speak plain lines with no handshake: `connect --raw`, or a listener's
+   * peer that its door found to be netcat. The session never guesses: a
+   * listener's peer that is not plain must start with a hello.
+   */
   plain?: boolean;
   /** What to call a plain peer, which has no nick (usually its address). */
   plainNick?: string;
-  /** Listener: how long to wait for a hello before taking the peer for netcat. */
-  graceMs?: number;
-  /** Connector: how long to wait for the listener's hello. */
+  /** How long to wait for the peer's hello. */
   handshakeMs?: number;
   /** At the end, how long to wait without progress for acks and for the peer's goodbye. */
   waitMs?: number;
@@ -77,7 +78,7 @@ export interface SessionEnd {
   peerCut?: true;
 }
 
-type State = 'detect' | 'handshake' | 'open' | 'closing' | 'closed';
+type State = 'handshake' | 'open' | 'closing' | 'closed';
 
 /** Text handed to the output: whether it is written yet, and the socket chunk to recycle then. */
 interface Delivery {
@@ -85,7 +86,6 @@ interface Delivery {
   chunk: Buffer | null;
 }
 
-const DEFAULT_GRACE_MS = 2000;
 const DEFAULT_HANDSHAKE_MS = 10_000;
 const DEFAULT_WAIT_MS = 10_000;
 /** After /quit, how long the goodbye may take to leave before the socket is dropped. */
@@ -116,9 +116,7 @@ export class Session extends EventEmitter {
   #peerMaxLine: number;
   #decoder: FrameDecoder;
   #splitter: LineSplitter | null = null;
-  #detectBuffer: Buffer[] = [];
-  #detectBytes = 0;
-  /** The one pending deadline: grace, handshake, or the wait at the end. */
+  /** The one pending deadline: handshake, or the wait at the end. */
   #timer: NodeJS.Timeout | null = null;
   #idleTimer: NodeJS.Timeout | null = null;
   #resolve!: (end: SessionEnd) => void;
@@ -175,18 +173,17 @@ export class Session extends EventEmitter {
       this.#idleTimer = setTimeout(() => this.#fail(new LanchatError('ERR_IDLE', `no traffic for ${seconds} s (--idle-timeout)`), true), options.idleMs);
     }
 
+    this.#state = 'handshake';
     if (this.#plain) {
-      this.#state = 'handshake';
       queueMicrotask(() => this.#openPlain());
     } else if (options.role === 'connect') {
-      this.#state = 'handshake';
       this.#write(encodeControl({ type: 'hello', version: PROTOCOL_VERSION, nick: this.#nick, maxLine: options.maxLine }));
       this.#startTimer(options.handshakeMs ?? DEFAULT_HANDSHAKE_MS, () =>
         this.#fail(new LanchatError('ERR_HANDSHAKE', 'the peer did not answer as a lanchat listener (for netcat, use --raw)')),
       );
     } else {
-      this.#state = 'detect';
-      this.#startTimer(options.graceMs ?? DEFAULT_GRACE_MS, () => this.#onSocketData(Buffer.alloc(0)));
+      const ms = options.handshakeMs ?? DEFAULT_HANDSHAKE_MS;
+      this.#startTimer(ms, () => this.#fail(new LanchatError('ERR_HANDSHAKE', `no hello within ${ms / 1000} s`)));
     }
   }
 
@@ -348,19 +345,9 @@ export class Session extends EventEmitter {
   }
 
   #openPlain(): void {
-    if (this.#state !== 'detect' && this.#state !== 'handshake') return;
-    this.#plain = true;
+    if (this.#state !== 'handshake') return;
     this.#splitter = new LineSplitter(this.#options.maxLine);
     this.#opened();
-    const buffered = this.#takeDetectBuffer();
-    if (buffered.length > 0) this.#onPlainData(buffered);
-  }
-
-  #takeDetectBuffer(): Buffer {
-    const buffered = Buffer.concat(this.#detectBuffer);
-    this.#detectBuffer = [];
-    this.#detectBytes = 0;
-    return buffered;
   }
 
   #onSocketData(chunk: Buffer): void {
@@ -379,7 +366,6 @@ export class Session extends EventEmitter {
     if (this.#sentBye && this.#ending === 'finish') this.#timer?.refresh();
     try {
       if (this.#state === 'closed') return;
-      if (this.#state === 'detect') return this.#detect(chunk);
       if (this.#plain) return this.#onPlainData(chunk);
       this.#decoder.push(chunk, (frame) => this.#onFrame(frame));
     } catch (error) {
@@ -393,25 +379,6 @@ export class Session extends EventEmitter {
       }
       this.#fail(error, true);
     }
-  }
-
-  /** Listener only: is the first line a lanchat hello, or plain text? (An empty chunk: the grace ran out.) */
-  #detect(chunk: Buffer): void {
-    if (chunk.length === 0) return this.#openPlain();
-    this.#detectBuffer.push(Buffer.from(chunk)); // a copy: the chunk's buffer may be reused
-    this.#detectBytes += chunk.length;
-    if (chunk.indexOf(0x0a) < 0) {
-      if (this.#detectBytes > this.#options.maxLine) this.#openPlain(); // the splitter reports the long line
-      return;
-    }
-    const buffered = this.#takeDetectBuffer();
-    if (!isHelloLine(buffered.subarray(0, buffered.indexOf(0x0a)))) {
-      this.#detectBuffer = [buffered];
-      this.#detectBytes = buffered.length;
-      return this.#openPlain();
-    }
-    this.#state = 'handshake';
-    this.#decoder.push(buffered, (frame) => this.#onFrame(frame));
   }
 
   #onPlainData(chunk: Buffer): void {
@@ -537,8 +504,7 @@ export class Session extends EventEmitter {
 
   #onSocketEnd(): void {
     if (this.#state === 'closed') return;
-    if (this.#state === 'detect' && this.#detectBytes > 0) this.#openPlain(); // a netcat peer that said one thing and left
-    if (this.#plain && this.#state !== 'detect' && this.#state !== 'handshake') {
+    if (this.#plain && this.#state !== 'handshake') {
       try {
         const last = this.#splitter?.end();
         if (last) this.#deliver('msg', [last], 1, 0);
@@ -567,13 +533,13 @@ export class Session extends EventEmitter {
 
   #lost(how = 'the connection closed'): LanchatError {
     const who = this.peerNick ?? 'the peer';
-    const when = this.#state === 'detect' || this.#state === 'handshake' ? 'before the handshake' : 'without saying goodbye';
+    const when = this.#state === 'handshake' ? 'before the handshake' : 'without saying goodbye';
     return new LanchatError('ERR_PEER_LOST', `${how}: ${who} left ${when}`);
   }
 
   #fail(error: LanchatError, tellPeer = false): void {
     if (this.#state === 'closed') return;
-    if (tellPeer && !this.#plain && this.#state !== 'detect') {
+    if (tellPeer && !this.#plain) {
       this.#sentBye = true;
       if (!this.#socket.writableEnded && !this.#socket.destroyed) this.#socket.end(encodeControl({ type: 'error', message: error.message }));
     }

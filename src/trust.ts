@@ -2,8 +2,11 @@
 // known-peers.json (dialled address → fingerprint) for peers that are not
 // contacts; for one address the contact wins. The connector checks the key a
 // listener presents against the pin for the address it dialled (trust on first
-// use, like ssh's accept-new). The listener cannot pin by address (client ports
-// change): it recognises a connector's key, and checks the nick it claims.
+// use, like ssh's accept-new), and pins a new key once the listener has proved
+// to be lanchat. The listener cannot pin by address (client ports change): it
+// recognises a connector's key. Both sides check the nick the other claims,
+// look-alikes (Unicode confusables) included.
+import unhomoglyph from 'unhomoglyph';
 import { CONTACTS_FILE, findContact, loadContacts, normalizeHost, updateContacts, type Contact } from './contacts.js';
 import { LanchatError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
@@ -84,18 +87,34 @@ function keyChanged(who: string, expected: string, presented: string, forget: st
   );
 }
 
+/** What the connector's check of a listener's key found (see checkListenerKey). */
+export interface ListenerKeyCheck {
+  /** Nothing was pinned for what was dialled. */
+  isNew: boolean;
+  /** Where the pin is (or goes): "pinned in contact bob", "pinned in known peers". */
+  note: string;
+  /** What `lanchat forget` takes to drop it. */
+  forget: string;
+  /** The contact dialled (by name, or the one at the address dialled), if any. */
+  contact?: string;
+  /**
+   * Writes the pin if there is one to write — only once the listener has
+   * proved to be lanchat (its hello arrived), so that another TLS service on
+   * that port is never pinned. Throws ERR_KEY_CHANGED if another process
+   * pinned another key meanwhile.
+   */
+  pin: () => Promise<void>;
+}
+
 /**
  * Connector: trust on first use for the listener it dialled. The pin for an
  * address is a contact's there (the one dialled by name first), else the one
  * in known-peers.json. A matching key is fine; a different one is refused
- * before anything is exchanged; a new one is pinned — in the contact when
- * there is one (moving a known-peers pin there too), else in known-peers.json.
+ * (thrown) before anything is exchanged; a new one is to be pinned by `pin()`
+ * — in the contact when there is one (moving a known-peers pin there too),
+ * else in known-peers.json.
  */
-export async function checkListenerKey(
-  env: NodeJS.ProcessEnv,
-  dialled: Dialled,
-  fingerprint: string,
-): Promise<{ isNew: boolean; note: string; forget: string }> {
+export async function checkListenerKey(env: NodeJS.ProcessEnv, dialled: Dialled, fingerprint: string): Promise<ListenerKeyCheck> {
   const address = pinAddress(dialled.host, dialled.port);
   const book = await loadKeyBook(env);
   const at = contactsAtAddress(book.contacts, dialled.host, dialled.port);
@@ -106,30 +125,32 @@ export async function checkListenerKey(
   const known = book.peers[address];
   const pinned = holder?.fingerprint ?? known;
   if (pinned !== undefined && pinned !== fingerprint) throw keyChanged(who, pinned, fingerprint, holder?.name ?? address);
-  if (keeper && !keeper.fingerprint) {
-    // Under the locks: another process may have pinned it meanwhile.
-    const kept = await updateContacts(storePath(env, CONTACTS_FILE), (contacts) => {
-      const current = findContact(contacts, keeper.name);
-      if (!current || current.fingerprint) return { contacts: null, result: current?.fingerprint ?? fingerprint };
-      current.fingerprint = fingerprint;
-      return { contacts, result: fingerprint };
-    });
-    if (kept !== fingerprint) throw keyChanged(who, kept, fingerprint, keeper.name);
-    if (known !== undefined) await updateKnownPeers(env, (peers) => Object.hasOwn(peers, address) && delete peers[address]);
-  } else if (!keeper && pinned === undefined) {
-    let kept = fingerprint;
-    await updateKnownPeers(env, (peers) => {
-      if (Object.hasOwn(peers, address)) {
-        kept = peers[address]!; // pinned by another process meanwhile
-        return false;
-      }
-      peers[address] = fingerprint;
-      return true;
-    });
-    if (kept !== fingerprint) throw keyChanged(who, kept, fingerprint, address);
-  }
+  const pin = async (): Promise<void> => {
+    if (keeper && !keeper.fingerprint) {
+      // Under the locks: another process may have pinned it meanwhile.
+      const kept = await updateContacts(storePath(env, CONTACTS_FILE), (contacts) => {
+        const current = findContact(contacts, keeper.name);
+        if (!current || current.fingerprint) return { contacts: null, result: current?.fingerprint ?? fingerprint };
+        current.fingerprint = fingerprint;
+        return { contacts, result: fingerprint };
+      });
+      if (kept !== fingerprint) throw keyChanged(who, kept, fingerprint, keeper.name);
+      if (known !== undefined) await updateKnownPeers(env, (peers) => Object.hasOwn(peers, address) && delete peers[address]);
+    } else if (!keeper && pinned === undefined) {
+      let kept = fingerprint;
+      await updateKnownPeers(env, (peers) => {
+        if (Object.hasOwn(peers, address)) {
+          kept = peers[address]!; // pinned by another process meanwhile
+          return false;
+        }
+        peers[address] = fingerprint;
+        return true;
+      });
+      if (kept !== fingerprint) throw keyChanged(who, kept, fingerprint, address);
+    }
+  };
   const note = keeper ? `pinned in contact ${keeper.name}` : 'pinned in known peers';
-  return { isNew: pinned === undefined, note, forget: keeper?.name ?? address };
+  return { isNew: pinned === undefined, note, forget: keeper?.name ?? address, contact: keeper?.name, pin };
 }
 
 /** Listener: whose key this is — "contact bob", "known peer 10.0.0.4:5000" — or null for a new key. */
@@ -141,16 +162,50 @@ export function whoseKey(book: KeyBook, fingerprint: string): string | null {
 }
 
 /**
- * Listener: a connector whose nick names a contact with another pinned key
- * (or with none, over plaintext) may be an impostor. Returns the warning, or null.
+ * A name as it looks, for telling look-alikes apart: the confusable skeleton
+ * of UTS #39 (NFD, each character mapped to its prototype by Unicode's
+ * confusables.txt, NFD again), taken of the name in compatibility form (NFKC:
+ * fullwidth letters are letters) and without regard to case.
  */
-export function impostorWarning(book: KeyBook, nick: string, fingerprint: string | null): string | null {
-  const contact = findContact(book.contacts, nick);
-  if (!contact?.fingerprint || contact.fingerprint === fingerprint) return null;
-  return (
-    `WARNING: the peer calls itself ${nick}, but its key is not contact ${contact.name}'s: it may not be ${contact.name}\n` +
-    `  expected  ${contact.fingerprint}\n  presented ${fingerprint ?? 'no key (not encrypted)'}`
-  );
+export function nameSkeleton(name: string): string {
+  const folded = name.normalize('NFKC').toLowerCase();
+  return unhomoglyph(folded.normalize('NFD')).normalize('NFD').toLowerCase();
+}
+
+/** Same name, as contacts compare names (NFC, case). */
+const sameName = (a: string, b: string): boolean => a.normalize('NFC').toLowerCase() === b.normalize('NFC').toLowerCase();
+
+/** A nick as typed, and with every character beyond ASCII as its code point, to show what differs. */
+function spelled(nick: string): string {
+  if (/^[\x20-\x7e]*$/.test(nick)) return nick;
+  const escaped = [...nick].map((char) => {
+    const code = char.codePointAt(0)!;
+    return code < 0x80 ? char : code < 0x10000 ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+  return `${nick} (${escaped.join('')})`;
+}
+
+/**
+ * A peer that claims a nick which is, or looks like (nameSkeleton), our own
+ * (`own`) or a contact's may be passing itself off as us or as that contact.
+ * A contact's name is fine with the contact's own key, and its very name is
+ * fine when no key of the contact's is pinned (nothing to compare); a
+ * look-alike is not. `dialled`: the contact a connector dialled, whose key it
+ * checked already. Returns the warning, or null.
+ */
+export function impostorWarning(book: KeyBook, nick: string, fingerprint: string | null, own?: string, dialled?: string): string | null {
+  const looks = nameSkeleton(nick);
+  if (own !== undefined && nameSkeleton(own) === looks) {
+    const which = sameName(nick, own) ? 'your own nick' : `a look-alike of your own nick ${own}`;
+    return `WARNING: the peer calls itself ${spelled(nick)}, ${which}: its messages may pass for yours`;
+  }
+  const exact = findContact(book.contacts, nick);
+  const contact = exact ?? book.contacts.find((c) => nameSkeleton(c.name) === looks && !(dialled !== undefined && sameName(c.name, dialled)));
+  if (!contact || (dialled !== undefined && sameName(contact.name, dialled))) return null;
+  if (contact.fingerprint === fingerprint || (exact && !contact.fingerprint)) return null;
+  const keys = contact.fingerprint ? `\n  expected  ${contact.fingerprint}\n  presented ${fingerprint ?? 'no key (not encrypted)'}` : '';
+  const claim = exact ? `${nick}, but its key is not contact ${contact.name}'s` : `${spelled(nick)}, a look-alike of contact ${contact.name}`;
+  return `WARNING: the peer calls itself ${claim}: it may not be ${contact.name}${keys}`;
 }
 
 /** `HOST:PORT` or `[IPv6]:PORT` (brackets required, as in the warnings), or null. */

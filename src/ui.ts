@@ -45,8 +45,13 @@ export interface PeerKey {
 
 export interface SessionSecurity {
   key?: PeerKey;
-  /** Listener: a warning when the nick a peer claims (at hello or /nick) does not fit its key, else null. */
-  vouch?: (nick: string) => string | null;
+  /**
+   * A warning when the nick a peer claims (at hello or /nick) does not fit its
+   * key, or passes for ours (`own`), else null.
+   */
+  vouch?: (nick: string, own: string) => string | null;
+  /** The peer's hello arrived: it has proved to be lanchat (the connector pins a new key only now). */
+  proven?: () => void;
 }
 
 export interface ChatOptions {
@@ -137,7 +142,7 @@ export class Chat {
    * Runs one session on a connected socket; resolves to its exit code.
    * `plain`: the listener already knows the peer for netcat (see sniffPeer).
    */
-  async run(socket: Duplex, peer: Endpoint, { key, vouch, plain }: SessionSecurity & { plain?: boolean } = {}): Promise<number> {
+  async run(socket: Duplex, peer: Endpoint, { key, vouch, proven, plain }: SessionSecurity & { plain?: boolean } = {}): Promise<number> {
     this.#key = key ?? null;
     const address = formatAddress(peer.host, peer.port);
     this.#peer = peer;
@@ -168,7 +173,10 @@ export class Chat {
     session.on('open', () => {
       this.#status({ type: 'join', nick: session.peerNick!, address, plain: session.plain });
       this.#notice(this.#security());
-      if (!session.plain) this.#vouch(vouch, session.peerNick!);
+      if (!session.plain) {
+        proven?.();
+        this.#vouch(vouch, session.peerNick!);
+      }
       this.#startInput(session);
     });
     session.on('nick', (from, to) => {
@@ -324,6 +332,11 @@ export class Chat {
   /** A status line from outside the session (a listener turning someone away), kept clear of a half-typed line. */
   note(text: string): void {
     this.#notice(text);
+  }
+
+  /** Ends the running session at once, as /quit does (a listener's silent peer giving up its seat). */
+  endSession(): void {
+    this.#session?.quit();
   }
 
   close(): Promise<void> {
@@ -652,9 +665,9 @@ export class Chat {
       : 'not encrypted: anyone on the network can read this session';
   }
 
-  /** The listener's check of the nick a peer claims (see SessionSecurity.vouch). */
+  /** The check of the nick a peer claims (see SessionSecurity.vouch). */
   #vouch(vouch: SessionSecurity['vouch'], nick: string): void {
-    const warning = vouch?.(nick);
+    const warning = vouch?.(nick, this.#nick);
     if (warning) this.#notice(`lanchat: ${warning.split('\n').map(inert).join('\n')}`);
   }
 }

@@ -45,12 +45,13 @@ describe('lanchat contacts', () => {
     expect(await run(['contacts', 'add', 'carol', '10.0.0.6', '5000', '--fingerprint', key], env)).toMatchObject({ code: 0 });
     expect((await run(['contacts', 'show', 'carol'], env)).out).toMatch(/^key: {2}AB:AB:(AB:){29}AB\n/m);
     expect(await run(['contacts', 'add', 'dave', '10.0.0.7', '5000', '--fingerprint', 'AB:CD'], env)).toMatchObject({ code: 2, err: expect.stringMatching(/^lanchat: invalid --fingerprint 'AB:CD'/) });
-    // --force at the same address keeps the pin; at another it says the pin went with the old address
+    // --force keeps the pin: at the same address, and at another (the key is the person's, not the address's)
     expect(await run(['contacts', 'add', 'carol', '10.0.0.6', '5000', '--force'], env)).toMatchObject({ err: 'replaced carol (10.0.0.6:5000)\n' });
     expect((await run(['contacts', 'show', 'carol'], env)).out).toMatch(/^key: {2}AB:AB/m);
     expect(await run(['contacts', 'add', 'carol', '10.0.0.9', '5000', '--force'], env)).toMatchObject({
-      err: 'replaced carol (10.0.0.9:5000); its pinned key was dropped with its old address\n',
+      err: 'replaced carol (10.0.0.9:5000); kept its key (if carol has a new key too: lanchat forget carol)\n',
     });
+    expect((await run(['contacts', 'show', 'carol'], env)).out).toMatch(/^host: 10\.0\.0\.9\n.*\nkey: {2}AB:AB/ms);
     expect(await run(['contacts', 'remove', 'carol'], env)).toMatchObject({ code: 0 });
     expect(await run(['contacts', 'rename', 'bob', 'robert'], env)).toEqual({ code: 0, out: '', err: 'renamed bob to robert\n' });
     expect(await run(['contacts', 'remove', 'robrt'], env)).toEqual({ code: 1, out: '', err: 'lanchat: no contact named "robrt"; did you mean "robert"?\n' });

@@ -1,9 +1,12 @@
 // Random and mutated byte streams into a listening session: whatever arrives,
 // the session ends (cleanly or with one LanchatError), never throws, never hangs.
+// As at a real listener, the door's classification of the first bytes says
+// whether the session speaks lanchat or plain lines.
 import { describe, expect, it } from 'vitest';
 import { LanchatError } from '../src/errors.js';
 import { Session, type SessionEnd } from '../src/peer.js';
 import { encodeControl, encodeTextHeader } from '../src/protocol.js';
+import { classifyFirstBytes } from '../src/secure.js';
 import { duplexPair } from './duplex-pair.js';
 
 /** mulberry32: a small seeded generator, so a failure can be replayed. */
@@ -58,7 +61,7 @@ async function feed(data: Buffer, rand: () => number): Promise<SessionEnd> {
     role: 'listen',
     nick: 'bob',
     maxLine: 1024,
-    graceMs: 1,
+    plain: classifyFirstBytes(data, true) !== 'lanchat',
     waitMs: 5,
     deliver: (_text, written) => {
       written();
@@ -105,7 +108,7 @@ describe('fuzzing a listener', () => {
 
   it('a flood without newlines is cut off at the line limit, whatever its size', async () => {
     const [peer, socket] = duplexPair();
-    const session = new Session(socket, { role: 'listen', nick: 'bob', maxLine: 1024, deliver: () => true });
+    const session = new Session(socket, { role: 'listen', nick: 'bob', maxLine: 1024, plain: true, deliver: () => true });
     let sent = 0;
     const chunk = Buffer.alloc(512, 'x');
     const stop = session.done.then(() => true);

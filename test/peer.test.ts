@@ -209,9 +209,9 @@ describe('acks under a full socket', () => {
 });
 
 describe('Session with a plain (netcat) peer', () => {
-  it('listener treats a first line that is not a hello as text', async () => {
+  it('a listener whose door found a plain peer speaks plain lines with it', async () => {
     const [a, b] = quietPair();
-    const bob = side(b, { role: 'listen', nick: 'bob', plainNick: '10.0.0.9:1234' });
+    const bob = side(b, { role: 'listen', nick: 'bob', plain: true, plainNick: '10.0.0.9:1234' });
     a.write('hello from nc\nsecond\n');
     await once(bob.session, 'open');
     expect(bob.session.plain).toBe(true);
@@ -225,16 +225,25 @@ describe('Session with a plain (netcat) peer', () => {
     expect(Buffer.concat(out).toString()).toBe('reply\n');
   });
 
-  it('listener treats a silent peer as plain after the grace period', async () => {
+  it('a listener never guesses again: a peer the door let in as lanchat that sends text is dropped, not printed', async () => {
+    const [a, b] = quietPair();
+    const bob = side(b, { role: 'listen', nick: 'bob', handshakeMs: 5000 });
+    a.write('hello from nc\n');
+    const end = await bob.session.done;
+    expect(end.error?.code).toBe('ERR_BAD_FRAME');
+    expect(bob.received).toEqual([]);
+  });
+
+  it('a listener session given no hello fails once its handshake time is up', async () => {
     const [, b] = quietPair();
-    const bob = side(b, { role: 'listen', nick: 'bob', graceMs: 50 });
-    await once(bob.session, 'open');
-    expect(bob.session.plain).toBe(true);
+    const bob = side(b, { role: 'listen', nick: 'bob', handshakeMs: 50 });
+    expect((await bob.session.done).error).toMatchObject({ code: 'ERR_HANDSHAKE', message: 'no hello within 0.05 s' });
+    expect(bob.session.plain).toBe(false);
   });
 
   it('drops a plain peer whose line is over the limit', async () => {
     const [a, b] = quietPair();
-    const bob = side(b, { role: 'listen', nick: 'bob', maxLine: 100 });
+    const bob = side(b, { role: 'listen', nick: 'bob', plain: true, maxLine: 100 });
     a.write('x'.repeat(150));
     expect((await bob.session.done).error?.code).toBe('ERR_LINE_TOO_LONG');
   });
@@ -332,7 +341,7 @@ describe('Session reading into reused buffers', () => {
   });
 
   it('keeps nothing of a plain peer\'s chunks past their recycling either', async () => {
-    const { session, raw, written, recycled } = scribbledListener({ graceMs: 20 });
+    const { session, raw, written, recycled } = scribbledListener({ plain: true });
     await once(session, 'open');
     const pieces = await writeCut(raw, 'one line\nand a second one\nlast', [4, 12, 20]);
     raw.end();

@@ -2,9 +2,11 @@
 // contact when there is one, else in known-peers.json), and what a listener
 // lets in: TLS always, plaintext lanchat with --insecure, netcat unless
 // --secure-only, only known keys with --known-only.
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, closeSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as dialTcp, createServer, type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,6 +145,58 @@ describe('secure by default', () => {
     expect((await run(['chat', 'bob'], aliceHome, 'new key\n')).code).toBe(0);
     await listen.exited;
     expect(JSON.parse(readFileSync(join(aliceHome, 'contacts.json'), 'utf8')).contacts[0].fingerprint).toBe(await idOf(newHome));
+  });
+});
+
+describe('keys: pinned only for lanchat, and they belong to the person', () => {
+  const hasNcat = spawnSync('ncat', ['--version']).status === 0;
+  if (!hasNcat) console.warn('skipping the ncat --ssl test: ncat is not installed (apt-get install ncat; .ci/run installs it)');
+
+  it.skipIf(!hasNcat)('a TLS service that is not lanchat (ncat --ssl -l) is not pinned: the lanchat listener there later is no "man in the middle"', async () => {
+    const [aliceHome, bobHome, port] = [home(), home(), await freePort()];
+    const ncat = spawnProc('ncat', ['-v', '--ssl', '-l', '127.0.0.1', String(port)], { stdin: fileInput('not lanchat\n') });
+    await ncat.waitForStderr(/Listening on/, 20_000); // it makes a throwaway RSA key first
+    const first = await run(['connect', '127.0.0.1', String(port), '--timeout', '5'], aliceHome, 'hi\n');
+    expect(first.code).toBe(1);
+    expect(first.stderr()).toMatch(/^lanchat: the peer is not a lanchat listener/m);
+    expect(first.stderr()).not.toMatch(/new peer key/);
+    expect(existsSync(join(aliceHome, 'known-peers.json'))).toBe(false);
+    ncat.child.kill('SIGTERM');
+    await ncat.exited;
+
+    const listen = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: bobHome } });
+    await listen.waitForStderr(/listening on/);
+    const second = await run(['connect', '127.0.0.1', String(port)], aliceHome, 'the real one\n');
+    expect(second.code).toBe(0);
+    expect(second.stderr()).not.toMatch(/WARNING/);
+    const bobKey = await idOf(bobHome);
+    expect(second.stderr()).toContain(`new peer key for 127.0.0.1:${port}: ${bobKey} (pinned in known peers; lanchat forget 127.0.0.1:${port} drops it)`);
+    expect((await listen.exited).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({ [`127.0.0.1:${port}`]: bobKey });
+  }, 40_000);
+
+  it('`contacts add NAME … --force` at a new address keeps the key: an impostor there is refused, the contact gets in', async () => {
+    const [aliceHome, bobHome] = [home(), home()];
+    const bobKey = await idOf(bobHome);
+    expect((await run(['contacts', 'add', 'bob', '127.0.0.1', '7000', '--fingerprint', bobKey], aliceHome)).code).toBe(0);
+    const port = await freePort(); // bob's laptop got another address
+    const moved = await run(['contacts', 'add', 'bob', '127.0.0.1', String(port), '--force'], aliceHome);
+    expect(moved.stderr()).toBe(`replaced bob (127.0.0.1:${port}); kept its key (if bob has a new key too: lanchat forget bob)\n`);
+    expect(JSON.parse(readFileSync(join(aliceHome, 'contacts.json'), 'utf8')).contacts[0]).toMatchObject({ port, fingerprint: bobKey });
+
+    let listen = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: home() } }); // not bob
+    await listen.waitForStderr(/listening on/);
+    const refused = await run(['chat', 'bob'], aliceHome, 'secret\n');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr()).toMatch(new RegExp(`^lanchat: WARNING: bob \\(127\\.0\\.0\\.1:${port}\\) presented a different key than before`, 'm'));
+    await stop(listen);
+    expect(listen.stdout().toString()).toBe('');
+
+    listen = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: bobHome } }); // bob
+    await listen.waitForStderr(/listening on/);
+    expect((await run(['chat', 'bob'], aliceHome, 'it is you\n')).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().toString()).toBe('it is you\n');
   });
 });
 
@@ -359,9 +413,34 @@ describe('the door of a listener', () => {
     peer.write('{');
     await new Promise((resolve) => setTimeout(resolve, 200));
     peer.end('"type":"hello","version":1,"nick":"alice","maxLine":100}\nsecret\n');
-    expect((await listen.exited).code).toBe(0);
-    expect(listen.stderr()).toMatch(/\(plain text: no nicks, no confirmations\)/); // taken for netcat, as it began
+    await listen.waitForStderr(/^refused 127\.0\.0\.1:\d+: a lanchat connector without encryption \(listen --insecure lets it in\)$/m);
+    await stop(listen);
     expect(listen.stderr()).not.toMatch(/connected to alice/);
+    expect(listen.stdout().toString()).toBe(''); // nothing of it printed as text
+  });
+
+  it.each([
+    ["/nick to the listener's own nick", ['--nick', 'mallory', '--commands'], '/nick bob\nit is me\n', /^lanchat: WARNING: the peer calls itself bob, your own nick: its messages may pass for yours$/m],
+    ['a look-alike of a contact (Cyrillic а) in its hello', ['--nick', '\u0430lice'], 'it is me\n', /^lanchat: WARNING: the peer calls itself \u0430lice \(\\u0430lice\), a look-alike of contact alice: it may not be alice$/m],
+  ])('warns loudly about %s', async (_, flags, input, warning) => {
+    const bobHome = home();
+    await run(['contacts', 'add', 'alice', '127.0.0.1', '7000', '--fingerprint', await idOf(home())], bobHome);
+    const listen = await listener(['--nick', 'bob'], { env: { LANCHAT_HOME: bobHome } });
+    expect((await run(['connect', '127.0.0.1', String(listen.port), ...flags], home(), input)).code).toBe(0);
+    await listen.exited;
+    expect(listen.stderr()).toMatch(warning);
+  });
+
+  it('a connector is warned when the listener it dialled calls itself by a look-alike of another contact', async () => {
+    const [aliceHome, port] = [home(), await freePort()];
+    await run(['contacts', 'add', 'carol', '127.0.0.1', '7000', '--fingerprint', await idOf(home())], aliceHome);
+    await run(['contacts', 'add', 'bob', '127.0.0.1', String(port)], aliceHome);
+    const listen = lanchat(['listen', String(port), '--host', '127.0.0.1', '--nick', 'c\u0430rol'], { env: { LANCHAT_HOME: home() } });
+    await listen.waitForStderr(/listening on/);
+    const chat = await run(['chat', 'bob'], aliceHome, 'hi\n');
+    expect(chat.code).toBe(0);
+    expect(chat.stderr()).toMatch(/^lanchat: WARNING: the peer calls itself c\u0430rol \(c\\u0430rol\), a look-alike of contact carol: it may not be carol$/m);
+    await listen.exited;
   });
 
   it('a plaintext connector whose nick names a contact with a pinned key is warned about', async () => {
@@ -432,26 +511,47 @@ describe('the listener side, in process', () => {
     const server = createServer((socket) => accepted.push(socket));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
+    let client!: Socket; // the other end of the newest peer
     const peer = async (first: string | Buffer | null): Promise<Socket> => {
-      const client = dialTcp((server.address() as AddressInfo).port, '127.0.0.1');
+      client = dialTcp((server.address() as AddressInfo).port, '127.0.0.1');
       await once(client, 'connect');
       if (first !== null) client.write(first);
       while (accepted.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       return accepted.shift()!;
     };
+    const readAll = async (stream: Duplex): Promise<string> => {
+      let all = '';
+      for await (const chunk of stream) all += String(chunk);
+      return all;
+    };
     try {
-      expect(await sniffPeer(await peer('{"type":"hello","version":1,"nick":"a","maxLine":9}\n'), 1000)).toBe('lanchat');
-      expect(await sniffPeer(await peer('{"type":"hello","ver'), 1000)).toBe('lanchat'); // cut short by the network
-      expect(await sniffPeer(await peer('{"not":"hello"}\n'), 1000)).toBe('text');
-      expect(await sniffPeer(await peer('hi\n'), 1000)).toBe('text');
-      expect(await sniffPeer(await peer(null), 100)).toBe('silent');
+      const kind = async (socket: Socket, silentMs = 1000, lineMs = 1000): Promise<string> => (await sniffPeer(socket, { silentMs, lineMs })).kind;
+      expect(await kind(await peer('{"type":"hello","version":1,"nick":"a","maxLine":9}\n'))).toBe('lanchat');
+      expect(await kind(await peer('{"type":"hello","ver'), 1000, 100)).toBe('text'); // never finished: taken for text in the end
+      // A hello cut by the network is waited for up to its end, and goes on whole.
+      const split = await peer('{"ty');
+      const splitKind = sniffPeer(split, { silentMs: 100, lineMs: 5000 });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // past the silent limit: it did say something
+      client.end('pe":"hello","version":1,"nick":"a","maxLine":9}\n');
+      const sniffed = await splitKind;
+      expect(sniffed.kind).toBe('lanchat');
+      expect(await readAll(sniffed.stream)).toBe('{"type":"hello","version":1,"nick":"a","maxLine":9}\n');
+      // A peer that leaves before the end of its first line: text, and what it said is still read.
+      const left = await peer(null);
+      client.end('{"unfinished');
+      const leftSniffed = await sniffPeer(left, { silentMs: 1000, lineMs: 5000 });
+      expect(leftSniffed.kind).toBe('text');
+      expect(await readAll(leftSniffed.stream)).toBe('{"unfinished');
+      expect(await kind(await peer('{"not":"hello"}\n'))).toBe('text');
+      expect(await kind(await peer('hi\n'))).toBe('text');
+      expect(await kind(await peer(null), 100)).toBe('silent');
       const text = await peer('kept\n');
-      await sniffPeer(text, 1000);
+      await kind(text);
       text.resume();
       expect(((await once(text, 'data')) as Buffer[])[0]!.toString()).toBe('kept\n'); // what was looked at is put back
 
       const stalled = await peer(Buffer.from([0x16, 0x03, 0x01])); // a handshake record that never completes
-      expect(await sniffPeer(stalled, 1000)).toBe('tls');
+      expect(await kind(stalled)).toBe('tls');
       const started = Date.now();
       await expect(secureServer(stalled, identity, 300)).rejects.toThrow('no TLS handshake within 0.3 s');
       expect(Date.now() - started).toBeLessThan(5000);

@@ -4,9 +4,9 @@ import { LanchatError, signalExitCode, usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { loadIdentity, type Identity } from '../identity.js';
 import { secureClient } from '../secure.js';
-import { checkListenerKey, type Dialled } from '../trust.js';
+import { checkListenerKey, impostorWarning, loadKeyBook, type Dialled, type KeyBook } from '../trust.js';
 import { dial, formatAddress } from '../transport.js';
-import { Chat, type PeerKey } from '../ui.js';
+import { Chat, type PeerKey, type SessionSecurity } from '../ui.js';
 
 export interface ConnectFlags extends SessionFlags {
   timeout: number;
@@ -40,7 +40,7 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     throw error;
   });
   if (!socket) return signalExitCode(ctx.signal.reason) ?? 1;
-  let secure: { stream: Duplex; key: PeerKey } | null = null;
+  let secure: SecureSession | null = null;
   if (identity) {
     secure = await secureSession(socket, identity, { host, port, contact }, flags, ctx).catch((error: LanchatError) => {
       if (error.code === 'ERR_ABORTED') return null; // Ctrl-C or a signal mid-handshake: leave at once
@@ -49,18 +49,53 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     if (!secure) return signalExitCode(ctx.signal.reason) ?? 1;
   }
   const chat = new Chat(ctx, options);
+  // A new key is pinned only once the listener's hello has come: a TLS service that is not lanchat never is.
+  let pinned: Promise<boolean> | null = null;
+  const proven = (): void => {
+    if (!secure?.pin) return;
+    pinned ??= secure.pin().then(
+      (line) => {
+        if (line) chat.note(line);
+        return true;
+      },
+      (error: LanchatError) => {
+        chat.note(`lanchat: ${error.message}`);
+        chat.endSession(); // another process pinned another key for this listener meanwhile
+        return false;
+      },
+    );
+  };
   try {
-    return await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key });
+    // The nick the listener claims is checked against the contacts' (not the one dialled: its key was). Not
+    // against ours: a listener's nick is its own choice, made before we came (often the same login name).
+    const book = flags.raw ? null : await currentKeyBook(ctx.env);
+    const fingerprint = secure?.key.fingerprint ?? null;
+    const vouch: SessionSecurity['vouch'] = book ? (nick) => impostorWarning(book, nick, fingerprint, undefined, secure?.contact ?? contact) : undefined;
+    const code = await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key, vouch, proven });
+    return (await pinned) === false ? 1 : code;
   } finally {
     await chat.close();
   }
+}
+
+/** The pins, to check the nick a listener claims; a broken file was reported already (or is not needed): none. */
+async function currentKeyBook(env: NodeJS.ProcessEnv): Promise<KeyBook> {
+  return loadKeyBook(env).catch(() => ({ contacts: [], peers: {} }));
+}
+
+/** A TLS session whose key was checked; `pin` writes a new pin (resolving to the line that says so), `contact` the contact dialled. */
+interface SecureSession {
+  stream: Duplex;
+  key: PeerKey;
+  contact?: string;
+  pin?: () => Promise<string | null>;
 }
 
 /**
  * TLS, then the listener's key is checked — against --fingerprint, else the
  * pin for what was dialled — before the session sends anything at all.
  */
-async function secureSession(socket: Socket, identity: Identity, dialled: Dialled, flags: ConnectFlags, ctx: CliContext): Promise<{ stream: Duplex; key: PeerKey }> {
+async function secureSession(socket: Socket, identity: Identity, dialled: Dialled, flags: ConnectFlags, ctx: CliContext): Promise<SecureSession> {
   const secure = await secureClient(socket, identity, flags.timeout * 1000, ctx.signal).catch((error: LanchatError) => {
     socket.destroy();
     if (error.code === 'ERR_ABORTED') throw error;
@@ -79,9 +114,13 @@ async function secureSession(socket: Socket, identity: Identity, dialled: Dialle
       }
       return { stream: secure.socket, key: { fingerprint, note: 'as given with --fingerprint' } };
     }
-    const { isNew, note, forget } = await checkListenerKey(ctx.env, dialled, fingerprint);
-    if (isNew) ctx.stderr.write(`new peer key for ${address}: ${fingerprint} (${note}; lanchat forget ${forget} drops it)\n`);
-    return { stream: secure.socket, key: { fingerprint, note } };
+    const check = await checkListenerKey(ctx.env, dialled, fingerprint);
+    const { isNew, note, forget } = check;
+    const pin = async (): Promise<string | null> => {
+      await check.pin();
+      return isNew ? `new peer key for ${address}: ${fingerprint} (${note}; lanchat forget ${forget} drops it)` : null;
+    };
+    return { stream: secure.socket, key: { fingerprint, note }, contact: check.contact, pin };
   } catch (error) {
     secure.socket.destroy();
     throw error;

@@ -26,16 +26,17 @@ export async function contactsAdd(args: Array<string | undefined>, flags: { forc
   const given = missing ? await askContact(args, ctx) : validateContact(args[0]!, args[1]!, args[2]!);
   const { replaced, saved } = await updateContacts(path(ctx), (contacts) => {
     const existing = findContact(contacts, given.name);
-    // Replacing a contact at the same address keeps its pinned key, unless another is given.
-    const sameAddress = existing?.host.toLowerCase() === given.host.toLowerCase() && existing.port === given.port;
-    const fingerprint = flags.fingerprint ?? (sameAddress ? existing.fingerprint : undefined);
+    // A key is the person's, not the address's: replacing a contact keeps its pinned key (DHCP moves
+    // people, and an impostor at the new address must not be taken for them), unless another is given.
+    const fingerprint = flags.fingerprint ?? existing?.fingerprint;
     const saved: Contact = fingerprint ? { ...given, fingerprint } : given;
     return { contacts: addContact(contacts, saved, flags.force), result: { replaced: existing, saved } };
   }).catch((error: LanchatError) => {
     throw error.code === 'ERR_CONTACT_EXISTS' ? new LanchatError(error.code, `${error.message} (use --force to replace it)`) : error;
   });
-  const dropped = replaced?.fingerprint && !saved.fingerprint ? '; its pinned key was dropped with its old address' : '';
-  ctx.stderr.write(`${replaced ? 'replaced' : 'added'} ${saved.name} (${formatAddress(saved.host, saved.port)})${dropped}\n`);
+  const moved = replaced && (replaced.host.toLowerCase() !== saved.host.toLowerCase() || replaced.port !== saved.port);
+  const kept = moved && !flags.fingerprint && saved.fingerprint ? `; kept its key (if ${saved.name} has a new key too: lanchat forget ${saved.name})` : '';
+  ctx.stderr.write(`${replaced ? 'replaced' : 'added'} ${saved.name} (${formatAddress(saved.host, saved.port)})${kept}\n`);
   return 0;
 }
 

@@ -18,6 +18,8 @@ export interface ListenFlags extends SessionFlags, DoorPolicy {
 /** New connections looked at (first bytes, TLS handshake) at once, in all and from one address; more are dropped. */
 const MAX_ADMITTING = 16;
 const MAX_ADMITTING_FROM_ONE = 4;
+/** Connections from addresses --allow bars, being told so at once; more are closed without a word. */
+const MAX_BARRED = 8;
 
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
 export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
@@ -35,12 +37,19 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
 
   // New connections are looked at side by side, so that a slow or silent one
   // holds up neither the running chat nor the next peer. A peer let in while
-  // a chat runs (or after the listener stopped) is turned away.
+  // a chat runs (or after the listener stopped) is turned away — unless the
+  // seat is held by a peer that has said nothing and been told nothing: that
+  // one gives way to a peer that speaks (a port scanner or a stray client
+  // must not keep everyone out).
   let stopped = false;
   const admitting = new Map<Socket, Promise<void>>();
   let handOver: ((peer: Admitted | null) => void) | null = null;
+  /** Who is in the chat, and a peer that spoke while they had not: it sits down once that session has ended. */
+  const seat: { holder: Admitted | null; next: Admitted | null } = { holder: null, next: null };
+  let barred = 0;
+  const where = (peer: Admitted): string => formatAddress(peer.from.host, peer.from.port);
   const turnAway = (peer: Admitted, noted: string, told: string): Promise<void> => {
-    log(`refused ${formatAddress(peer.from.host, peer.from.port)}: ${noted}`);
+    log(`refused ${where(peer)}: ${noted}`);
     return refuse(peer.stream, told, peer.security.plain);
   };
   const arrived = (peer: Admitted): void => {
@@ -49,6 +58,11 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     } else if (handOver) {
       handOver(peer);
       handOver = null;
+    } else if (seat.holder?.quiet?.() && !peer.quiet && !seat.next) {
+      log(`closed ${where(seat.holder)}: it said nothing, and ${where(peer)} came to talk`);
+      seat.holder.stream.write('lanchat: someone else came to talk, and you had said nothing: closing\n');
+      seat.next = peer;
+      chat.endSession();
     } else {
       void turnAway(peer, 'already in a chat', 'busy: already in a chat, try again later');
     }
@@ -59,7 +73,15 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     const from = remoteEndpoint(socket);
     const refused = (why: string): void => log(`refused ${formatAddress(from.host, from.port)}: ${why}`);
     if (allowed && !allowed.allows(from.host)) {
-      refused(`not allowed (--allow ${allowed.rules.join(',')})`);
+      const rule = `not allowed (--allow ${allowed.rules.join(',')})`;
+      // Each is told why, within a few seconds; a crowd of them must not take every file descriptor.
+      if (barred >= MAX_BARRED) {
+        refused(`${rule}; too many at once, closed`);
+        return void socket.destroy();
+      }
+      refused(rule);
+      barred++;
+      socket.once('close', () => barred--);
       return void barOut(socket, identity);
     }
     const fromThere = [...admitting.keys()].filter((other) => remoteEndpoint(other).host === from.host).length;
@@ -83,13 +105,21 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   try {
     for (;;) {
       if (ctx.signal.aborted) return signalExitCode(ctx.signal.reason) ?? 1;
-      chat.idle(() => {
-        endOfInput = true;
-        handOver?.(null);
-      });
-      const peer = await nextPeer();
+      let peer = seat.next;
+      seat.next = null;
+      if (!peer) {
+        chat.idle(() => {
+          endOfInput = true;
+          handOver?.(null);
+        });
+        peer = await nextPeer();
+      }
       if (!peer) return endOfInput ? code : (signalExitCode(ctx.signal.reason) ?? 1);
+      seat.holder = peer;
       code = await chat.run(peer.stream, peer.from, peer.security);
+      seat.holder = null;
+      // A silent peer that gave its seat away was no session: the one that came to talk is.
+      if (seat.next && !ctx.signal.aborted && code < 128 && !chat.outputBroken) continue;
       // Ctrl-C at the prompt (130) ends the listener too, not just the session,
       // and so does losing our stdout: nothing could be delivered any more.
       if (!flags.keep || ctx.signal.aborted || code >= 128 || chat.outputBroken) return code;
@@ -100,6 +130,7 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     server.close();
     // Whoever is still at the door is told, not just dropped — within a second.
     stopped = true;
+    if (seat.next) void turnAway(seat.next, 'the listener stopped', 'the listener has stopped');
     await Promise.race([Promise.all(admitting.values()), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     for (const socket of admitting.keys()) socket.destroy();
     await chat.close();
