@@ -90,7 +90,7 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
       if (kind === 'silent') return { stream, from, security: { plain }, quiet: () => socket.bytesRead === 0 && socket.bytesWritten === 0 };
       if (plain) return { stream, from, security: { plain } }; // netcat has no nick to check
       const book = await currentKeyBook(env, flags, log);
-      return { stream, from, security: { plain, vouch: (nick, own) => impostorWarning(book, nick, null, own) } };
+      return { stream, from, security: { plain, vouch: (nick, own) => impostorWarning(book, nick, null, { nick: own, fingerprint: null }) } };
     }
 
     const secure = await secureServer(socket, identity, HANDSHAKE_MS).catch((error: LanchatError) => {
@@ -116,7 +116,7 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
     if (first.kind === 'gone') throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
     if (first.kind === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
     const key = { fingerprint, note: whose ?? 'a new key: not a contact or known peer; /contact NAME PORT saves it' };
-    return { stream, from, security: { plain: first.kind !== 'lanchat', key, vouch: (nick, own) => impostorWarning(book, nick, fingerprint, own) } };
+    return { stream, from, security: { plain: first.kind !== 'lanchat', key, vouch: (nick, own) => impostorWarning(book, nick, fingerprint, { nick: own, fingerprint: identity.fingerprint }) } };
   } catch (error) {
     if (!(error instanceof Refused)) {
       log(`lanchat: ${address}: ${(error as Error).message}`);

@@ -185,17 +185,25 @@ function spelled(nick: string): string {
   return `${nick} (${escaped.join('')})`;
 }
 
+/** Who is looking at a peer's claim: our nick, and our key (a peer with our very key is this install: ourselves). */
+export interface Us {
+  nick: string;
+  fingerprint: string | null;
+}
+
 /**
  * A peer that claims a nick which is, or looks like (nameSkeleton), our own
- * (`own`) or a contact's may be passing itself off as us or as that contact.
+ * (`us`) or a contact's may be passing itself off as us or as that contact.
  * A contact's name is fine with the contact's own key, and its very name is
  * fine when no key of the contact's is pinned (nothing to compare); a
  * look-alike is not. `dialled`: the contact a connector dialled, whose key it
  * checked already. Returns the warning, or null.
  */
-export function impostorWarning(book: KeyBook, nick: string, fingerprint: string | null, own?: string, dialled?: string): string | null {
+export function impostorWarning(book: KeyBook, nick: string, fingerprint: string | null, us?: Us, dialled?: string): string | null {
   const looks = nameSkeleton(nick);
-  if (own !== undefined && nameSkeleton(own) === looks) {
+  const ourselves = fingerprint !== null && fingerprint === us?.fingerprint; // two terminals of one install
+  if (us && !ourselves && nameSkeleton(us.nick) === looks) {
+    const own = us.nick;
     const which = sameName(nick, own) ? 'your own nick' : `a look-alike of your own nick ${own}`;
     return `WARNING: the peer calls itself ${spelled(nick)}, ${which}: its messages may pass for yours`;
   }

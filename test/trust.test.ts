@@ -37,7 +37,8 @@ describe('nameSkeleton', () => {
 });
 
 describe('impostorWarning', () => {
-  const KEYS: Record<string, string | null> = { "alice's key": ALICE, 'another key': OTHER, 'no key': null };
+  const OURS = `CC${':CC'.repeat(31)}`;
+  const KEYS: Record<string, string | null> = { "alice's key": ALICE, 'another key': OTHER, 'our own key': OURS, 'no key': null };
   it.each([
     // nick claimed, key presented, own nick, the warning's first line (null: none)
     ['alice', "alice's key", 'bob', null],
@@ -50,22 +51,24 @@ describe('impostorWarning', () => {
     ['carol', 'another key', 'bob', null], // carol's very name, and no key of hers to compare
     ['bob', 'another key', 'bob', 'WARNING: the peer calls itself bob, your own nick: its messages may pass for yours'],
     ['BOB', "alice's key", 'bob', 'WARNING: the peer calls itself BOB, your own nick: its messages may pass for yours'],
+    ['bob', 'no key', 'bob', 'WARNING: the peer calls itself bob, your own nick: its messages may pass for yours'],
+    ['bob', 'our own key', 'bob', null], // this very install, in another terminal
     ['b\u043eb', 'another key', 'bob', 'WARNING: the peer calls itself b\u043eb (b\\u043eb), a look-alike of your own nick bob: its messages may pass for yours'],
     ['mallory', 'another key', 'bob', null],
     ['dave', 'another key', 'bob', null],
   ])('%s with %s, talking to %s', (nick, key, own, expected) => {
-    const warning = impostorWarning(book, nick, KEYS[key]!, own);
+    const warning = impostorWarning(book, nick, KEYS[key]!, { nick: own, fingerprint: OURS });
     expect(warning?.split('\n')[0] ?? null).toBe(expected);
   });
 
   it('names the keys when the contact has one', () => {
-    expect(impostorWarning(book, '\u0430lice', OTHER, 'bob')).toBe(
+    expect(impostorWarning(book, '\u0430lice', OTHER, { nick: 'bob', fingerprint: OURS })).toBe(
       `WARNING: the peer calls itself \u0430lice (\\u0430lice), a look-alike of contact alice: it may not be alice\n  expected  ${ALICE}\n  presented ${OTHER}`,
     );
   });
 
   it('a connector is not warned about the contact it dialled, only about the others', () => {
-    expect(impostorWarning(book, '\u0441arol', OTHER, 'bob', 'carol')).toBeNull();
-    expect(impostorWarning(book, '\u0430lice', OTHER, 'bob', 'carol')).toMatch(/a look-alike of contact alice/);
+    expect(impostorWarning(book, '\u0441arol', OTHER, undefined, 'carol')).toBeNull();
+    expect(impostorWarning(book, '\u0430lice', OTHER, undefined, 'carol')).toMatch(/a look-alike of contact alice/);
   });
 });

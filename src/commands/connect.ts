@@ -52,12 +52,10 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
   // A new key is pinned only once the listener's hello has come: a TLS service that is not lanchat never is.
   let pinned: Promise<boolean> | null = null;
   const proven = (): void => {
-    if (!secure?.pin) return;
-    pinned ??= secure.pin().then(
-      (line) => {
-        if (line) chat.note(line);
-        return true;
-      },
+    if (!secure?.pin || pinned) return;
+    if (secure.newKey) chat.note(secure.newKey);
+    pinned = secure.pin().then(
+      () => true,
       (error: LanchatError) => {
         chat.note(`lanchat: ${error.message}`);
         chat.endSession(); // another process pinned another key for this listener meanwhile
@@ -83,12 +81,13 @@ async function currentKeyBook(env: NodeJS.ProcessEnv): Promise<KeyBook> {
   return loadKeyBook(env).catch(() => ({ contacts: [], peers: {} }));
 }
 
-/** A TLS session whose key was checked; `pin` writes a new pin (resolving to the line that says so), `contact` the contact dialled. */
+/** A TLS session whose key was checked: `pin` writes a new pin (`newKey` says so), `contact` is the contact dialled. */
 interface SecureSession {
   stream: Duplex;
   key: PeerKey;
   contact?: string;
-  pin?: () => Promise<string | null>;
+  newKey?: string;
+  pin?: () => Promise<void>;
 }
 
 /**
@@ -114,13 +113,9 @@ async function secureSession(socket: Socket, identity: Identity, dialled: Dialle
       }
       return { stream: secure.socket, key: { fingerprint, note: 'as given with --fingerprint' } };
     }
-    const check = await checkListenerKey(ctx.env, dialled, fingerprint);
-    const { isNew, note, forget } = check;
-    const pin = async (): Promise<string | null> => {
-      await check.pin();
-      return isNew ? `new peer key for ${address}: ${fingerprint} (${note}; lanchat forget ${forget} drops it)` : null;
-    };
-    return { stream: secure.socket, key: { fingerprint, note }, contact: check.contact, pin };
+    const { isNew, note, forget, contact, pin } = await checkListenerKey(ctx.env, dialled, fingerprint);
+    const newKey = isNew ? `new peer key for ${address}: ${fingerprint} (${note}; lanchat forget ${forget} drops it)` : undefined;
+    return { stream: secure.socket, key: { fingerprint, note }, contact, newKey, pin };
   } catch (error) {
     secure.socket.destroy();
     throw error;
