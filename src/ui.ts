@@ -110,6 +110,8 @@ export class Chat {
   #inputStarted = false;
   /** A piped /quit ended the input on purpose: what follows it is not ours to send. */
   #quitInput = false;
+  /** The session was ended for another to follow at once (see endSession). */
+  #handingOn = false;
   #session: Session | null = null;
   #peer: Endpoint = { host: '', port: 0 };
   #address = '';
@@ -149,6 +151,7 @@ export class Chat {
     this.#address = address;
     this.#inputError = null;
     this.#exitOverride = null;
+    this.#handingOn = false;
     this.#stopIdle();
     this.#transcript.restart();
     const session = new Session(socket, {
@@ -210,7 +213,7 @@ export class Chat {
     // Set by the input handlers while we awaited the session.
     const inputError = this.#inputError as LanchatError | null;
     if (inputError) this.#notice(`lanchat: ${inputError.message}`);
-    const unsent = inputError ? null : await this.#leftoverInput();
+    const unsent = inputError || this.#handingOn ? null : await this.#leftoverInput();
     if (unsent) this.#notice(`lanchat: ${unsent}: ${end.error ? 'the session ended' : `${inert(who)} left`}`);
     const failed = end.error || end.unconfirmed > 0 || inputError || unsent || (cutShort && !this.#options.interactive);
     return failed ? EXIT_FAILURE : EXIT_OK;
@@ -334,8 +337,13 @@ export class Chat {
     this.#notice(text);
   }
 
-  /** Ends the running session at once, as /quit does (a listener's silent peer giving up its seat). */
-  endSession(): void {
+  /**
+   * Ends the running session at once, as /quit does. `handOn`: another session
+   * follows at once (a listener's silent peer giving up its seat), so what the
+   * input still has is kept for it, not counted as lost.
+   */
+  endSession({ handOn = false }: { handOn?: boolean } = {}): void {
+    this.#handingOn = handOn;
     this.#session?.quit();
   }
 

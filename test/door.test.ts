@@ -31,16 +31,19 @@ describe('nobody squats a listener', () => {
     const squatter = await quietPeer(listen.port);
     await listen.waitForStderr(/^connected to 127\.0\.0\.1:\d+ \(plain text/m); // taken for netcat after the grace
     const closed = once(squatter.socket, 'close');
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice'], { env: { LANCHAT_HOME: home() }, stdin: fileInput('hello bob\n') });
-    expect((await connect.exited).code).toBe(0);
-    expect(connect.stderr()).toMatch(/^connected to bob /m);
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice'], { env: { LANCHAT_HOME: home() }, stdin: 'pipe' });
+    await listen.waitForStderr(/^connected to alice \(127\.0\.0\.1:\d+\)$/m);
     await closed;
     expect(squatter.told()).toBe('lanchat: someone else came to talk, and you had said nothing: closing\n');
-    listen.child.stdin!.end();
-    expect((await listen.exited).code).toBe(0);
-    expect(listen.stdout().toString()).toBe('hello bob\n');
     expect(listen.stderr()).toMatch(/^closed 127\.0\.0\.1:\d+: it said nothing, and 127\.0\.0\.1:\d+ came to talk$/m);
-    expect(listen.stderr()).toMatch(/^connected to alice \(127\.0\.0\.1:\d+\)$/m);
+    // Both ways: the listener's input now goes to the newcomer.
+    listen.child.stdin!.end('for alice\n');
+    await connect.waitForStdout(10);
+    connect.child.stdin!.end('hello bob\n');
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(connect.stdout().toString()).toBe('for alice\n');
+    expect(listen.stdout().toString()).toBe('hello bob\n');
     expect(listen.stderr().match(/^listening on /gm)).toHaveLength(1); // one listen, not a second session
   });
 

@@ -62,7 +62,7 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
       log(`closed ${where(seat.holder)}: it said nothing, and ${where(peer)} came to talk`);
       seat.holder.stream.write('lanchat: someone else came to talk, and you had said nothing: closing\n');
       seat.next = peer;
-      chat.endSession();
+      chat.endSession({ handOn: true });
     } else {
       void turnAway(peer, 'already in a chat', 'busy: already in a chat, try again later');
     }
