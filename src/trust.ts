@@ -6,7 +6,7 @@
 // to be lanchat. The listener cannot pin by address (client ports change): it
 // recognises a connector's key. Both sides check the nick the other claims,
 // look-alikes (Unicode confusables) included.
-import unhomoglyph from 'unhomoglyph';
+import { createRequire } from 'node:module';
 import { CONTACTS_FILE, findContact, loadContacts, normalizeHost, updateContacts, type Contact } from './contacts.js';
 import { LanchatError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
@@ -14,6 +14,17 @@ import { readText, storePath, updateText } from './store.js';
 import { formatAddress } from './transport.js';
 
 const KNOWN_PEERS_FILE = 'known-peers.json';
+
+/**
+ * unhomoglyph: Unicode's confusables.txt (UTS #39) as a map to prototypes.
+ * Loaded at the first nick checked (its table and regular expression take
+ * ~25 ms), not at every start.
+ */
+let prototypes: ((text: string) => string) | null = null;
+function toPrototypes(text: string): string {
+  prototypes ??= createRequire(import.meta.url)('unhomoglyph') as (text: string) => string;
+  return prototypes(text);
+}
 
 interface KnownPeers {
   version: 1;
@@ -169,7 +180,7 @@ export function whoseKey(book: KeyBook, fingerprint: string): string | null {
  */
 export function nameSkeleton(name: string): string {
   const folded = name.normalize('NFKC').toLowerCase();
-  return unhomoglyph(folded.normalize('NFD')).normalize('NFD').toLowerCase();
+  return toPrototypes(folded.normalize('NFD')).normalize('NFD').toLowerCase();
 }
 
 /** Same name, as contacts compare names (NFC, case). */
