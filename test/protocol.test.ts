@@ -112,6 +112,10 @@ describe('FrameDecoder', () => {
     ['an empty message', '{"type":"msg","id":1,"size":0}\n', 'no text'],
     ['a two-line action', '{"type":"me","id":1,"size":4}\na\nb\n', 'one line'],
     ['an error frame without message', '{"type":"error"}\n', 'no message'],
+    ['an ack that carries a body', '{"type":"ack","id":1,"size":3}\nabc', 'an ack frame carries a body'],
+    ['a bye that carries a body', '{"type":"bye","size":1}\nx', 'a bye frame carries a body'],
+    ['an error that carries a body', '{"type":"error","message":"x","size":1}\nx', 'an error frame carries a body'],
+    ['a hello that carries a body', '{"type":"hello","version":1,"nick":"a","maxLine":9,"size":2}\nhi', 'a hello frame carries a body'],
   ])('rejects %s', (_name, wire, message) => {
     expect(() => decodeAll([Buffer.from(wire)])).toThrow(message);
   });
