@@ -220,13 +220,23 @@ export class Chat {
   }
 
   /**
-   * Whether what our input gave was all sent, as far as we know: false once piped
-   * input has given something and has not been read to its end (an input that is
-   * open but never gave anything has nothing we know of to lose).
+   * When a signal stops us: whether what our input gave was all sent, as far as
+   * we know — false once piped input has given something and has not been read
+   * to its end (an input that is open but never gave anything has nothing we
+   * know of to lose).
    */
   get #inputComplete(): boolean {
     if (this.#options.interactive) return true;
     return this.#stdinEnded ? !this.#splitter?.holding : !this.#inputStarted;
+  }
+
+  /**
+   * When we finish after the peer did: our input has gone quiet (or ended), so
+   * only a line it left half-way is known to be missing. What it gives later is
+   * counted as not sent on our side (#leftoverInput); the peer has left.
+   */
+  get #nothingPending(): boolean {
+    return !this.#splitter?.holding;
   }
 
   /**
@@ -285,7 +295,7 @@ export class Chat {
    * LINGER_MS — so that two scripts piping at each other both get everything.
    */
   #onPeerDone(session: Session): void {
-    if (this.#options.interactive || this.#stdinEnded || !this.#splitter) return session.finish(this.#inputComplete);
+    if (this.#options.interactive || this.#stdinEnded || !this.#splitter) return session.finish(this.#nothingPending);
     this.#lingering = true;
     this.#armLinger();
   }
@@ -294,7 +304,7 @@ export class Chat {
   #armLinger(): void {
     if (!this.#lingering || this.#awaitingDrain) return;
     if (this.#lingerTimer) this.#lingerTimer.refresh();
-    else this.#lingerTimer = setTimeout(() => this.#session?.finish(this.#inputComplete), LINGER_MS);
+    else this.#lingerTimer = setTimeout(() => this.#session?.finish(this.#nothingPending), LINGER_MS);
   }
 
   #disarmLinger(): void {

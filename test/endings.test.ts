@@ -120,11 +120,11 @@ describe('what is recorded', () => {
     const listen = await listener(['--nick', 'bob', '--commands'], { env: { TMPDIR: spoolDir } });
     const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice']);
     connect.child.stdin!.write('kept for /save\n');
-    await listen.waitForStdout('kept for /save\n'.length);
+    await listen.waitForStdout('kept for /save\n'.length, 10_000);
     expect(readdirSync(spoolDir)).toEqual([]);
     const saved = join(tmp(), 'saved.txt');
     listen.child.stdin!.write(`/save ${saved}\n`);
-    await listen.waitForStderr(/saved \d+ lines? to/);
+    await listen.waitForStderr(/saved \d+ lines? to/, 10_000);
     expect(readFileSync(saved, 'utf8')).toMatch(/alice: kept for \/save\n$/);
     listen.child.kill('SIGKILL');
     connect.child.kill('SIGKILL');
