@@ -3,9 +3,10 @@
 // file that touches them. The commander program loads only when needed, so
 // `lanchat --version` and `lanchat --help` start about as fast as node itself.
 // Only what the fast paths need is imported up front; the rest loads in main().
-import { fstatSync, readFileSync, readSync, realpathSync, writevSync } from 'node:fs';
+import { closeSync, fstatSync, readFileSync, readSync, realpathSync, writevSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { BufferPool } from './buffers.js';
+import type { JobControl } from './console.js';
 import type { CliContext } from './options.js';
 import { version } from './version.js';
 
@@ -96,6 +97,33 @@ function fastAnswer(args: string[]): string | null {
 /** Where main() writes its output (flushed before the process exits). */
 let output: Writable = process.stdout;
 
+/** Ctrl-Z at the keyboard stops the whole process group, as a terminal does (npx's npm too, not just us). */
+const jobControl: JobControl = {
+  suspend: () => process.kill(0, 'SIGTSTP'),
+  onContinue: (listener) => {
+    process.on('SIGCONT', listener);
+    return () => process.off('SIGCONT', listener);
+  },
+};
+
+/** Which of fds 0-2 were terminals at start: a terminal closed since then answers isatty() with false. */
+const STDIO_TERMINALS = [process.stdin, process.stdout, process.stderr].map((stream) => (stream as { isTTY?: boolean }).isTTY === true);
+
+/**
+ * Closes fds 0-2 whose terminal is gone (its window closed): at exit Node
+ * restores their terminal mode and aborts the process when that fails.
+ */
+function letGoOfLostTerminals(isatty: (fd: number) => boolean): void {
+  STDIO_TERMINALS.forEach((wasTerminal, fd) => {
+    if (!wasTerminal || isatty(fd)) return;
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  });
+}
+
 /** Runs the CLI on this process; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const quick = fastAnswer(argv.slice(2));
@@ -116,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
     controller.abort(signal);
   };
   for (const signal of SIGNALS) process.on(signal, onSignal);
+  process.stderr.on('error', () => {}); // stderr gone (a closed terminal): nowhere left to say anything
   const ctx: CliContext = {
     ...openStdin(Readable),
     stdout: (output = openStdout(Writable, isatty)),
@@ -123,6 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     cwd: process.cwd(),
     env: process.env,
     signal: controller.signal,
+    ...(process.platform !== 'win32' && { job: jobControl }),
   };
   let code = 0;
   try {
@@ -148,6 +178,7 @@ export async function main(argv: string[]): Promise<number> {
 const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(new URL(import.meta.url));
 if (invokedDirectly) {
   const code = await main(process.argv);
+  letGoOfLostTerminals((await import('node:tty')).isatty);
   // Leave once output is flushed, so that no stray handle keeps us; at once
   // after a signal (stdout may be stalled) or when stdout is gone.
   const stdout = output;

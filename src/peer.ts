@@ -213,6 +213,11 @@ export class Session extends EventEmitter {
     return { linesSent: this.#linesSent, linesReceived: this.#linesReceived, connectedAt: this.#connectedAt };
   }
 
+  /** Lines sent and not confirmed by the peer yet (always 0 with plain peers). */
+  get unconfirmedLines(): number {
+    return this.#unconfirmed;
+  }
+
   /**
    * Sends whole lines (each ending in LF, at most `sendLimit` bytes), given as
    * one buffer or as the pieces they arrived in. Returns false when the socket

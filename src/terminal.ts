@@ -53,7 +53,8 @@ export interface TextEvent {
 }
 
 export type StatusEvent =
-  | { type: 'join'; nick: string; address: string; plain: boolean }
+  /** `key`: the peer's key and how we know it, when the session is TLS (json carries it; stderr says it apart). */
+  | { type: 'join'; nick: string; address: string; plain: boolean; key?: { fingerprint: string; note: string } }
   | { type: 'nick'; from: string; nick: string }
   | { type: 'leave'; nick: string };
 

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import * as readline from 'node:readline';
 import type { Duplex, Readable, Writable } from 'node:stream';
+import { clearDraft, openKeyboard, promptOutput, redrawDraft, type JobControl } from './console.js';
 import { EXIT_FAILURE, EXIT_OK, LanchatError, signalExitCode } from './errors.js';
 import { Session, type Incoming, type Role } from './peer.js';
 import { BadLineError, LineSplitter, isValidNick, type TextKind } from './protocol.js';
@@ -35,6 +36,8 @@ export interface ChatIO {
   signal: AbortSignal;
   /** Takes back a chunk read from stdin once nothing refers to it any more, to read into again. */
   recycleInput?: (chunk: Buffer) => void;
+  /** Ctrl-Z at the keyboard stops the job through this; without it, readline's own handling. */
+  job?: JobControl;
 }
 
 /** The peer's key when the session is TLS, and how we know it ("pinned in contact bob", "a new key"). */
@@ -74,6 +77,16 @@ export interface ChatOptions {
   dialled?: Endpoint;
   /** Saves a contact for /contact; throws a LanchatError to refuse. */
   saveContact?: (contact: Endpoint & { name: string; fingerprint?: string }) => Promise<void>;
+  /** At a keyboard, how long a line may go unconfirmed before the person is told (default 5 s). */
+  lateMs?: number;
+}
+
+/** What a listener with nobody connected yet needs to know (see Chat.idle). */
+export interface IdleListener {
+  /** The address it listens on, for /who. */
+  listening: string;
+  /** Ctrl-D or /quit: stop listening. */
+  onQuit: () => void;
 }
 
 /** What a failed /save says, for the usual reasons. */
@@ -94,6 +107,20 @@ const LINGER_MS = 200;
 const QUIT_GRACE_MS = 1000;
 /** After a session, how long we read what piped input still had, to say how much was not sent. */
 const LEFTOVER_MS = 1000;
+/** At a keyboard, how long a line may go unconfirmed before the person is told. */
+const LATE_MS = 5000;
+/** The exit code when the terminal goes away (its window closed), as if by SIGHUP. */
+const TERMINAL_CLOSED = signalExitCode('SIGHUP')!;
+/** How much of a late line the notice quotes. */
+const LATE_QUOTE_CHARS = 40;
+
+/** A line typed at the keyboard, until the peer confirms it or the person is told it is late. */
+interface TypedLine {
+  text: string;
+  /** The session's count of lines sent, this one included: confirmed once that many are. */
+  through: number;
+  sentAt: number;
+}
 
 /**
  * One user's side of one or more sessions (several with `listen --keep`): the
@@ -125,7 +152,12 @@ export class Chat {
   #awaitingDrain = false;
   #stdoutBroken = false;
   #key: PeerKey | null = null;
-  #idleHandlers: { onData: () => void; onEnd: () => void } | null = null;
+  /** The keyboard of a listener with nobody connected yet. */
+  #idleKeyboard: readline.Interface | null = null;
+  #idleListener: IdleListener | null = null;
+  /** Typed lines not yet confirmed (oldest first), and the timer that names the late ones. */
+  #typed: TypedLine[] = [];
+  #lateTimer: NodeJS.Timeout | null = null;
   #lingerTimer: NodeJS.Timeout | null = null;
 
   constructor(io: ChatIO, options: ChatOptions) {
@@ -138,6 +170,8 @@ export class Chat {
       onError: (message) => this.#notice(`lanchat: ${message}`),
     });
     io.stdout.on('error', this.#onStdoutError);
+    // A terminal that is gone (its window closed) fails reads and mode changes: that is the end of the keyboard.
+    if (options.interactive) io.stdin.on('error', this.#onKeyboardLost);
   }
 
   /**
@@ -174,7 +208,7 @@ export class Chat {
     if (this.#io.signal.aborted) onAbort();
     else this.#io.signal.addEventListener('abort', onAbort);
     session.on('open', () => {
-      this.#status({ type: 'join', nick: session.peerNick!, address, plain: session.plain });
+      this.#status({ type: 'join', nick: session.peerNick!, address, plain: session.plain, ...(this.#key && { key: this.#key }) });
       this.#notice(this.#security());
       if (!session.plain) {
         proven?.();
@@ -318,28 +352,65 @@ export class Chat {
   }
 
   /**
-   * At a keyboard, between sessions (listen): what is typed is not kept for
-   * the next peer, who may be someone else. It is read and dropped, with a
-   * word; Ctrl-D (end of input) calls `onEnd`.
+   * At a keyboard, between sessions (listen): the commands that need no peer
+   * work (/help, /nick, /who, /quit). Text is not kept for the next peer, who
+   * may be someone else: it is dropped, with a word. Ctrl-D (end of input) and
+   * /quit call `onQuit`. The terminal stays in its usual mode (no prompt):
+   * lines are read as typed.
    */
-  idle(onEnd: () => void): void {
+  idle(listener: IdleListener): void {
     if (!this.#options.interactive) return;
     this.#stopIdle();
-    const stdin = this.#io.stdin;
-    const onData = (): void => this.#notice('lanchat: nobody is connected yet; that was not sent');
-    stdin.on('data', onData);
-    stdin.once('end', onEnd);
-    stdin.resume();
-    this.#idleHandlers = { onData, onEnd };
+    const keyboard = readline.createInterface({ input: this.#io.stdin, terminal: false, crlfDelay: Infinity });
+    keyboard.on('line', (line) => this.#handleIdleInput(parseInput(line)));
+    keyboard.on('close', () => {
+      if (this.#idleKeyboard === keyboard) this.#quitIdle();
+    });
+    this.#idleKeyboard = keyboard;
+    this.#idleListener = listener;
   }
 
   #stopIdle(): void {
-    if (!this.#idleHandlers) return;
-    this.#io.stdin.off('data', this.#idleHandlers.onData);
-    this.#io.stdin.off('end', this.#idleHandlers.onEnd);
-    this.#io.stdin.pause();
-    this.#idleHandlers = null;
+    const keyboard = this.#idleKeyboard;
+    this.#idleKeyboard = null;
+    this.#idleListener = null;
+    keyboard?.close(); // and stdin is paused
   }
+
+  #quitIdle(): void {
+    const listener = this.#idleListener;
+    this.#stopIdle();
+    listener?.onQuit();
+  }
+
+  #handleIdleInput(input: Input): void {
+    switch (input.command) {
+      case 'say':
+      case 'me':
+        return this.#notice('lanchat: nobody is connected yet; that was not sent');
+      case 'nick':
+        return this.#changeNick(input.nick);
+      case 'who':
+        return this.#notice(`nobody is connected yet; listening on ${this.#idleListener?.listening} as ${inert(this.#nick)}`);
+      case 'help':
+        return this.#notice(SLASH_HELP);
+      case 'quit':
+        return this.#quitIdle();
+      case 'save':
+      case 'contact':
+        return this.#notice(`lanchat: /${input.command} needs a peer: nobody is connected yet`);
+      case 'invalid':
+        return this.#notice(input.hint);
+    }
+  }
+
+  /** The terminal is gone (EIO): the end of the keyboard, as Ctrl-D — the session still says goodbye. */
+  #onKeyboardLost = (): void => {
+    if (this.#idleKeyboard) return this.#quitIdle();
+    if (!this.#rl || !this.#session) return;
+    this.#exitOverride ??= TERMINAL_CLOSED;
+    this.#session.quit();
+  };
 
   /** Releases stdin, and resolves once the log is written out. */
   /** A status line from outside the session (a listener turning someone away), kept clear of a half-typed line. */
@@ -361,6 +432,7 @@ export class Chat {
     this.#stopIdle();
     this.#stopInput();
     this.#io.stdout.off('error', this.#onStdoutError);
+    this.#io.stdin.off('error', this.#onKeyboardLost);
     return this.#transcript.close();
   }
 
@@ -381,9 +453,9 @@ export class Chat {
   #writeOut(data: string | Buffer, written?: () => void): boolean {
     const stdout = this.#io.stdout;
     if (this.#rl && this.#rl.terminal && promptOutput(this.#rl) === stdout) {
-      clearPromptLine(this.#rl);
+      clearDraft(this.#rl);
       const more = stdout.write(data, (error) => error || written?.());
-      this.#rl.prompt(true);
+      redrawDraft(this.#rl);
       return more;
     }
     // Writes of one turn of the event loop leave together (one writev to a pipe, not one per TLS record).
@@ -407,8 +479,8 @@ export class Chat {
   #notice(text: string): void {
     const rl = this.#rl;
     if (rl && rl.terminal) {
-      clearPromptLine(rl).write(`${text}\n`);
-      rl.prompt(true);
+      clearDraft(rl).write(`${text}\n`);
+      redrawDraft(rl);
     } else {
       this.#io.stderr.write(`${text}\n`);
     }
@@ -435,11 +507,12 @@ export class Chat {
     stdin.off('data', this.#onStdinData);
     stdin.off('end', this.#onStdinEnd);
     this.#session?.off('drain', this.#onSessionDrain);
+    this.#forgetTyped();
     if (this.#rl) {
       const rl = this.#rl;
       this.#rl = null;
       rl.close();
-      if (rl.terminal) clearPromptLine(rl);
+      if (rl.terminal) clearDraft(rl);
     }
     stdin.pause();
   }
@@ -544,17 +617,24 @@ export class Chat {
   }
 
   #startKeyboard(session: Session): void {
-    const { stdin, stdout, stderr } = this.#io;
+    const { stdin, stdout, stderr, job } = this.#io;
     const output = stdout.isTTY ? stdout : stderr.isTTY ? stderr : undefined;
-    const rl = readline.createInterface({ input: stdin, output, terminal: output !== undefined, prompt: `${this.#nick}> ` });
+    const rl = openKeyboard(stdin, output, `${this.#nick}> `, job);
     this.#rl = rl;
-    rl.on('line', (line) => this.#handleLine(session, line));
+    rl.on('error', this.#onKeyboardLost); // forwarded from stdin, or raw mode that cannot be set
+    rl.on('line', (line) => {
+      // At the terminal's end (its window closed) readline hands over the draft: Enter was never pressed.
+      if (!stdin.readableEnded) this.#handleLine(session, line);
+    });
     rl.on('SIGINT', () => {
       this.#exitOverride = 130;
       session.quit();
     });
     rl.on('close', () => {
-      if (this.#rl === rl) session.quit({ graceMs: QUIT_GRACE_MS }); // Ctrl-D
+      if (this.#rl !== rl) return;
+      // Ctrl-D, or the terminal's end: in raw mode Ctrl-D is a key, so an end of input means the window closed.
+      if (rl.terminal && stdin.readableEnded) this.#exitOverride ??= TERMINAL_CLOSED;
+      session.quit({ graceMs: QUIT_GRACE_MS });
     });
     this.#notice('type a message and press Enter; /help lists commands, /quit leaves');
     rl.prompt();
@@ -572,15 +652,7 @@ export class Chat {
       case 'me':
         return this.#sendText(session, 'me', input.text);
       case 'nick':
-        if (!isValidNick(input.nick)) {
-          this.#notice('lanchat: a nick is 1 to 32 characters, with no spaces or control characters');
-        } else {
-          this.#nick = input.nick;
-          session.setNick(input.nick);
-          this.#rl?.setPrompt(`${input.nick}> `);
-          this.#transcript.event(`you are now ${input.nick}`, new Date());
-          this.#notice(`you are now ${input.nick}`);
-        }
+        this.#changeNick(input.nick, session);
         break;
       case 'save':
         this.#save(session, input.file);
@@ -607,6 +679,18 @@ export class Chat {
     return true;
   }
 
+  /** /nick, in a session or (no `session`) at a listener with nobody connected yet. */
+  #changeNick(nick: string, session?: Session): void {
+    if (!isValidNick(nick)) return this.#notice('lanchat: a nick is 1 to 32 characters, with no spaces or control characters');
+    this.#nick = nick;
+    if (session) {
+      session.setNick(nick);
+      this.#rl?.setPrompt(`${nick}> `);
+      this.#transcript.event(`you are now ${nick}`, new Date());
+    }
+    this.#notice(`you are now ${nick}`);
+  }
+
   /** Sends `text`: one line, or `lines` of them joined by LF (piped, so already within the limit). */
   #sendText(session: Session, kind: TextKind, text: string, lines = 1): boolean {
     const body = Buffer.from(`${text}\n`, 'utf8');
@@ -619,8 +703,50 @@ export class Chat {
     if (!session.isOpen) return true; // leaving: not sent, so not in the transcript either
     this.#transcript.text({ kind, nick: this.#nick, body }, new Date());
     const more = session.send(kind, body, lines);
+    if (this.#options.interactive && !session.plain) this.#watchTyped(session, text);
     this.#rl?.prompt();
     return more;
+  }
+
+  /** Remembers a typed line, so that the person hears of it if it stays unconfirmed (see LATE_MS). */
+  #watchTyped(session: Session, text: string): void {
+    this.#typed.push({ text, through: session.stats.linesSent, sentAt: Date.now() });
+    if (!this.#lateTimer) this.#armLateTimer(session);
+  }
+
+  #armLateTimer(session: Session): void {
+    const oldest = this.#typed[0];
+    if (!oldest) return;
+    const dueAt = oldest.sentAt + (this.#options.lateMs ?? LATE_MS);
+    this.#lateTimer = setTimeout(() => this.#tellLate(session, dueAt), Math.max(0, dueAt - Date.now()));
+  }
+
+  /**
+   * Names the lines still unconfirmed once the oldest is due: once per batch,
+   * never again for the same line (the session's end counts what never came).
+   */
+  #tellLate(session: Session, dueAt: number): void {
+    this.#lateTimer = null;
+    const confirmed = session.stats.linesSent - session.unconfirmedLines;
+    const now = Math.max(Date.now(), dueAt);
+    const lateMs = this.#options.lateMs ?? LATE_MS;
+    this.#typed = this.#typed.filter((line) => line.through > confirmed);
+    const late = this.#typed.filter((line) => now - line.sentAt >= lateMs);
+    if (late.length > 0) {
+      this.#typed = this.#typed.slice(late.length);
+      const first = late[0]!;
+      const chars = [...first.text];
+      const quote = inert(chars.slice(0, LATE_QUOTE_CHARS).join('')) + (chars.length > LATE_QUOTE_CHARS ? '…' : '');
+      const more = late.length > 1 ? ` and ${plural(late.length - 1, 'more line')}` : '';
+      this.#notice(`not delivered yet: "${quote}"${more} (${Math.round((now - first.sentAt) / 1000)} s)`);
+    }
+    this.#armLateTimer(session);
+  }
+
+  #forgetTyped(): void {
+    if (this.#lateTimer) clearTimeout(this.#lateTimer);
+    this.#lateTimer = null;
+    this.#typed = [];
   }
 
   #save(session: Session, file: string | null): void {
@@ -668,10 +794,12 @@ export class Chat {
   #describeSession(session: Session): string {
     const { linesSent, linesReceived, connectedAt } = session.stats;
     const kind = session.plain ? 'plain text, no confirmations' : 'lanchat protocol';
+    const unconfirmed = session.unconfirmedLines;
+    const confirmations = session.plain ? '' : unconfirmed === 0 ? '; all confirmed' : `; ${plural(unconfirmed, 'line')} not confirmed yet`;
     return [
       `talking to ${inert(session.peerNick ?? '?')} at ${this.#address} (${kind})`,
       `connected since ${connectedAt ? timestamp(connectedAt) : '-'}`,
-      `messages: ${linesSent} sent, ${linesReceived} received`,
+      `messages: ${linesSent} sent, ${linesReceived} received${confirmations}`,
       this.#security(),
     ].join('\n');
   }
@@ -688,18 +816,6 @@ export class Chat {
     const warning = vouch?.(nick, this.#nick);
     if (warning) this.#notice(`lanchat: ${warning.split('\n').map(inert).join('\n')}`);
   }
-}
-
-function promptOutput(rl: readline.Interface): Writable {
-  return (rl as unknown as { output: Writable }).output;
-}
-
-/** Wipes the prompt and half-typed line, so a message can take its place (readline redraws it after). */
-function clearPromptLine(rl: readline.Interface): Writable {
-  const output = promptOutput(rl);
-  readline.cursorTo(output, 0);
-  readline.clearLine(output, 0);
-  return output;
 }
 
 function plural(n: number, noun: string): string {

@@ -101,16 +101,19 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
   ctx.signal.addEventListener('abort', onAbort);
 
   let code = 0;
-  let endOfInput = false; // Ctrl-D at the keyboard while nobody is connected
+  let endOfInput = false; // Ctrl-D or /quit at the keyboard while nobody is connected
   try {
     for (;;) {
       if (ctx.signal.aborted) return signalExitCode(ctx.signal.reason) ?? 1;
       let peer = seat.next;
       seat.next = null;
       if (!peer) {
-        chat.idle(() => {
-          endOfInput = true;
-          handOver?.(null);
+        chat.idle({
+          listening: address,
+          onQuit: () => {
+            endOfInput = true;
+            handOver?.(null);
+          },
         });
         peer = await nextPeer();
       }
