@@ -12,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 type DraftLine = readline.Interface & { prevRows?: number };
 
 type RawReadable = Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
+type SizedWritable = Writable & { columns?: number; rows?: number; getWindowSize?: () => [number, number] };
 
 /** Stops the whole job as the terminal's Ctrl-Z would, and hears when it goes on (`fg`). */
 export interface JobControl {
@@ -33,12 +34,27 @@ export function promptOutput(rl: readline.Interface): Writable {
  */
 export function clearDraft(rl: readline.Interface): Writable {
   const output = promptOutput(rl);
+  catchUpWithResize(output);
   const { rows } = rl.getCursorPos();
   if (rows > 0) readline.moveCursor(output, 0, -rows);
   readline.cursorTo(output, 0);
   readline.clearScreenDown(output);
   (rl as DraftLine).prevRows = 0; // readline redraws from this row, not from rows above it
   return output;
+}
+
+/**
+ * The terminal may have been resized (and re-wrapped the draft) before this
+ * process handled the SIGWINCH: ask it now, and if so, act as on the signal
+ * (what Node's own handler does: new size, then 'resize').
+ */
+function catchUpWithResize(output: SizedWritable): void {
+  if (typeof output.getWindowSize !== 'function') return;
+  const [columns, rows] = output.getWindowSize();
+  if (columns === output.columns && rows === output.rows) return;
+  output.columns = columns;
+  output.rows = rows;
+  output.emit('resize');
 }
 
 /** Draws the prompt and the draft from the cursor's row (after `clearDraft`), the cursor where it was in the draft. */
@@ -56,6 +72,7 @@ export function redrawDraft(rl: readline.Interface): void {
 export function openKeyboard(input: RawReadable, output: Writable | undefined, prompt: string, job?: JobControl): readline.Interface {
   const rl = readline.createInterface({ input, output, terminal: output !== undefined, prompt });
   if (!rl.terminal || !output) return rl;
+  keepInsertingAtTheCursor(rl);
   // Before readline's own redraw on 'resize', which would move up by the row
   // the cursor had at the old width.
   const onResize = (): void => void clearDraft(rl);
@@ -81,6 +98,19 @@ export function openKeyboard(input: RawReadable, output: Writable | undefined, p
     stopHearing?.();
   });
   return rl;
+}
+
+/**
+ * Node's readline (20, 22) turns `isCompletionEnabled` off while it takes a
+ * chunk of several characters (a paste, fast typing, a slow link), so that a
+ * Tab in it does not complete; but then it appends the text to the end of the
+ * line wherever the cursor is, and skips its record of the rows the draft
+ * takes, so later redraws leave stale rows behind. We have no completer: keep
+ * it on, and every character goes in where the cursor is, as if typed.
+ */
+function keepInsertingAtTheCursor(rl: readline.Interface): void {
+  if (!('isCompletionEnabled' in rl)) return;
+  Object.defineProperty(rl, 'isCompletionEnabled', { get: () => true, set: () => {}, configurable: true });
 }
 
 /** Raw mode on or off; a terminal that is gone reports it as an 'error' on `input`. */

@@ -1,11 +1,11 @@
 // The interactive mode in a real terminal: tmux runs two lanchat processes,
 // send-keys types, capture-pane reads the screen.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { CLI } from './cli-helpers.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CLI, killAll, lanchat, listener } from './cli-helpers.js';
 
 const SOCKET = `lanchat-test-${process.pid}`;
 const hasTmux = (() => {
@@ -22,22 +22,33 @@ function tmux(...args: string[]): string {
 }
 
 const screen = (name: string): string => tmux('capture-pane', '-p', '-t', name);
+/** The whole screen and its scrollback, rows that wrapped joined back into lines. */
+const history = (name: string): string => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', name);
 
-async function waitForScreen(name: string, pattern: RegExp, ms = 5000): Promise<RegExpMatchArray> {
+async function waitForScreen(name: string, pattern: RegExp, ms = 5000, read = screen): Promise<RegExpMatchArray> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const match = screen(name).match(pattern);
+    const match = read(name).match(pattern);
     if (match) return match;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} on ${name}'s screen:\n${screen(name)}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} on ${name}'s screen:\n${read(name)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-/** Runs lanchat in a new tmux session; the screen shows EXIT=code when it ends. */
-function start(name: string, args: string[], cwd: string, home = cwd): void {
-  const command = [process.execPath, CLI, ...args].map((word) => `'${word}'`).join(' ');
-  tmux('new-session', '-d', '-s', name, '-x', '100', '-y', '30', '-c', cwd, '-e', `LANCHAT_HOME=${home}`, `${command}; echo "EXIT=$?"; sleep 30`);
+/** lanchat's command line, each word quoted for a shell. */
+const lanchatCommand = (args: string[]): string => [process.execPath, CLI, ...args].map((word) => `'${word}'`).join(' ');
+
+/** Runs a shell command in a new tmux session `width` columns wide. */
+function startShell(name: string, command: string, cwd: string, { home = cwd, width = 100 } = {}): void {
+  tmux('new-session', '-d', '-s', name, '-x', String(width), '-y', '30', '-c', cwd, '-e', `LANCHAT_HOME=${home}`, command);
 }
+
+/** Runs lanchat in a new tmux session; the screen shows EXIT=code when it ends. */
+function start(name: string, args: string[], cwd: string, home = cwd, width = 100): void {
+  startShell(name, `${lanchatCommand(args)}; echo "EXIT=$?"; sleep 30`, cwd, { home, width });
+}
+
+afterEach(killAll);
 
 afterAll(() => {
   if (hasTmux) {
@@ -164,3 +175,158 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     await waitForScreen('dash', /^EXIT=0$/m);
   });
 });
+
+const hasBash = (() => {
+  try {
+    execFileSync('bash', ['--version']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Every message once, in order, above the whole draft; the draft once, last.
+ * `screenText` is the history with wrapped rows joined (see history()).
+ */
+function expectMessagesAboveDraft(screenText: string, messages: string[], prompt: string, draft: string): void {
+  const lines = screenText.split('\n').filter((line) => line.trim() !== '');
+  const at = messages.map((message) => lines.findIndex((line) => line.endsWith(`alice: ${message}`)));
+  for (const [i, message] of messages.entries()) {
+    expect(lines.filter((line) => line.endsWith(`alice: ${message}`)), `${message} in:\n${screenText}`).toHaveLength(1);
+    if (i > 0) expect(at[i]).toBeGreaterThan(at[i - 1]!);
+  }
+  expect(lines.filter((line) => line.startsWith(prompt)), `one draft in:\n${screenText}`).toEqual([`${prompt}${draft}`]);
+  expect(lines.at(-1)).toBe(`${prompt}${draft}`);
+}
+
+describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
+  it('messages that arrive while a draft spans several rows all show, once, above the whole draft; also after resizes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    start('wide', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir, dir, 40);
+    const [, port] = await waitForScreen('wide', /listening on 127\.0\.0\.1:(\d+)/);
+    const alice = lanchat(['connect', '127.0.0.1', port!, '--nick', 'alice'], { env: { LANCHAT_HOME: dir } });
+    await waitForScreen('wide', /^bob>\s*$/m);
+    const draft = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(4).slice(0, 127); // "bob> " + 127: four rows of 40
+    tmux('send-keys', '-t', 'wide', '-l', draft);
+    await waitForScreen('wide', new RegExp(`^bob> ${draft}$`, 'm'), 5000, history);
+
+    const messages = [1, 2, 3, 4].map((n) => `incoming message ${n}`);
+    alice.child.stdin!.write(messages.map((message) => `${message}\n`).join(''));
+    await waitForScreen('wide', /alice: incoming message 4\n/, 5000, history);
+    expectMessagesAboveDraft(history('wide'), messages, 'bob> ', draft);
+
+    // The cursor in the middle of the draft (on its second row).
+    tmux('send-keys', '-t', 'wide', ...Array<string>(80).fill('Left'));
+    messages.push('while the cursor is inside');
+    alice.child.stdin!.write(`${messages.at(-1)}\n`);
+    await waitForScreen('wide', /alice: while the cursor is inside\n/, 5000, history);
+    expectMessagesAboveDraft(history('wide'), messages, 'bob> ', draft);
+
+    for (const width of [25, 70]) {
+      await resizeWindow('wide', width);
+      messages.push(`after a resize to ${width}`, `and another at ${width}`);
+      alice.child.stdin!.write(`${messages.at(-2)}\n${messages.at(-1)}\n`);
+      await waitForScreen('wide', new RegExp(`alice: and another at ${width}\\n`), 5000, history);
+      expectMessagesAboveDraft(history('wide'), messages, 'bob> ', draft);
+    }
+
+    // The draft is still whole, with the cursor where it was: a letter typed lands there.
+    tmux('send-keys', '-t', 'wide', '-l', '!');
+    tmux('send-keys', '-t', 'wide', 'Enter');
+    const sent = `${draft.slice(0, 47)}!${draft.slice(47)}\n`;
+    await alice.waitForStdout(Buffer.byteLength(sent));
+    expect(alice.stdout().toString()).toBe(sent);
+    alice.child.stdin!.end();
+    await waitForScreen('wide', /^alice left\nEXIT=0$/m);
+  });
+
+  it.skipIf(!hasBash).each([
+    ['run by itself', (command: string) => command],
+    // As under npx: a parent in the same job (here a subshell) must stop too, or the shell waits for it forever.
+    ['run by a parent in its job', (command: string) => `(${command}; echo "EXIT=$?")`],
+  ])('after Ctrl-Z and fg (%s) the keyboard works at once, the draft is back, and Ctrl-C still leaves', async (_how, wrap) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    const bob = await listener(['--nick', 'bob'], { env: { LANCHAT_HOME: dir } });
+    const name = `job-${_how.length}`;
+    startShell(name, 'bash --norc --noprofile -i', dir);
+    tmux('send-keys', '-t', name, '-l', wrap(lanchatCommand(['connect', '127.0.0.1', String(bob.port), '--nick', 'alice'])));
+    tmux('send-keys', '-t', name, 'Enter');
+    await waitForScreen(name, /^alice>\s*$/m);
+    tmux('send-keys', '-t', name, '-l', 'draft');
+    await waitForScreen(name, /^alice> draft$/m);
+
+    tmux('send-keys', '-t', name, 'C-z');
+    await waitForScreen(name, /Stopped/);
+    tmux('send-keys', '-t', name, 'fg', 'Enter');
+    await waitForScreen(name, /\bfg\n(.*\n)*alice> draft\s*$/, 5000, history);
+    tmux('send-keys', '-t', name, '-l', ' and more');
+    tmux('send-keys', '-t', name, 'Enter');
+    await bob.waitForStdout('draft and more\n'.length);
+    expect(bob.stdout().toString()).toBe('draft and more\n');
+
+    tmux('send-keys', '-t', name, 'C-c');
+    await bob.waitForStderr(/^alice left$/m);
+    if (!_how.includes('parent')) tmux('send-keys', '-t', name, 'echo "EXIT=$?"', 'Enter');
+    await waitForScreen(name, /^EXIT=130$/m);
+    tmux('kill-session', '-t', name);
+  });
+
+  it('closing the window (the terminal gone, no SIGHUP for lanchat) still says goodbye, drops the draft, and exits 129', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    const bob = await listener(['--nick', 'bob'], { env: { LANCHAT_HOME: dir } });
+    const errors = join(dir, 'alice.err');
+    const code = join(dir, 'alice.code');
+    // sh ignores the hang-up, to write down lanchat's exit code once the terminal is gone.
+    const command = lanchatCommand(['connect', '127.0.0.1', String(bob.port), '--nick', 'alice']);
+    startShell('closing', `trap '' HUP; ${command} 2>'${errors}'; echo $? >'${code}'`, dir);
+    await waitForScreen('closing', /^alice>\s*$/m);
+    tmux('send-keys', '-t', 'closing', '-l', 'half a thought');
+    await waitForScreen('closing', /^alice> half a thought$/m);
+    tmux('kill-session', '-t', 'closing');
+
+    await bob.waitForStderr(/^alice left$/m);
+    expect(bob.stderr()).not.toMatch(/without saying goodbye/);
+    expect((await bob.exited).code).toBe(0);
+    expect(bob.stdout().toString()).toBe(''); // Enter was never pressed
+    await waitFor(() => existsSync(code) && readFileSync(code, 'utf8').endsWith('\n'), `${code} to be written`);
+    expect(readFileSync(code, 'utf8')).toBe('129\n');
+    expect(readFileSync(errors, 'utf8')).not.toMatch(/error|assertion/i);
+  });
+
+  it('at a --keep listener with nobody connected, /nick and /who work and /quit stops listening with exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    start('idle', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob', '--keep'], dir);
+    const [, port] = await waitForScreen('idle', /listening on 127\.0\.0\.1:(\d+)/);
+    tmux('send-keys', '-t', 'idle', '/nick zed', 'Enter');
+    await waitForScreen('idle', /^you are now zed$/m);
+    tmux('send-keys', '-t', 'idle', '/who', 'Enter');
+    await waitForScreen('idle', new RegExp(`^nobody is connected yet; listening on 127\\.0\\.0\\.1:${port} as zed$`, 'm'));
+
+    const alice = lanchat(['connect', '127.0.0.1', port!, '--nick', 'alice'], { env: { LANCHAT_HOME: dir } });
+    await alice.waitForStderr(/^connected to zed /m);
+    alice.child.stdin!.end();
+    await waitForScreen('idle', /^alice left\nlistening on /m);
+    tmux('send-keys', '-t', 'idle', '/quit', 'Enter');
+    await waitForScreen('idle', /^EXIT=0$/m);
+  });
+});
+
+/**
+ * Resizes a window and waits until its terminal says so: tmux re-wraps the
+ * screen at once but may tell the terminal (and so the program) a moment later,
+ * and no program can place its output right in between.
+ */
+async function resizeWindow(name: string, width: number): Promise<void> {
+  tmux('resize-window', '-t', name, '-x', String(width));
+  const terminal = tmux('display', '-p', '-t', name, '#{pane_tty}').trim();
+  await waitFor(() => execFileSync('stty', ['-F', terminal, 'size'], { encoding: 'utf8' }).trim().endsWith(` ${width}`), `${terminal} to be ${width} wide`);
+}
+
+async function waitFor(ready: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

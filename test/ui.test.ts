@@ -1,0 +1,185 @@
+// Chat over in-memory streams: a keyboard (stdin that is not a terminal, so
+// readline reads plain lines) and a peer Session on the other end of a duplex pair.
+import { EventEmitter, once } from 'node:events';
+import { PassThrough, type Duplex } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Session, type Incoming } from '../src/peer.js';
+import { DEFAULT_MAX_LINE } from '../src/protocol.js';
+import { Chat, type ChatOptions } from '../src/ui.js';
+import { duplexPair } from './duplex-pair.js';
+
+/** A stream whose text so far can be read and waited on. */
+class Screen extends PassThrough {
+  text = '';
+
+  constructor() {
+    super();
+    this.setEncoding('utf8');
+    this.on('data', (chunk: string) => (this.text += chunk));
+  }
+
+  /** Resolves once the text matches `pattern` (checked on every write, never by polling); gives up after `ms`. */
+  async waitFor(pattern: RegExp, ms = 5000): Promise<RegExpMatchArray> {
+    const signal = AbortSignal.timeout(ms);
+    for (;;) {
+      const match = this.text.match(pattern);
+      if (match) return match;
+      try {
+        await once(this, 'data', { signal });
+      } catch {
+        throw new Error(`timed out waiting for ${pattern}; the text so far:\n${this.text}`);
+      }
+    }
+  }
+
+  count(needle: string): number {
+    return this.text.split(needle).length - 1;
+  }
+}
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function keyboardChat(options: Partial<ChatOptions> & Pick<ChatOptions, 'role' | 'nick'>) {
+  const stdin = new PassThrough();
+  const stdout = new Screen();
+  const stderr = new Screen();
+  const chat = new Chat(
+    { stdin, stdout, stderr, cwd: process.cwd(), signal: new AbortController().signal },
+    { maxLine: DEFAULT_MAX_LINE, format: 'plain', interactive: true, commands: true, waitMs: 2000, ...options },
+  );
+  cleanups.push(() => chat.close());
+  return { chat, stdin, stdout, stderr, type: (line: string) => stdin.write(`${line}\n`) };
+}
+
+/** A lanchat peer on the other end; it confirms the lines `acks` says (all by default), never the others. */
+function peer(socket: Duplex, role: 'connect' | 'listen', nick: string, { acks = (_text: Incoming): boolean => true } = {}) {
+  const received: Incoming[] = [];
+  const arrivals = new EventEmitter();
+  const session = new Session(socket, {
+    role,
+    nick,
+    maxLine: DEFAULT_MAX_LINE,
+    waitMs: 2000,
+    deliver: (text, written) => {
+      received.push(text);
+      arrivals.emit('text', text);
+      if (acks(text)) setImmediate(written);
+      return true;
+    },
+  });
+  session.on('peer-done', () => session.finish());
+  cleanups.push(() => session.quit());
+  return { session, received, next: async (): Promise<Incoming> => (await once(arrivals, 'text'))[0] as Incoming };
+}
+
+function quietPair(): [Duplex, Duplex] {
+  const pair = duplexPair();
+  for (const end of pair) end.on('error', () => {});
+  return pair;
+}
+
+describe('a listener with nobody connected yet, at the keyboard', () => {
+  it('answers /help, /who and /nick, refuses text, and the next peer sees the new nick', async () => {
+    const { chat, stderr, type } = keyboardChat({ role: 'listen', nick: 'bob' });
+    let quits = 0;
+    chat.idle({ listening: '127.0.0.1:5000', onQuit: () => quits++ });
+
+    type('hello?');
+    await stderr.waitFor(/^lanchat: nobody is connected yet; that was not sent$/m);
+    type('/who');
+    await stderr.waitFor(/^nobody is connected yet; listening on 127\.0\.0\.1:5000 as bob$/m);
+    type('/help');
+    await stderr.waitFor(/^ {2}\/quit {9}say goodbye and leave/m);
+    type('/nick bad nick');
+    await stderr.waitFor(/^lanchat: a nick is 1 to 32 characters/m);
+    type('/nick zed');
+    await stderr.waitFor(/^you are now zed$/m);
+    type('/save');
+    await stderr.waitFor(/^lanchat: \/save needs a peer: nobody is connected yet$/m);
+    expect(quits).toBe(0);
+
+    const [ours, theirs] = quietPair();
+    const alice = peer(theirs, 'connect', 'alice');
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 40000 });
+    await once(alice.session, 'open');
+    expect(alice.session.peerNick).toBe('zed');
+    expect(alice.received).toEqual([]); // what was typed before is never sent
+    alice.session.finish();
+    expect(await ran).toBe(0);
+  });
+
+  it('/quit stops listening, as Ctrl-D does', async () => {
+    const { chat, stdin, type } = keyboardChat({ role: 'listen', nick: 'bob' });
+    const quit = new Promise<string>((resolve) => chat.idle({ listening: '127.0.0.1:5000', onQuit: () => resolve('quit') }));
+    type('/quit');
+    expect(await quit).toBe('quit');
+
+    const ended = new Promise<string>((resolve) => chat.idle({ listening: '127.0.0.1:5000', onQuit: () => resolve('end') }));
+    stdin.end();
+    expect(await ended).toBe('end');
+  });
+});
+
+describe('delivery, as the person at the keyboard sees it', () => {
+  it('names a typed line that stays unconfirmed, once, and /who counts what is unconfirmed', async () => {
+    const { chat, stderr, type } = keyboardChat({ role: 'connect', nick: 'alice', lateMs: 150 });
+    const [ours, theirs] = quietPair();
+    const bob = peer(theirs, 'listen', 'bob', { acks: () => false });
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 5000 });
+    await once(bob.session, 'open');
+
+    const long = `\x1b[31mred${'x'.repeat(60)}`;
+    type(long);
+    // Quoted up to 40 characters, made inert.
+    await stderr.waitFor(/^not delivered yet: "\\x1b\[31mredx{32}…" \(\d+ s\)$/m);
+    type('second');
+    type('third');
+    await stderr.waitFor(/^not delivered yet: "second" and 1 more line \(\d+ s\)$/m);
+    // By now the first line had more than its wait again: it is not named twice.
+    expect(stderr.count('not delivered yet: "\\x1b[31mred')).toBe(1);
+    expect(stderr.text).not.toContain('\x1b');
+
+    type('/who');
+    await stderr.waitFor(/^messages: 3 sent, 0 received; 3 lines not confirmed yet$/m);
+    expect(bob.received.map((text) => text.body.toString())).toEqual([`${long}\n`, 'second\n', 'third\n']);
+    bob.session.quit();
+    await ran;
+  });
+
+  it('says nothing of lines the peer confirms, and /who says when all are', async () => {
+    // The wait is long beside an in-memory round trip, so the confirmed line is never late, even under load.
+    const { chat, stdout, stderr, type } = keyboardChat({ role: 'connect', nick: 'alice', lateMs: 1000 });
+    const [ours, theirs] = quietPair();
+    const bob = peer(theirs, 'listen', 'bob', { acks: (text) => text.body.toString() === 'hello\n' });
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 5000 });
+    await once(bob.session, 'open');
+    const arrived = bob.next();
+    type('hello');
+    await arrived;
+    await new Promise((resolve) => setImmediate(resolve)); // bob's ack is on its way
+    bob.session.send('msg', Buffer.from('ok\n'), 1); // behind the ack: once alice shows it, she has the ack
+    await stdout.waitFor(/^ok$/m);
+    type('/who');
+    await stderr.waitFor(/^messages: 1 sent, 1 received; all confirmed$/m);
+    type('stuck');
+    await stderr.waitFor(/^not delivered yet: "stuck" \(1 s\)$/m);
+    expect(stderr.count('not delivered yet')).toBe(1);
+    bob.session.quit();
+    await ran;
+  });
+
+  it('in json, the join event carries the peer key and how it is known', async () => {
+    const { chat, stdout } = keyboardChat({ role: 'connect', nick: 'alice', format: 'json' });
+    const [ours, theirs] = quietPair();
+    const bob = peer(theirs, 'listen', 'bob');
+    const key = { fingerprint: 'AB:CD', note: 'pinned in contact bob' };
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 5000 }, { key });
+    const [line] = await stdout.waitFor(/^\{"type":"join".*\n/m);
+    expect(JSON.parse(line)).toMatchObject({ type: 'join', nick: 'bob', plain: false, key });
+    bob.session.quit();
+    await ran;
+  });
+});
