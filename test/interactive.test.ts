@@ -211,9 +211,13 @@ describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
     tmux('send-keys', '-t', 'wide', '-l', draft);
     await waitForScreen('wide', new RegExp(`^bob> ${draft}$`, 'm'), 5000, history);
 
-    const messages = [1, 2, 3, 4].map((n) => `incoming message ${n}`);
-    alice.child.stdin!.write(messages.map((message) => `${message}\n`).join(''));
-    await waitForScreen('wide', /alice: incoming message 4\n/, 5000, history);
+    // One at a time: each redraw must start where the draft starts, not one row up.
+    const messages: string[] = [];
+    for (const n of [1, 2, 3, 4]) {
+      messages.push(`incoming message ${n}`);
+      alice.child.stdin!.write(`incoming message ${n}\n`);
+      await waitForScreen('wide', new RegExp(`alice: incoming message ${n}\n`), 5000, history);
+    }
     expectMessagesAboveDraft(history('wide'), messages, 'bob> ', draft);
 
     // The cursor in the middle of the draft (on its second row).
@@ -231,10 +235,11 @@ describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
       expectMessagesAboveDraft(history('wide'), messages, 'bob> ', draft);
     }
 
-    // The draft is still whole, with the cursor where it was: a letter typed lands there.
-    tmux('send-keys', '-t', 'wide', '-l', '!');
+    // The draft is still whole, with the cursor where it was: what is typed lands there, also a
+    // paste (readline takes several characters at once another way).
+    tmux('send-keys', '-t', 'wide', '-l', '!?');
     tmux('send-keys', '-t', 'wide', 'Enter');
-    const sent = `${draft.slice(0, 47)}!${draft.slice(47)}\n`;
+    const sent = `${draft.slice(0, 47)}!?${draft.slice(47)}\n`;
     await alice.waitForStdout(Buffer.byteLength(sent));
     expect(alice.stdout().toString()).toBe(sent);
     alice.child.stdin!.end();
