@@ -91,6 +91,9 @@ export function openKeyboard(input: RawReadable, output: Writable | undefined, p
       clearDraft(rl); // the shell's "Stopped" takes its place; `fg` draws it again
       setRawMode(input, false);
       job.suspend();
+      // Here once continued, or at once when nothing stopped us (SIGTSTP ignored, or an orphaned
+      // process group, whose stop signals the kernel drops): never leave the keyboard half-restored.
+      onContinue();
     });
   }
   rl.once('close', () => {

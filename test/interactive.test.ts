@@ -299,6 +299,23 @@ describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
     expect(readFileSync(errors, 'utf8')).not.toMatch(/error|assertion/i);
   });
 
+  it.skipIf(!hasBash)('closing the window of an interactive shell (SIGHUP and the terminal gone together) still says goodbye', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    const bob = await listener(['--nick', 'bob'], { env: { LANCHAT_HOME: dir } });
+    startShell('hangup', 'bash --norc --noprofile -i', dir);
+    tmux('send-keys', '-t', 'hangup', '-l', lanchatCommand(['connect', '127.0.0.1', String(bob.port), '--nick', 'alice']));
+    tmux('send-keys', '-t', 'hangup', 'Enter');
+    await waitForScreen('hangup', /^alice>\s*$/m);
+    tmux('send-keys', '-t', 'hangup', '-l', 'half a thought');
+    await waitForScreen('hangup', /^alice> half a thought$/m);
+    tmux('kill-session', '-t', 'hangup'); // bash passes the SIGHUP on to its job
+
+    await bob.waitForStderr(/^alice left$/m);
+    expect(bob.stderr()).not.toMatch(/without saying goodbye/);
+    expect((await bob.exited).code).toBe(0);
+    expect(bob.stdout().toString()).toBe('');
+  });
+
   it('at a --keep listener with nobody connected, /nick and /who work and /quit stops listening with exit 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
     start('idle', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob', '--keep'], dir);
