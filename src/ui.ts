@@ -795,12 +795,13 @@ export class Chat {
     const { linesSent, linesReceived, connectedAt } = session.stats;
     const kind = session.plain ? 'plain text, no confirmations' : 'lanchat protocol';
     const unconfirmed = session.unconfirmedLines;
-    const confirmations = session.plain ? '' : unconfirmed === 0 ? '; all confirmed' : `; ${plural(unconfirmed, 'line')} not confirmed yet`;
+    const confirmations = unconfirmed === 0 ? 'every line you sent is confirmed' : `${plural(unconfirmed, 'line')} you sent not confirmed yet`;
     return [
       `talking to ${inert(session.peerNick ?? '?')} at ${this.#address} (${kind})`,
       `connected since ${connectedAt ? timestamp(connectedAt) : '-'}`,
-      `messages: ${linesSent} sent, ${linesReceived} received${confirmations}`,
+      `messages: ${linesSent} sent, ${linesReceived} received`,
       this.#security(),
+      ...(session.plain ? [] : [confirmations]),
     ].join('\n');
   }
 

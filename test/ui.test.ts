@@ -143,7 +143,7 @@ describe('delivery, as the person at the keyboard sees it', () => {
     expect(stderr.text).not.toContain('\x1b');
 
     type('/who');
-    await stderr.waitFor(/^messages: 3 sent, 0 received; 3 lines not confirmed yet$/m);
+    await stderr.waitFor(/^messages: 3 sent, 0 received\n.*\n3 lines you sent not confirmed yet$/m);
     expect(bob.received.map((text) => text.body.toString())).toEqual([`${long}\n`, 'second\n', 'third\n']);
     bob.session.quit();
     await ran;
@@ -163,7 +163,7 @@ describe('delivery, as the person at the keyboard sees it', () => {
     bob.session.send('msg', Buffer.from('ok\n'), 1); // behind the ack: once alice shows it, she has the ack
     await stdout.waitFor(/^ok$/m);
     type('/who');
-    await stderr.waitFor(/^messages: 1 sent, 1 received; all confirmed$/m);
+    await stderr.waitFor(/^messages: 1 sent, 1 received\n.*\nevery line you sent is confirmed$/m);
     type('stuck');
     await stderr.waitFor(/^not delivered yet: "stuck" \(1 s\)$/m);
     expect(stderr.count('not delivered yet')).toBe(1);
