@@ -722,25 +722,26 @@ export class Chat {
   }
 
   /**
-   * Names the lines still unconfirmed once the oldest is due: once per batch,
-   * never again for the same line (the session's end counts what never came).
+   * Once the oldest unconfirmed typed line is due, names it and counts every
+   * other line still unconfirmed with it: one notice per stall, never again for
+   * the same lines (the session's end counts what never came).
    */
   #tellLate(session: Session, dueAt: number): void {
     this.#lateTimer = null;
     const confirmed = session.stats.linesSent - session.unconfirmedLines;
-    const now = Math.max(Date.now(), dueAt);
-    const lateMs = this.#options.lateMs ?? LATE_MS;
-    this.#typed = this.#typed.filter((line) => line.through > confirmed);
-    const late = this.#typed.filter((line) => now - line.sentAt >= lateMs);
-    if (late.length > 0) {
-      this.#typed = this.#typed.slice(late.length);
-      const first = late[0]!;
-      const chars = [...first.text];
-      const quote = inert(chars.slice(0, LATE_QUOTE_CHARS).join('')) + (chars.length > LATE_QUOTE_CHARS ? '…' : '');
-      const more = late.length > 1 ? ` and ${plural(late.length - 1, 'more line')}` : '';
-      this.#notice(`not delivered yet: "${quote}"${more} (${Math.round((now - first.sentAt) / 1000)} s)`);
+    const late = this.#typed.filter((line) => line.through > confirmed);
+    const first = late[0];
+    if (first && first.sentAt + (this.#options.lateMs ?? LATE_MS) > dueAt) {
+      this.#typed = late; // the lines due were confirmed in time: wait for the oldest left
+      return this.#armLateTimer(session);
     }
-    this.#armLateTimer(session);
+    this.#typed = [];
+    if (!first) return;
+    const chars = [...first.text];
+    const quote = inert(chars.slice(0, LATE_QUOTE_CHARS).join('')) + (chars.length > LATE_QUOTE_CHARS ? '…' : '');
+    const more = late.length > 1 ? ` and ${plural(late.length - 1, 'more line')}` : '';
+    const seconds = Math.round((Math.max(Date.now(), dueAt) - first.sentAt) / 1000);
+    this.#notice(`not delivered yet: "${quote}"${more} (${seconds} s)`);
   }
 
   #forgetTyped(): void {

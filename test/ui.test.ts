@@ -2,7 +2,7 @@
 // readline reads plain lines) and a peer Session on the other end of a duplex pair.
 import { EventEmitter, once } from 'node:events';
 import { PassThrough, type Duplex } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Session, type Incoming } from '../src/peer.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 import { Chat, type ChatOptions } from '../src/ui.js';
@@ -149,8 +149,9 @@ describe('delivery, as the person at the keyboard sees it', () => {
     await ran;
   });
 
-  it('says nothing of lines the peer confirms, and /who says when all are', async () => {
-    // The wait is long beside an in-memory round trip, so the confirmed line is never late, even under load.
+  it('says nothing of lines the peer confirms in time, and names a later line only when it is due', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] }); // streams keep their real turns
+    cleanups.push(() => vi.useRealTimers());
     const { chat, stdout, stderr, type } = keyboardChat({ role: 'connect', nick: 'alice', lateMs: 1000 });
     const [ours, theirs] = quietPair();
     const bob = peer(theirs, 'listen', 'bob', { acks: (text) => text.body.toString() === 'hello\n' });
@@ -164,7 +165,16 @@ describe('delivery, as the person at the keyboard sees it', () => {
     await stdout.waitFor(/^ok$/m);
     type('/who');
     await stderr.waitFor(/^messages: 1 sent, 1 received\n.*\nevery line you sent is confirmed$/m);
+
+    vi.advanceTimersByTime(600);
+    const stuck = bob.next();
     type('stuck');
+    await stuck;
+    vi.advanceTimersByTime(500); // hello is due, and was confirmed; stuck is not due yet
+    type('/who');
+    await stderr.waitFor(/^1 line you sent not confirmed yet$/m);
+    expect(stderr.text).not.toContain('not delivered yet');
+    vi.advanceTimersByTime(500);
     await stderr.waitFor(/^not delivered yet: "stuck" \(1 s\)$/m);
     expect(stderr.count('not delivered yet')).toBe(1);
     bob.session.quit();
