@@ -398,6 +398,7 @@ export class Session extends EventEmitter {
     // We chose not to read (our output is slow): the countdown starts again when we resume.
     if (this.#paused > 0) return;
     this.#fail(new LanchatError('ERR_PEER_LOST', `lost ${this.peerNick}: no answer for ${this.#aliveMs / 1000} s`));
+    this.#socket.destroy(); // nothing queued for it will arrive: do not wait for it to leave
   }
 
   #stopWatching(): void {
