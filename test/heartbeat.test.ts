@@ -4,6 +4,7 @@
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseAlive } from '../src/options.js';
 import { Session, type Incoming, type SessionOptions } from '../src/peer.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 
@@ -302,5 +303,21 @@ describe('heartbeats and --idle-timeout', () => {
     expect(bob.ended).toBe(false);
     await vi.advanceTimersByTimeAsync(2100);
     expect((await bob.session.done).error?.code).toBe('ERR_IDLE');
+  });
+});
+
+describe('--alive', () => {
+  it.each([
+    ['0', 0],
+    ['1', 1],
+    ['2.5', 2.5],
+    ['15', 15],
+    ['86400', 86_400],
+  ])('%j is %d seconds', (given, seconds) => {
+    expect(parseAlive(given)).toBe(seconds);
+  });
+
+  it.each(['0.5', '-1', '86401', 'never', '', '1e3'])('%j is refused (0, or 1 to 86400)', (given) => {
+    expect(() => parseAlive(given)).toThrow('seconds must be 0 (off) or a number from 1 to 86400.');
   });
 });
