@@ -4,9 +4,11 @@
 // notice and exit 1 with a "lost" line. Traffic stays inside the namespaces
 // this test makes (10.199.0.0/30 exists only there); they are removed after
 // each test. Needs root and `ip`: skipped, saying why, where they cannot be made.
+// And over loopback: a reader that stalls is alive, not lost.
 import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLI, killAll, spawnProc, type Proc } from './cli-helpers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CLI, fileInput, killAll, lanchat, listener, spawnProc, type Proc } from './cli-helpers.js';
 
 const LISTENER_IP = '10.199.0.1';
 const CONNECTOR_IP = '10.199.0.2';
@@ -162,4 +164,21 @@ describe.skipIf(unavailable !== null)(`a silent cut of a real link (veth between
     expect(code).toBe(1);
     expect(ms).toBeLessThan(NOTICE_MS);
   }, 90_000);
+});
+
+describe('a live but stalled reader (loopback)', () => {
+  it('a listener whose output stalls for 5 times --alive is not lost, nor loses its peer: every byte arrives, both exit 0', async () => {
+    const text = `${'z'.repeat(99)}\n`.repeat(200_000); // 20 MB: far more than the pipes and sockets between them hold
+    const listen = await listener(['--alive', '1']);
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--alive', '1', '--wait', '60'], { stdin: fileInput(text) });
+    await listen.waitForStdout(1, 15_000);
+    const stdout = listen.child.stdout!;
+    stdout.pause(); // the listener's output is stuck: it stops reading its socket, and the sender stalls
+    await sleep(5000); // the stall under test, not a wait for an event
+    stdout.resume();
+    expect((await connect.exited).code).toBe(0);
+    expect((await listen.exited).code).toBe(0);
+    expect(listen.stdout().length).toBe(text.length);
+    expect(listen.stderr() + connect.stderr()).not.toMatch(/lost/);
+  }, 60_000);
 });
