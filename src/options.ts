@@ -52,6 +52,13 @@ export function parseSeconds(value: string): number {
   return n;
 }
 
+/** --alive: 0 turns heartbeats off; a limit under a second would take a live peer for lost. */
+export function parseAlive(value: string): number {
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!(n === 0 || (n >= 1 && n <= 86_400))) throw new InvalidArgumentError('seconds must be 0 (off) or a number from 1 to 86400.');
+  return n;
+}
+
 function parseMaxLine(value: string): number {
   return integer(value, 1, 64 * 1024 * 1024, 'the line limit (bytes)');
 }
@@ -66,6 +73,7 @@ export interface SessionFlags {
   format?: Format;
   maxLine: number;
   wait: number;
+  alive: number;
   commands?: boolean;
   log?: string;
 }
@@ -77,6 +85,7 @@ export function addSessionOptions(command: Command): Command {
     .addOption(new Option('-f, --format <format>', 'how messages are written: pretty, plain or json (default: pretty on a terminal, else plain)').choices(FORMATS))
     .option('--max-line <bytes>', 'longest line to send or accept, in bytes of UTF-8', parseMaxLine, DEFAULT_MAX_LINE)
     .option('--wait <seconds>', 'at the end of piped input, how long to wait without progress for the peer to confirm every line', parseSeconds, 10)
+    .option('--alive <seconds>', 'take the peer for lost after this long without a sign of life (0: never); see README, "A lost peer"', parseAlive, 15)
     .option('--commands', 'treat piped lines that start with / as slash commands (always on at a terminal)')
     .option('--log <file>', 'append the conversation to FILE as it happens');
 }
@@ -127,6 +136,7 @@ export async function chatOptions(flags: SessionFlags, ctx: CliContext, role: Ro
     interactive,
     commands: interactive || flags.commands === true,
     waitMs: flags.wait * 1000,
+    aliveMs: flags.alive * 1000,
     log: flags.log,
     // The address book loads only when /contact is used: a chat need not pay for it.
     saveContact: async (contact) => {

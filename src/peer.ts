@@ -44,8 +44,14 @@ export interface SessionOptions {
   handshakeMs?: number;
   /** At the end, how long to wait without progress for acks and for the peer's goodbye. */
   waitMs?: number;
-  /** End the session after this long without traffic either way (0: never). */
+  /** End the session after this long without traffic either way (0: never). Heartbeats are not traffic. */
   idleMs?: number;
+  /**
+   * The peer is lost once nothing has arrived from it for this long (default
+   * 15 s; 0: never, and no heartbeats). Kept by heartbeats with a lanchat peer
+   * that offers them, by TCP keepalive with any other.
+   */
+  aliveMs?: number;
   /**
    * Hands a peer's text to the output. Call `written` once it has been written
    * (the ack goes out then); return false to pause the socket until that moment.
@@ -88,6 +94,18 @@ interface Delivery {
 
 const DEFAULT_HANDSHAKE_MS = 10_000;
 const DEFAULT_WAIT_MS = 10_000;
+export const DEFAULT_ALIVE_MS = 15_000;
+/** The feature a hello lists when its sender sends and takes heartbeats (ping frames). */
+const PING = 'ping';
+const PING_LINE = encodeControl({ type: 'ping' });
+/** However short a peer says its limit is, we ping at most every third of this. */
+const MIN_PEER_ALIVE_MS = 1000;
+/**
+ * Node's libuv sends TCP keepalive probes 1 s apart and gives up after 10
+ * unanswered (measured with strace on Node 20: TCP_KEEPINTVL 1, TCP_KEEPCNT
+ * 10): the first probe goes this much before the limit.
+ */
+const KEEPALIVE_PROBES_MS = 10_000;
 /** After /quit, how long the goodbye may take to leave before the socket is dropped. */
 const QUIT_FLUSH_MS = 1000;
 
@@ -114,6 +132,14 @@ export class Session extends EventEmitter {
   #peerNick: string | null = null;
   #plain: boolean;
   #peerMaxLine: number;
+  #aliveMs: number;
+  #peerFeatures: readonly string[] = [];
+  #peerAliveMs = DEFAULT_ALIVE_MS;
+  /** Heartbeats (see #watchLink): a ping when we have sent nothing for a while; the peer lost when nothing arrives. */
+  #pingTimer: NodeJS.Timeout | null = null;
+  #lossTimer: NodeJS.Timeout | null = null;
+  /** The chunk being decoded held more than heartbeats. */
+  #heardTraffic = false;
   #decoder: FrameDecoder;
   #splitter: LineSplitter | null = null;
   /** The one pending deadline: handshake, or the wait at the end. */
@@ -153,6 +179,7 @@ export class Session extends EventEmitter {
     this.#nick = options.nick;
     this.#plain = options.plain === true;
     this.#peerMaxLine = options.maxLine;
+    this.#aliveMs = options.aliveMs ?? DEFAULT_ALIVE_MS;
     this.#decoder = new FrameDecoder(options.maxLine);
     this.done = new Promise((resolve) => (this.#resolve = resolve));
 
@@ -177,7 +204,7 @@ export class Session extends EventEmitter {
     if (this.#plain) {
       queueMicrotask(() => this.#openPlain());
     } else if (options.role === 'connect') {
-      this.#write(encodeControl({ type: 'hello', version: PROTOCOL_VERSION, nick: this.#nick, maxLine: options.maxLine }));
+      this.#write(encodeControl(this.#hello()));
       this.#startTimer(options.handshakeMs ?? DEFAULT_HANDSHAKE_MS, () =>
         this.#fail(new LanchatError('ERR_HANDSHAKE', 'the peer did not answer as a lanchat listener (for netcat, use --raw)')),
       );
@@ -198,6 +225,11 @@ export class Session extends EventEmitter {
 
   get plain(): boolean {
     return this.#plain;
+  }
+
+  /** What the peer's hello offered (see PROTOCOL.md, features); none for a plain or an older peer. */
+  get peerFeatures(): readonly string[] {
+    return this.#peerFeatures;
   }
 
   get isOpen(): boolean {
@@ -256,6 +288,7 @@ export class Session extends EventEmitter {
 
   /** Writes buffers as one batch (a single writev); `written` follows the last (writes complete in order). */
   #writeAll(parts: Buffer[], written?: () => void): boolean {
+    this.#pingTimer?.refresh();
     this.#socket.cork();
     let ok = true;
     parts.forEach((part, i) => (ok = this.#socket.write(part, i === parts.length - 1 ? written : undefined)));
@@ -329,7 +362,54 @@ export class Session extends EventEmitter {
   }
 
   #write(data: string): void {
-    if (!this.#socket.writableEnded && !this.#socket.destroyed) this.#socket.write(data);
+    if (this.#socket.writableEnded || this.#socket.destroyed) return;
+    this.#pingTimer?.refresh();
+    this.#socket.write(data);
+  }
+
+  #hello(): ControlFrame {
+    const hello: ControlFrame = { type: 'hello', version: PROTOCOL_VERSION, nick: this.#nick, maxLine: this.#options.maxLine };
+    return this.#aliveMs > 0 ? { ...hello, features: [PING], aliveMs: this.#aliveMs } : hello;
+  }
+
+  /**
+   * Keeps watch on the link once the session is open. With a lanchat peer
+   * that offers heartbeats, each side pings whenever it has sent nothing for a
+   * third of the peer's limit, and takes the peer for lost when nothing at all
+   * has arrived for its own limit. Pings are never answered: a side that keeps
+   * its socket paused (its output is slow) reads nothing, but it still pings,
+   * and its own countdown stands still until it reads again. A peer that
+   * cannot ping (netcat, an older lanchat) gets TCP keepalive, timed to give
+   * up at about the same limit.
+   */
+  #watchLink(): void {
+    if (this.#aliveMs === 0) return;
+    if (!this.#plain && this.#peerFeatures.includes(PING)) {
+      this.#pingTimer = setTimeout(() => this.#pingDue(), Math.max(this.#peerAliveMs, MIN_PEER_ALIVE_MS) / 3);
+      this.#lossTimer = setTimeout(() => this.#lossDue(), this.#aliveMs);
+      return;
+    }
+    const socket = this.#socket as Duplex & { setKeepAlive?: (enable: boolean, delayMs: number) => unknown };
+    socket.setKeepAlive?.(true, Math.max(1000, this.#aliveMs - KEEPALIVE_PROBES_MS));
+  }
+
+  #pingDue(): void {
+    // Bytes still queued reach the peer before a ping would: they are the sign of life.
+    if (this.#socket.writableLength === 0) this.#write(PING_LINE);
+    this.#pingTimer?.refresh();
+  }
+
+  #lossDue(): void {
+    // We chose not to read (our output is slow): the countdown starts again when we resume.
+    if (this.#paused > 0) return;
+    this.#fail(new LanchatError('ERR_PEER_LOST', `lost ${this.peerNick}: no answer for ${this.#aliveMs / 1000} s`));
+    this.#socket.destroy(); // nothing queued for it will arrive: do not wait for it to leave
+  }
+
+  #stopWatching(): void {
+    if (this.#pingTimer) clearTimeout(this.#pingTimer);
+    if (this.#lossTimer) clearTimeout(this.#lossTimer);
+    this.#pingTimer = this.#lossTimer = null;
   }
 
   #startTimer(ms: number, onTimeout: () => void): void {
@@ -346,6 +426,7 @@ export class Session extends EventEmitter {
     this.#stopTimer();
     this.#state = 'open';
     this.#connectedAt = new Date();
+    this.#watchLink();
     this.emit('open');
   }
 
@@ -365,10 +446,17 @@ export class Session extends EventEmitter {
   }
 
   #takeChunk(chunk: Buffer): void {
-    this.#idleTimer?.refresh();
+    this.#lossTimer?.refresh(); // any byte is a sign of life
     if (this.#state === 'handshake' && this.#spokeJson === null && chunk.length > 0) this.#spokeJson = chunk[0] === 0x7b;
-    // While we wait for the peer to finish, anything it sends is progress.
+    this.#heardTraffic = this.#plain;
+    this.#decode(chunk);
+    // Traffic, not heartbeats: what --idle-timeout counts, and progress while we wait for the peer to finish.
+    if (this.#state === 'closed' || !(this.#heardTraffic || this.#decoder.partial)) return;
+    this.#idleTimer?.refresh();
     if (this.#sentBye && this.#ending === 'finish') this.#timer?.refresh();
+  }
+
+  #decode(chunk: Buffer): void {
     try {
       if (this.#state === 'closed') return;
       if (this.#plain) return this.#onPlainData(chunk);
@@ -393,14 +481,15 @@ export class Session extends EventEmitter {
 
   #onFrame(frame: Frame): void {
     if (this.#state === 'closed') return;
+    if (frame.type !== 'ping') this.#heardTraffic = true;
     if (this.#state === 'handshake') {
       if (frame.type === 'error') return this.#fail(new LanchatError('ERR_PEER_REFUSED', `the peer refused: ${frame.message}`));
       if (frame.type !== 'hello') throw protocolError('it did not start with a hello');
       this.#peerNick = frame.nick;
       this.#peerMaxLine = frame.maxLine;
-      if (this.role === 'listen') {
-        this.#write(encodeControl({ type: 'hello', version: PROTOCOL_VERSION, nick: this.#nick, maxLine: this.#options.maxLine }));
-      }
+      this.#peerFeatures = frame.features ?? [];
+      if (frame.aliveMs !== undefined) this.#peerAliveMs = frame.aliveMs;
+      if (this.role === 'listen') this.#write(encodeControl(this.#hello()));
       return this.#opened();
     }
     switch (frame.type) {
@@ -420,6 +509,8 @@ export class Session extends EventEmitter {
         return this.#onPeerDone();
       case 'error':
         return this.#fail(new LanchatError('ERR_PEER_ERROR', `the peer reported an error: ${frame.message}`));
+      case 'ping':
+        return; // a sign of life, already counted
       case 'hello':
         throw protocolError('it sent a second hello');
     }
@@ -434,7 +525,10 @@ export class Session extends EventEmitter {
     const onWritten = (): void => {
       delivery.written = true;
       if (ackId > 0 && this.#state !== 'closed') this.#ack(ackId);
-      if (paused && --this.#paused === 0 && this.#state !== 'closed') this.#socket.resume();
+      if (paused && --this.#paused === 0 && this.#state !== 'closed') {
+        this.#socket.resume();
+        this.#lossTimer?.refresh(); // the countdown stood still while we did not read
+      }
       if (delivery.chunk) this.#options.recycle?.(delivery.chunk);
     };
     let more = true;
@@ -526,6 +620,8 @@ export class Session extends EventEmitter {
     if (this.#state === 'closed') return;
     const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
     if (reset && (this.#peerDone || this.#ending === 'quit')) return this.#onSocketClose();
+    // TCP keepalive (or the kernel's retransmissions) gave up on the peer.
+    if (error.code === 'ETIMEDOUT') return this.#fail(new LanchatError('ERR_PEER_LOST', `lost ${this.peerNick ?? 'the peer'}: no answer (the connection timed out)`));
     this.#fail(reset ? this.#lost('the connection was reset') : new LanchatError('ERR_SOCKET', error.message));
   }
 
@@ -556,7 +652,9 @@ export class Session extends EventEmitter {
     this.#flushAck();
     this.#state = 'closed';
     this.#stopTimer();
+    this.#stopWatching();
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
     const socket = this.#socket;
     if (!socket.writableEnded) socket.end();
     // Give a goodbye or an error line a moment to leave before the socket goes,

@@ -10,12 +10,20 @@ export const DEFAULT_MAX_LINE = 64 * 1024;
 export const MAX_HEADER_BYTES = 4096;
 const MIN_BODY_LIMIT = 1024 * 1024;
 const MAX_ERROR_TEXT = 512;
+/** A hello lists at most this many features, each a short name. */
+export const MAX_FEATURES = 32;
+const FEATURE = /^[\x21-\x7e]{1,32}$/;
 const LF = 0x0a;
 
 export type TextKind = 'msg' | 'me';
 
 export type Frame =
-  | { type: 'hello'; version: number; nick: string; maxLine: number }
+  /**
+   * `features`: what the sender offers beyond version 1 (absent: nothing).
+   * `aliveMs`: with "ping", how long the sender waits in silence before it
+   * takes the peer for lost.
+   */
+  | { type: 'hello'; version: number; nick: string; maxLine: number; features?: string[]; aliveMs?: number }
   /**
    * Text, delivered as its lines arrive: a big body comes as several of these,
    * and only the one with `last` set completes the frame (and may be acked).
@@ -25,7 +33,9 @@ export type Frame =
   | { type: 'nick'; nick: string }
   /** `complete: false`: the sender stopped before the end of its input (absent means complete). */
   | { type: 'bye'; complete?: false }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** A sign of life, sent when a side has sent nothing for a while; never answered. */
+  | { type: 'ping' };
 
 /** The frames without a body, which encode to a single JSON line. */
 export type ControlFrame = Exclude<Frame, { type: TextKind }>;
@@ -208,6 +218,14 @@ function nickField(value: unknown): string {
   return value;
 }
 
+/** A hello's optional `features`: up to MAX_FEATURES names of printable ASCII (kept as sent: the session ignores those it does not know). */
+function featuresField(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length > MAX_FEATURES || !value.every((name) => typeof name === 'string' && FEATURE.test(name))) {
+    throw protocolError('the hello has invalid features');
+  }
+  return value as string[];
+}
+
 /** Parses one header line; returns the frame and the size of the body after it. */
 function parseHeader(line: Buffer, maxLine: number): { frame: Frame | null; size: number } {
   if (!isUtf8(line)) throw protocolError('a frame is not valid UTF-8');
@@ -228,7 +246,15 @@ function parseHeader(line: Buffer, maxLine: number): { frame: Frame | null; size
       case 'hello':
         if (!isId(fields.version)) throw protocolError('the hello has no valid version');
         if (!isId(fields.maxLine)) throw protocolError('the hello has no valid maxLine');
-        return { type: 'hello', version: fields.version, nick: nickField(fields.nick), maxLine: fields.maxLine };
+        if (fields.aliveMs !== undefined && !isId(fields.aliveMs)) throw protocolError('the hello has an invalid aliveMs');
+        return {
+          type: 'hello',
+          version: fields.version,
+          nick: nickField(fields.nick),
+          maxLine: fields.maxLine,
+          ...(fields.features !== undefined && { features: featuresField(fields.features) }),
+          ...(fields.aliveMs !== undefined && { aliveMs: fields.aliveMs }),
+        };
       case 'msg':
       case 'me':
         if (!isId(fields.id)) throw protocolError('a message has no valid id');
@@ -243,6 +269,8 @@ function parseHeader(line: Buffer, maxLine: number): { frame: Frame | null; size
       case 'error':
         if (typeof fields.message !== 'string') throw protocolError('an error frame has no message');
         return { type: 'error', message: fields.message.slice(0, MAX_ERROR_TEXT) };
+      case 'ping':
+        return { type: 'ping' };
       default:
         if (typeof fields.type !== 'string') throw protocolError('a frame has no type');
         return null; // a newer peer's frame: skip it and its body

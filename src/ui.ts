@@ -68,6 +68,8 @@ export interface ChatOptions {
   commands: boolean;
   waitMs: number;
   idleMs?: number;
+  /** How long the peer may stay silent before it is lost (0: never); see SessionOptions. */
+  aliveMs?: number;
   plain?: boolean;
   log?: string;
   handshakeMs?: number;
@@ -196,6 +198,7 @@ export class Chat {
       plainNick: address,
       waitMs: this.#options.waitMs,
       idleMs: this.#options.idleMs,
+      aliveMs: this.#options.aliveMs,
       handshakeMs: this.#options.handshakeMs,
       deliver: (text, written) => this.#deliver(text, written),
       recycle: socketReads.give,

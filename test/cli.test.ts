@@ -214,6 +214,8 @@ describe('errors and endings', () => {
     [['listen', '0', '--nick', 'two words']],
     [['listen', '0', '--format', 'html']],
     [['connect', '127.0.0.1', '5000', '--timeout', 'soon']],
+    [['connect', '127.0.0.1', '5000', '--alive', '0.5']],
+    [['listen', '0', '--alive', 'never']],
     [['frobnicate']],
   ])('usage error %j: exit 2, a lanchat: line and a hint, no stack trace', async (args) => {
     const proc = lanchat(args, { stdin: 'ignore' });

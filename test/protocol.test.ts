@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   FrameDecoder,
   LineSplitter,
+  MAX_FEATURES,
   MAX_HEADER_BYTES,
   bodyLimit,
   checkLines,
@@ -120,6 +121,17 @@ describe('FrameDecoder', () => {
     expect(() => decodeAll([Buffer.from(wire)])).toThrow(message);
   });
 
+  it.each([
+    ['a nick', '{"type":"nick","nick":"a","size":2}\nx\n'],
+    ['a ping', '{"type":"ping","size":2}\nx\n'],
+  ])('rejects %s frame that carries a body (not skipped as an unknown frame would be)', (what, wire) => {
+    expect(() => decodeAll([Buffer.from(wire)])).toThrow(expect.objectContaining({ code: 'ERR_BAD_FRAME', message: `${what} frame carries a body` }));
+  });
+
+  it('takes a known control frame with "size":0 as one without a body', () => {
+    expect(decodeAll([Buffer.from('{"type":"bye","size":0}\n{"type":"ping"}\n')])).toEqual([{ type: 'bye' }, { type: 'ping' }]);
+  });
+
   it('rejects a body that is not UTF-8, with a stable code', () => {
     const wire = Buffer.concat([Buffer.from('{"type":"msg","id":1,"size":3}\n'), Buffer.from([0xc3, 0x28, 0x0a])]);
     expect(() => decodeAll([wire])).toThrow(expect.objectContaining({ code: 'ERR_NOT_UTF8' }));
@@ -141,6 +153,48 @@ describe('FrameDecoder', () => {
   it('survives deeply nested JSON as a plain error', () => {
     const nested = '['.repeat(2000) + ']'.repeat(2000) + '\n';
     expect(() => decodeAll([Buffer.from(nested)])).toThrow();
+  });
+});
+
+describe('hello features', () => {
+  const hello = (extra: string): Buffer => Buffer.from(`{"type":"hello","version":1,"nick":"a","maxLine":9${extra}}\n`);
+
+  it('decodes the features a hello lists, and the limit that goes with ping', () => {
+    expect(decodeAll([hello(',"features":["ping","files-2"],"aliveMs":15000')])).toEqual([
+      { type: 'hello', version: 1, nick: 'a', maxLine: 9, features: ['ping', 'files-2'], aliveMs: 15000 },
+    ]);
+  });
+
+  it('decodes a hello without features as one that lists none (an older peer)', () => {
+    const [frame] = decodeAll([hello('')]);
+    expect(frame).toEqual({ type: 'hello', version: 1, nick: 'a', maxLine: 9 });
+    expect(frame).not.toHaveProperty('features');
+  });
+
+  it('encodes a hello without features to the same bytes as before', () => {
+    expect(encodeControl({ type: 'hello', version: 1, nick: 'a', maxLine: 9 })).toBe('{"type":"hello","version":1,"nick":"a","maxLine":9}\n');
+    expect(encodeControl({ type: 'hello', version: 1, nick: 'a', maxLine: 9, features: ['ping'], aliveMs: 3000 })).toBe(
+      '{"type":"hello","version":1,"nick":"a","maxLine":9,"features":["ping"],"aliveMs":3000}\n',
+    );
+  });
+
+  it(`accepts up to ${MAX_FEATURES} features of up to 32 characters`, () => {
+    const many = Array.from({ length: MAX_FEATURES }, (_, i) => `f${i}`.padEnd(32, 'x'));
+    expect(decodeAll([hello(`,"features":${JSON.stringify(many)}`)])[0]).toMatchObject({ features: many });
+  });
+
+  it.each([
+    ['not a list', ',"features":"ping"'],
+    ['a number in the list', ',"features":["ping",1]'],
+    ['an empty name', ',"features":[""]'],
+    ['a name with a space', ',"features":["pi ng"]'],
+    ['a name with a control character', ',"features":["\\u001b[2J"]'],
+    ['a name of 33 characters', `,"features":["${'x'.repeat(33)}"]`],
+    ['too many features', `,"features":${JSON.stringify(Array.from({ length: MAX_FEATURES + 1 }, (_, i) => `f${i}`))}`],
+    ['an aliveMs that is not a positive integer', ',"features":["ping"],"aliveMs":-5'],
+    ['an aliveMs that is a string', ',"aliveMs":"15000"'],
+  ])('rejects a hello with %s', (_name, extra) => {
+    expect(() => decodeAll([hello(extra)])).toThrow(expect.objectContaining({ code: 'ERR_BAD_FRAME' }));
   });
 });
 
