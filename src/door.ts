@@ -124,7 +124,7 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
       return null;
     }
     log(`refused ${address}: ${error.noted}`);
-    refuse(stream, error.told, plain);
+    void refuse(stream, error.told, plain);
     return null;
   }
 }

@@ -4,6 +4,7 @@
 // leaves through the `deliver` callback and events, and the end is a promise.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { Socket } from 'node:net';
 import { LanchatError, protocolError } from './errors.js';
 import {
   BadLineError,
@@ -194,7 +195,7 @@ export class Session extends EventEmitter {
       this.emit('drain');
     });
     socket.resume(); // it may have been paused while the listener looked at its first bytes
-    if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+    if (socket instanceof Socket) socket.setNoDelay(true);
     if (options.idleMs) {
       const seconds = options.idleMs / 1000;
       this.#idleTimer = setTimeout(() => this.#fail(new LanchatError('ERR_IDLE', `no traffic for ${seconds} s (--idle-timeout)`), true), options.idleMs);
@@ -563,7 +564,7 @@ export class Session extends EventEmitter {
 
   #confirm(id: number): void {
     const before = this.#linesConfirmed;
-    while (this.#unacked.length > 0 && this.#unacked[0]![0] <= id) {
+    while (this.#unacked.length > 0 && this.#unacked[0][0] <= id) {
       this.#linesConfirmed = this.#unacked.shift()![1];
     }
     if (this.#sentBye || this.#linesConfirmed === before) return;

@@ -3,6 +3,7 @@
 // only for what it uses. Process-level concerns live in cli.ts.
 import { Command, Option } from 'commander';
 import type { ConnectFlags } from './commands/connect.js';
+import type * as ContactCommands from './commands/contacts.js';
 import type { ListenFlags } from './commands/listen.js';
 import { EXIT_USAGE } from './errors.js';
 import { version } from './version.js';
@@ -82,7 +83,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .command('contacts')
     .description('the address book: add, list, show, remove, rename, path')
     .addHelpText('after', '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts add bob 192.168.1.20 5000 --force --fingerprint AB:CD:…\n  lanchat contacts list\n  lanchat contacts rename bob robert');
-  const book = (): Promise<typeof import('./commands/contacts.js')> => import('./commands/contacts.js');
+  const book = (): Promise<typeof ContactCommands> => import('./commands/contacts.js');
   contacts
     .command('add')
     .description('add a contact (asks for missing arguments at a terminal)')

@@ -156,9 +156,9 @@ export class LineSplitter {
     let lines = 0;
     for (let i = 0; i < parts.length; i++) {
       try {
-        lines += checkLines(parts[i]!, this.maxLine);
+        lines += checkLines(parts[i], this.maxLine);
       } catch (error) {
-        const good = this.#goodPrefix(parts[i]!);
+        const good = this.#goodPrefix(parts[i]);
         throw new BadLineError(error as LanchatError, {
           parts: [...parts.slice(0, i), ...good.parts],
           lines: lines + good.lines,

@@ -130,7 +130,7 @@ export function sniffPeer(socket: Socket, limits: SniffLimits): Promise<Sniffed>
       socket.pause();
       // After pause(): a flowing socket would hand it straight back. One chunk (the usual case) goes back as it
       // came, so that its reader can recycle it (transport.ts: socketReads).
-      if (bytes > 0 && !socket.readableEnded) socket.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      if (bytes > 0 && !socket.readableEnded) socket.unshift(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
       resolve({ kind, stream });
     };
     const onData = (chunk: Buffer): void => {

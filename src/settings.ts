@@ -16,7 +16,7 @@ function parseSettings(text: string | null, path: string): Settings {
     if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('expected a JSON object');
     const { nick } = data as { nick?: unknown };
     if (nick !== undefined && (typeof nick !== 'string' || !isValidNick(nick))) throw new Error('"nick" is not a valid nick');
-    return data as Settings;
+    return data;
   } catch (error) {
     throw new LanchatError('ERR_SETTINGS_CORRUPT', `${path}: ${(error as Error).message}; fix or remove the file`);
   }

@@ -29,8 +29,8 @@ export function parseInput(line: string): Input {
   if (!line.startsWith('/')) return { command: 'say', text: line };
   if (line.startsWith('//')) return { command: 'say', text: line.slice(1) };
   const match = /^\/(\S*)\s*(.*)$/s.exec(line)!;
-  const name = match[1]!.toLowerCase();
-  const arg = match[2]!.trim();
+  const name = match[1].toLowerCase();
+  const arg = match[2].trim();
   switch (name) {
     case 'nick':
       return arg ? { command: 'nick', nick: arg } : { command: 'invalid', hint: 'usage: /nick NAME' };

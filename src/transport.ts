@@ -51,7 +51,7 @@ export function adoptAccepted(accepted: net.Socket): net.Socket {
   }
   accepted.destroy();
   const options = { handle, allowHalfOpen: true, pauseOnCreate: true, onread: pooledReads(() => socket) };
-  const socket: net.Socket = new net.Socket(options as net.SocketConstructorOpts);
+  const socket: net.Socket = new net.Socket(options);
   socket.pause(); // stops the handle even if pauseOnCreate were ever ignored
   return socket;
 }

@@ -230,7 +230,7 @@ export function impostorWarning(book: KeyBook, nick: string, fingerprint: string
 /** `HOST:PORT` or `[IPv6]:PORT` (brackets required, as in the warnings), or null. */
 function parseAddress(text: string): { host: string; port: number } | null {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const host = match && normalizeHost(match[1] ?? match[2]!);
+  const host = match && normalizeHost(match[1] ?? match[2]);
   const port = match ? Number(match[3]) : NaN;
   return host && port >= 1 && port <= 65535 ? { host, port } : null;
 }

@@ -10,7 +10,10 @@ import { adoptAccepted, dial, openServer, socketReads } from '../src/transport.j
 
 const open: Array<net.Socket | net.Server> = [];
 afterEach(() => {
-  for (const thing of open.splice(0)) 'destroy' in thing ? thing.destroy() : thing.close();
+  for (const thing of open.splice(0)) {
+    if ('destroy' in thing) thing.destroy();
+    else thing.close();
+  }
 });
 
 describe('BufferPool', () => {

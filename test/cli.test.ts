@@ -342,7 +342,7 @@ describe('errors and endings', () => {
     const listen = lanchat(['listen', '0', '--host', '::1']);
     const match = await listen.waitForStderr(/^listening on \[::1\]:(\d+)$/m);
     const fd = fileInput('over v6\n');
-    const connect = lanchat(['connect', '::1', match[1]!], { stdin: fd });
+    const connect = lanchat(['connect', '::1', match[1]], { stdin: fd });
     closeSync(fd);
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
@@ -404,8 +404,8 @@ describe('endings when both sides have something to say', () => {
 
   it('a listener whose stdout refuses the text never acknowledges it: the sender exits 1', async () => {
     const sink = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 | true`]);
-    const [, port] = (await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))!;
-    const connect = lanchat(['connect', '127.0.0.1', port!, '--wait', '2'], { stdin: fileInput('1\n2\n3\n') });
+    const [, port] = (await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
+    const connect = lanchat(['connect', '127.0.0.1', port, '--wait', '2'], { stdin: fileInput('1\n2\n3\n') });
     expect((await connect.exited).code).toBe(1);
     expect(connect.stderr()).toMatch(/lines? not confirmed/);
   });
@@ -421,8 +421,8 @@ describe('endings when both sides have something to say', () => {
 
   it('SIGTERM ends a listener whose stdout is stalled, promptly, with 143', async () => {
     const stalled = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 | sleep 20`]);
-    const [, port] = (await stalled.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))!;
-    const connect = lanchat(['connect', '127.0.0.1', port!], { stdin: fileInput(seqText(300_000)) });
+    const [, port] = (await stalled.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
+    const connect = lanchat(['connect', '127.0.0.1', port], { stdin: fileInput(seqText(300_000)) });
     await stalled.waitForStderr(/connected to/);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const pid = Number(execFileSync('pgrep', ['-f', `listen 0 --host 127.0.0.1`, '-P', String(stalled.child.pid)], { encoding: 'utf8' }).trim());
@@ -506,8 +506,8 @@ describe('start-up fast paths', () => {
 describe('second review', () => {
   it('listen --keep | head -1 stops listening once its reader is gone', async () => {
     const sink = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 --keep | head -1`]);
-    const [, port] = (await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))!;
-    const first = lanchat(['connect', '127.0.0.1', port!, '--wait', '2'], { stdin: fileInput(seqText(50_000)) });
+    const [, port] = (await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
+    const first = lanchat(['connect', '127.0.0.1', port, '--wait', '2'], { stdin: fileInput(seqText(50_000)) });
     await first.exited;
     expect((await sink.exited).code).not.toBeNull();
     expect(sink.stdout().toString()).toBe('1\n');
@@ -605,8 +605,8 @@ describe('third review', () => {
 
   it('connect takes [::1] in brackets, and lanchat help works like --help', async () => {
     const listen = lanchat(['listen', '0', '--host', '::1']);
-    const [, port] = (await listen.waitForStderr(/^listening on \[::1\]:(\d+)$/m))!;
-    const connect = lanchat(['connect', '[::1]', port!], { stdin: fileInput('v6\n') });
+    const [, port] = (await listen.waitForStderr(/^listening on \[::1\]:(\d+)$/m));
+    const connect = lanchat(['connect', '[::1]', port], { stdin: fileInput('v6\n') });
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
     const help = lanchat(['help', 'listen'], { stdin: 'ignore' });

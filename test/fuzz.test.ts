@@ -48,7 +48,7 @@ function stream(rand: () => number): Buffer {
     const op = rand();
     if (op < 0.4) bytes[at] = Math.floor(rand() * 256);
     else if (op < 0.7) bytes.splice(at, 1);
-    else bytes.splice(at, 0, ...Buffer.from(PIECES[Math.floor(rand() * PIECES.length)]!));
+    else bytes.splice(at, 0, ...Buffer.from(PIECES[Math.floor(rand() * PIECES.length)]));
   }
   return Buffer.from(kind === 2 ? bytes : bytes.slice(0, Math.floor(rand() * bytes.length)));
 }

@@ -30,10 +30,10 @@ describe('who may connect', () => {
 
   it('--allow accepts a matching peer (IPv4 on a dual-stack listener arrives IPv4-mapped)', async () => {
     const listen = lanchat(['listen', '0', '--allow', '127.0.0.0/8']);
-    const [, port] = (await listen.waitForStderr(/^listening on 0\.0\.0\.0:(\d+)$/m))!;
+    const [, port] = (await listen.waitForStderr(/^listening on 0\.0\.0\.0:(\d+)$/m));
     const fd = openSync(join(tmp(), 'x'), 'w+');
     writeFileSync(fd, 'allowed\n');
-    const sender = lanchat(['connect', '127.0.0.1', port!], { stdin: openSync(join(tmp(), 'y'), 'w+') });
+    const sender = lanchat(['connect', '127.0.0.1', port], { stdin: openSync(join(tmp(), 'y'), 'w+') });
     closeSync(fd);
     await listen.waitForStderr(/connected to/);
     sender.child.kill('SIGINT');
@@ -134,7 +134,7 @@ describe('hostile and broken peers', () => {
       },
     ];
     for (let i = 0; i < 150; i++) {
-      const peer = knocks[i % knocks.length]!;
+      const peer = knocks[i % knocks.length];
       await peer();
     }
     const stranger = lanchat(['connect', '127.0.0.1', String(listen.port)], { env: { LANCHAT_HOME: tmp() }, stdin: 'ignore' });
@@ -155,7 +155,7 @@ describe('hostile and broken peers', () => {
 describe('faults', () => {
   it('stdout closed early (| head -1) exits quietly, without a stack trace', async () => {
     const listen = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 | head -1`]);
-    const [, port] = (await listen.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))!;
+    const [, port] = (await listen.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
     const sender = spawnProc('sh', ['-c', `seq 1 100000 | node ${CLI} connect 127.0.0.1 ${port}`]);
     await listen.exited;
     expect(listen.stdout().toString()).toBe('1\n');

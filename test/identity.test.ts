@@ -39,7 +39,7 @@ describe('lanchat id', () => {
     const first = await run(dir);
     expect(first.code).toBe(0);
     const [fingerprint, ...spoken] = first.out.trimEnd().split('\n');
-    expect(normalizeFingerprint(fingerprint!)).toBe(fingerprint); // exactly the form --fingerprint takes
+    expect(normalizeFingerprint(fingerprint)).toBe(fingerprint); // exactly the form --fingerprint takes
     expect(spoken).toHaveLength(2);
     expect(statSync(join(dir, 'identity.pem')).mode & 0o777).toBe(0o600);
     expect((await run(dir)).out).toBe(first.out);

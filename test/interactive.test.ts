@@ -65,7 +65,7 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
     start('bob', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir);
     const [, port] = await waitForScreen('bob', /listening on 127\.0\.0\.1:(\d+)/);
-    start('alice', ['connect', '127.0.0.1', port!, '--nick', 'alice', '--max-line', '40'], dir);
+    start('alice', ['connect', '127.0.0.1', port, '--nick', 'alice', '--max-line', '40'], dir);
     await waitForScreen('alice', /^alice>\s*$/m);
     tmux('send-keys', '-t', 'alice', 'x'.repeat(50), 'Enter');
     await waitForScreen('alice', /^lanchat: not sent: the line is 50 bytes, longer than 40 bytes \(--max-line\)$/m);
@@ -90,7 +90,7 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     await waitForScreen('alice', /saved 6 lines to /);
     const saved = readdirSync(dir).filter((file) => /^lanchat-bob-\d{8}-\d{6}\.txt$/.test(file));
     expect(saved).toHaveLength(1);
-    expect(readFileSync(join(dir, saved[0]!), 'utf8')).toMatch(/alice: hello bob\n.*bob: half typed and done\n.*\* carol waves\n$/s);
+    expect(readFileSync(join(dir, saved[0]), 'utf8')).toMatch(/alice: hello bob\n.*bob: half typed and done\n.*\* carol waves\n$/s);
 
     tmux('send-keys', '-t', 'alice', 'C-c');
     await waitForScreen('alice', /^EXIT=130$/m);
@@ -101,13 +101,13 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
     start('l2', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob', '--keep'], dir);
     const [, port] = await waitForScreen('l2', /listening on 127\.0\.0\.1:(\d+)/);
-    start('c2', ['connect', '127.0.0.1', port!, '--nick', 'alice'], dir);
+    start('c2', ['connect', '127.0.0.1', port, '--nick', 'alice'], dir);
     await waitForScreen('c2', /^alice>\s*$/m);
     tmux('send-keys', '-t', 'c2', '/quit', 'Enter');
     await waitForScreen('c2', /^EXIT=0$/m);
     await waitForScreen('l2', /^alice left$/m);
     tmux('kill-session', '-t', 'c2');
-    start('c3', ['connect', '127.0.0.1', port!, '--nick', 'dave'], dir);
+    start('c3', ['connect', '127.0.0.1', port, '--nick', 'dave'], dir);
     await waitForScreen('c3', /^dave>\s*$/m);
     tmux('send-keys', '-t', 'c3', 'C-d');
     await waitForScreen('c3', /^EXIT=0$/m);
@@ -116,7 +116,7 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     tmux('send-keys', '-t', 'l2', 'meant for dave', 'Enter');
     await waitForScreen('l2', /^lanchat: nobody is connected yet; that was not sent$/m);
     // Ctrl-C at a --keep listener's prompt ends the listener, not just the session.
-    start('c4', ['connect', '127.0.0.1', port!, '--nick', 'erin'], dir);
+    start('c4', ['connect', '127.0.0.1', port, '--nick', 'erin'], dir);
     await waitForScreen('l2', /^bob>\s*$/m);
     tmux('send-keys', '-t', 'l2', 'C-c');
     await waitForScreen('l2', /^EXIT=130$/m);
@@ -140,7 +140,7 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     await waitForScreen('add', /invalid host/);
     tmux('send-keys', '-t', 'add', '127.0.0.1', 'Enter');
     await waitForScreen('add', /port:\s*$/m);
-    tmux('send-keys', '-t', 'add', port!, 'Enter');
+    tmux('send-keys', '-t', 'add', port, 'Enter');
     await waitForScreen('add', new RegExp(`added bob \\(127\\.0\\.0\\.1:${port}\\)\nEXIT=0`));
 
     tmux('send-keys', '-t', 'menu', '3', 'Enter');
@@ -164,11 +164,11 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
 
     start('dash-bob', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir);
     const [, port] = await waitForScreen('dash-bob', /listening on 127\.0\.0\.1:(\d+)/);
-    execFileSync(process.execPath, [CLI, 'contacts', 'add', '--', '-V', '127.0.0.1', port!], { env: { ...process.env, LANCHAT_HOME: dir } });
+    execFileSync(process.execPath, [CLI, 'contacts', 'add', '--', '-V', '127.0.0.1', port], { env: { ...process.env, LANCHAT_HOME: dir } });
     start('dash', [], dir);
     await waitForScreen('dash', /choose 1, 2, 3 or q:\s*$/m);
     tmux('send-keys', '-t', 'dash', '3', 'Enter');
-    await waitForScreen('dash', /1\) -V  127\.0\.0\.1/);
+    await waitForScreen('dash', /1\) -V {2}127\.0\.0\.1/);
     tmux('send-keys', '-t', 'dash', '1', 'Enter');
     await waitForScreen('dash', /^connected to bob/m);
     tmux('send-keys', '-t', 'dash', '/quit', 'Enter');
@@ -194,7 +194,7 @@ function expectMessagesAboveDraft(screenText: string, messages: string[], prompt
   const at = messages.map((message) => lines.findIndex((line) => line.endsWith(`alice: ${message}`)));
   for (const [i, message] of messages.entries()) {
     expect(lines.filter((line) => line.endsWith(`alice: ${message}`)), `${message} in:\n${screenText}`).toHaveLength(1);
-    if (i > 0) expect(at[i]).toBeGreaterThan(at[i - 1]!);
+    if (i > 0) expect(at[i]).toBeGreaterThan(at[i - 1]);
   }
   expect(lines.filter((line) => line.startsWith(prompt)), `one draft in:\n${screenText}`).toEqual([`${prompt}${draft}`]);
   expect(lines.at(-1)).toBe(`${prompt}${draft}`);
@@ -205,7 +205,7 @@ describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
     start('wide', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir, dir, 40);
     const [, port] = await waitForScreen('wide', /listening on 127\.0\.0\.1:(\d+)/);
-    const alice = lanchat(['connect', '127.0.0.1', port!, '--nick', 'alice'], { env: { LANCHAT_HOME: dir } });
+    const alice = lanchat(['connect', '127.0.0.1', port, '--nick', 'alice'], { env: { LANCHAT_HOME: dir } });
     await waitForScreen('wide', /^bob>\s*$/m);
     const draft = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(4).slice(0, 127); // "bob> " + 127: four rows of 40
     tmux('send-keys', '-t', 'wide', '-l', draft);
@@ -325,7 +325,7 @@ describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
     tmux('send-keys', '-t', 'idle', '/who', 'Enter');
     await waitForScreen('idle', new RegExp(`^nobody is connected yet; listening on 127\\.0\\.0\\.1:${port} as zed$`, 'm'));
 
-    const alice = lanchat(['connect', '127.0.0.1', port!, '--nick', 'alice'], { env: { LANCHAT_HOME: dir } });
+    const alice = lanchat(['connect', '127.0.0.1', port, '--nick', 'alice'], { env: { LANCHAT_HOME: dir } });
     await alice.waitForStderr(/^connected to zed /m);
     alice.child.stdin!.end();
     await waitForScreen('idle', /^alice left\nlistening on /m);

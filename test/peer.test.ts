@@ -91,7 +91,7 @@ describe('Session between two lanchat peers', () => {
     alice.session.send('msg', ...lines('hi\n'));
     alice.session.finish();
     await bob.session.done;
-    expect(bob.received[0]!.nick).toBe('carol');
+    expect(bob.received[0].nick).toBe('carol');
   });
 
   it('counts lines as unconfirmed when the peer never acks', async () => {
@@ -155,7 +155,7 @@ describe('Session between two lanchat peers', () => {
   it('connector reports a refusal (busy) from the listener', async () => {
     const [a, b] = quietPair();
     const alice = side(a, { role: 'connect', nick: 'alice' });
-    refuse(b, 'busy: already in a chat');
+    void refuse(b, 'busy: already in a chat');
     const end = await alice.session.done;
     expect(end.error).toMatchObject({ code: 'ERR_PEER_REFUSED', message: expect.stringContaining('busy') });
   });
@@ -221,7 +221,7 @@ describe('Session with a plain (netcat) peer', () => {
     a.end('last line without newline');
     expect(await bob.session.done).toMatchObject({ reason: 'peer-left', unconfirmed: 0 });
     expect(bob.text()).toBe('hello from nc\nsecond\nlast line without newline\n');
-    expect(bob.received[0]!.nick).toBe('10.0.0.9:1234');
+    expect(bob.received[0].nick).toBe('10.0.0.9:1234');
     expect(Buffer.concat(out).toString()).toBe('reply\n');
   });
 

@@ -23,7 +23,7 @@ const home = (): string => mkdtempSync(join(tmpdir(), 'lanchat-tls-'));
 async function idOf(dir: string): Promise<string> {
   const id = lanchat(['id'], { env: { LANCHAT_HOME: dir }, stdin: 'ignore' });
   await id.exited;
-  return id.stdout().toString().split('\n')[0]!;
+  return id.stdout().toString().split('\n')[0];
 }
 
 /** Runs a lanchat command to its end; resolves to its exit code. */
@@ -259,8 +259,8 @@ describe('pins: which one counts, and forgetting them', () => {
     const aliceHome = home();
     const listen = lanchat(['listen', '0', '--host', '::1', '--keep'], { env: { LANCHAT_HOME: home() } });
     const [, port] = await listen.waitForStderr(/^listening on \[::1\]:(\d+)$/m);
-    expect((await run(['connect', '::1', port!], aliceHome, 'short\n')).stderr()).toMatch(/new peer key for \[::1\]:/);
-    const long = await run(['connect', '0:0:0:0:0:0:0:1', port!], aliceHome, 'long\n');
+    expect((await run(['connect', '::1', port], aliceHome, 'short\n')).stderr()).toMatch(/new peer key for \[::1\]:/);
+    const long = await run(['connect', '0:0:0:0:0:0:0:1', port], aliceHome, 'long\n');
     expect(long.code).toBe(0);
     expect(long.stderr()).not.toMatch(/new peer key/);
     await stop(listen);
@@ -458,8 +458,8 @@ describe('more of the door', () => {
     const listen = await listener([], { stdin: 'ignore' });
     const [first, second] = [1, 2].map(() => lanchat(['connect', '127.0.0.1', String(listen.port)], { env: { LANCHAT_HOME: home() }, stdin: 'pipe' }));
     await listen.waitForStderr(/^connected to /m);
-    const served = (await Promise.race([first!, second!].map(async (c) => (await c.waitForStderr(/^connected to/m, 8000), c))))!;
-    const other = served === first ? second! : first!;
+    const served = (await Promise.race([first, second].map(async (c) => (await c.waitForStderr(/^connected to/m, 8000), c))));
+    const other = served === first ? second : first;
     expect((await other.exited).code).toBe(1);
     expect(other.stderr()).toMatch(/^lanchat: the peer refused: busy: already in a chat, try again later$/m);
     served.child.stdin!.end('served\n');
@@ -548,7 +548,7 @@ describe('the listener side, in process', () => {
       const text = await peer('kept\n');
       await kind(text);
       text.resume();
-      expect(((await once(text, 'data')) as Buffer[])[0]!.toString()).toBe('kept\n'); // what was looked at is put back
+      expect(((await once(text, 'data')) as Buffer[])[0].toString()).toBe('kept\n'); // what was looked at is put back
 
       const stalled = await peer(Buffer.from([0x16, 0x03, 0x01])); // a handshake record that never completes
       expect(await kind(stalled)).toBe('tls');

@@ -57,7 +57,7 @@ describe('impostorWarning', () => {
     ['mallory', 'another key', 'bob', null],
     ['dave', 'another key', 'bob', null],
   ])('%s with %s, talking to %s', (nick, key, own, expected) => {
-    const warning = impostorWarning(book, nick, KEYS[key]!, { nick: own, fingerprint: OURS });
+    const warning = impostorWarning(book, nick, KEYS[key], { nick: own, fingerprint: OURS });
     expect(warning?.split('\n')[0] ?? null).toBe(expected);
   });
 

@@ -70,7 +70,7 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     const fingerprint = secure?.key.fingerprint ?? null;
     const vouch: SessionSecurity['vouch'] = book ? (nick) => impostorWarning(book, nick, fingerprint, undefined, secure?.contact ?? contact) : undefined;
     const code = await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key, vouch, proven });
-    return (await pinned) === false ? 1 : code;
+    return (await (pinned as Promise<boolean> | null)) === false ? 1 : code; // set by proven() meanwhile
   } finally {
     await chat.close();
   }

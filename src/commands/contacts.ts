@@ -72,9 +72,9 @@ export async function contactsList(flags: { json?: boolean }, ctx: CliContext): 
   const { default: stringWidth } = await import('string-width');
   const rows = [['NAME', 'HOST', 'PORT'], ...contacts.map((c) => [c.name, c.host, String(c.port)])];
   // Columns by what the terminal shows: wide (東京) and combining characters count right.
-  const widths = [0, 1].map((column) => Math.max(...rows.map((row) => stringWidth(row[column]!))));
+  const widths = [0, 1].map((column) => Math.max(...rows.map((row) => stringWidth(row[column]))));
   const pad = (text: string, width: number): string => text + ' '.repeat(width - stringWidth(text));
-  ctx.stdout.write(rows.map(([name, host, port]) => `${pad(name!, widths[0]!)}  ${pad(host!, widths[1]!)}  ${port}\n`).join(''));
+  ctx.stdout.write(rows.map(([name, host, port]) => `${pad(name, widths[0])}  ${pad(host, widths[1])}  ${port}\n`).join(''));
   return 0;
 }
 

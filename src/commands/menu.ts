@@ -70,6 +70,6 @@ async function pickContact(ctx: CliContext): Promise<string | null> {
   return ask(`contact 1-${contacts.length} (Enter to go back): `, (answer) => {
     const n = /^\d+$/.test(answer) ? Number(answer) : 0;
     if (answer !== 'back' && !(n >= 1 && n <= contacts.length)) throw usageError(`type a number from 1 to ${contacts.length}`);
-    return answer === 'back' ? null : contacts[n - 1]!.name;
+    return answer === 'back' ? null : contacts[n - 1].name;
   }, ctx.stderr, 'back');
 }
