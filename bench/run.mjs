@@ -124,10 +124,13 @@ async function lanchatListener(args, stdout, command = [CLI, 'listen', '0', '--h
 /** The receiving end's stdout: /dev/null, or a pipe drained by cat. */
 function sink(kind) {
   if (kind === 'null') return { stdout: openSync('/dev/null', 'w'), done: Promise.resolve() };
-  return { stdout: 'pipe', attach: (child) => {
-    const cat = spawn('cat', [], { stdio: [child.stdout, 'ignore', 'inherit'] });
-    return exited(cat, 'cat');
-  } };
+  return {
+    stdout: 'pipe',
+    attach: (child) => {
+      const cat = spawn('cat', [], { stdio: [child.stdout, 'ignore', 'inherit'] });
+      return exited(cat, 'cat');
+    },
+  };
 }
 
 /** One transfer of the input file; returns seconds and the peak RSS of lanchat processes. */
@@ -160,7 +163,10 @@ async function transfer(kind, sinkKind) {
   }[kind];
   const sender = spawn(command[0], command[1], { stdio: [fd, 'ignore', kind === 'nc' ? 'inherit' : 'ignore'] });
   closeSync(fd);
-  const lanchats = [kind === 'lanchat' || kind === 'secure' ? receiver : null, ['lanchat', 'secure', 'raw'].includes(kind) ? sender : null].filter(Boolean);
+  const lanchats = [
+    kind === 'lanchat' || kind === 'secure' ? receiver : null,
+    ['lanchat', 'secure', 'raw'].includes(kind) ? sender : null,
+  ].filter(Boolean);
   const memory = watchMemory(lanchats);
   const [sent, received] = await Promise.all([exited(sender, `${kind} sender`), exited(receiver, `${kind} receiver`), catDone]);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -176,9 +182,17 @@ async function throughput() {
     for (const kind of ['nc', 'bare', 'bare-bare', 'lanchat', 'bare-tls', 'secure', 'raw']) {
       const runs = [];
       for (let i = 0; i < RUNS; i++) runs.push(await transfer(kind, sinkKind));
-      const rates = runs.map((r) => SIZE_MIB * MIB / 1e6 / r.seconds);
+      const rates = runs.map((r) => (SIZE_MIB * MIB) / 1e6 / r.seconds);
       const peak = (side) => Math.max(...runs.map((r) => r.rss[side] ?? 0));
-      rows.push({ kind, sinkKind, median: median(rates), min: Math.min(...rates), max: Math.max(...rates), listener: peak('listener'), connector: peak('connector') });
+      rows.push({
+        kind,
+        sinkKind,
+        median: median(rates),
+        min: Math.min(...rates),
+        max: Math.max(...rates),
+        listener: peak('listener'),
+        connector: peak('connector'),
+      });
       process.stderr.write(`  throughput ${kind} → ${sinkKind}: ${fmt(median(rates))} MB/s\n`);
     }
   }
@@ -188,14 +202,21 @@ async function throughput() {
 /** The listener's stdout read at 10 MB/s by a slow reader, for SLOW_READER_SECONDS; `args` for both sides. */
 async function slowReader(args) {
   const listener = await lanchatListener(args, 'pipe');
-  const reader = spawn(process.execPath, ['-e', `
+  const reader = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     let total = 0; const start = Date.now(); const rate = 10e6;
     process.stdin.on('data', (chunk) => {
       total += chunk.length;
       const ahead = total / rate * 1000 - (Date.now() - start);
       if (ahead > 0) { process.stdin.pause(); setTimeout(() => process.stdin.resume(), ahead); }
     });
-  `], { stdio: [listener.child.stdout, 'ignore', 'inherit'] });
+  `,
+    ],
+    { stdio: [listener.child.stdout, 'ignore', 'inherit'] },
+  );
   const fd = openSync(input, 'r');
   const sender = spawn(process.execPath, [CLI, 'connect', ...args, HOST, String(listener.port)], { stdio: [fd, 'ignore', 'ignore'] });
   closeSync(fd);
@@ -216,7 +237,9 @@ async function roundTrips(port, lanchat, identity = null) {
   const plain = connect(port, HOST);
   plain.setNoDelay(true);
   await once(plain, 'connect');
-  const socket = identity ? tls.connect({ socket: plain, key: identity.key, cert: identity.cert, minVersion: 'TLSv1.3', rejectUnauthorized: false }) : plain;
+  const socket = identity
+    ? tls.connect({ socket: plain, key: identity.key, cert: identity.cert, minVersion: 'TLSv1.3', rejectUnauthorized: false })
+    : plain;
   if (identity) await once(socket, 'secureConnect');
   let pending = '';
   let waiter = null;
@@ -312,15 +335,25 @@ out.push(`### Throughput (${SIZE_MIB} MiB of 100-byte lines, loopback, median of
 out.push('| sender → receiver | receiver stdout | MB/s (min–max) | × nc | peak RSS listener / connector (MiB) |');
 out.push('|---|---|---|---|---|');
 for (const r of rows) {
-  out.push(`| ${names[r.kind]} | ${r.sinkKind === 'null' ? '/dev/null' : 'pipe'} | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${fmt(r.median / nc[r.sinkKind], 2)} | ${mem(r.listener)} / ${mem(r.connector)} |`);
+  out.push(
+    `| ${names[r.kind]} | ${r.sinkKind === 'null' ? '/dev/null' : 'pipe'} | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${fmt(r.median / nc[r.sinkKind], 2)} | ${mem(r.listener)} / ${mem(r.connector)} |`,
+  );
 }
 out.push('', `### Memory with a slow reader (listener stdout read at 10 MB/s for ${SLOW_READER_SECONDS} s)`, '');
 out.push('| session | listener peak RSS (MiB) | connector peak RSS (MiB) |', '|---|---|---|');
 out.push(`| TLS 1.3 (the default) | ${fmt(slow.secure.listenerMiB)} | ${fmt(slow.secure.connectorMiB)} |`);
 out.push(`| plaintext (--insecure) | ${fmt(slow.plain.listenerMiB)} | ${fmt(slow.plain.connectorMiB)} |`);
-out.push('', `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages after ${fmt(WARM_UP_MESSAGES)} to warm up, each waiting for its confirmation)`, '');
-out.push(`| peer | p50 µs | p99 µs | p99.9 µs | p50 × socat | p99 µs of the first ${fmt(WARM_UP_MESSAGES)} (warm-up) |`, '|---|---|---|---|---|---|');
-const latencyRow = (name, t) => `| ${name} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${fmt(t.p999)} | ${fmt(t.p50 / lat.echo.p50, 2)} | ${fmt(t.coldP99)} |`;
+out.push(
+  '',
+  `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages after ${fmt(WARM_UP_MESSAGES)} to warm up, each waiting for its confirmation)`,
+  '',
+);
+out.push(
+  `| peer | p50 µs | p99 µs | p99.9 µs | p50 × socat | p99 µs of the first ${fmt(WARM_UP_MESSAGES)} (warm-up) |`,
+  '|---|---|---|---|---|---|',
+);
+const latencyRow = (name, t) =>
+  `| ${name} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${fmt(t.p999)} | ${fmt(t.p50 / lat.echo.p50, 2)} | ${fmt(t.coldP99)} |`;
 out.push(latencyRow('lanchat listen --insecure (ack after the line is written)', lat.lanchat));
 out.push(latencyRow('lanchat listen over TLS 1.3 (the default)', lat.secure));
 out.push(latencyRow('socat echo (baseline)', lat.echo));

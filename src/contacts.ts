@@ -144,14 +144,22 @@ export function parseContacts(text: string, path: string): Contact[] {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw corrupt(path, 'not a contacts file (expected a JSON object)');
   const { version, contacts } = data as { version?: unknown; contacts?: unknown };
   if (version !== FILE_VERSION) {
-    throw corrupt(path, typeof version === 'number' && version > FILE_VERSION ? `written by a newer lanchat (version ${version})` : 'no valid "version"');
+    throw corrupt(
+      path,
+      typeof version === 'number' && version > FILE_VERSION ? `written by a newer lanchat (version ${version})` : 'no valid "version"',
+    );
   }
   if (!Array.isArray(contacts)) throw corrupt(path, '"contacts" is not a list');
   const seen: Contact[] = [];
   contacts.forEach((entry: unknown, i) => {
     const { name, host, port, fingerprint } = (entry ?? {}) as Record<string, unknown>;
     const valid =
-      typeof name === 'string' && isValidName(name) && typeof host === 'string' && normalizeHost(host) !== null && typeof port === 'number' && isValidPort(port);
+      typeof name === 'string' &&
+      isValidName(name) &&
+      typeof host === 'string' &&
+      normalizeHost(host) !== null &&
+      typeof port === 'number' &&
+      isValidPort(port);
     if (!valid) throw corrupt(path, `contact ${i + 1} is not a valid {name, host, port}`);
     const key = fingerprint === undefined ? undefined : typeof fingerprint === 'string' ? normalizeFingerprint(fingerprint) : null;
     if (key === null) throw corrupt(path, `contact ${i + 1} has a fingerprint that is not 32 bytes in hex`);

@@ -59,9 +59,13 @@ class Refused extends Error {
 /** Why a plaintext peer is turned away, or null to let it in. */
 function plaintextRefusal(kind: PeerKind, flags: DoorPolicy): Refused | null {
   const strict = flags.secureOnly ? '--secure-only' : flags.knownOnly ? '--known-only' : null;
-  if (strict) return new Refused(`not encrypted (${strict})`, kind === 'lanchat' ? `${ENCRYPTED_ONLY}: connect without --insecure` : ENCRYPTED_ONLY);
+  if (strict)
+    return new Refused(`not encrypted (${strict})`, kind === 'lanchat' ? `${ENCRYPTED_ONLY}: connect without --insecure` : ENCRYPTED_ONLY);
   if (kind === 'lanchat' && !flags.insecure) {
-    return new Refused('a lanchat connector without encryption (listen --insecure lets it in)', `${ENCRYPTED_ONLY}: connect without --insecure`);
+    return new Refused(
+      'a lanchat connector without encryption (listen --insecure lets it in)',
+      `${ENCRYPTED_ONLY}: connect without --insecure`,
+    );
   }
   return null;
 }
@@ -72,7 +76,13 @@ function plaintextRefusal(kind: PeerKind, flags: DoorPolicy): Refused | null {
  * lanchat error, or as a plain line) and noting it on `log`. Resolves to the
  * admitted peer, or null.
  */
-export async function admit(socket: Socket, flags: DoorPolicy, identity: Identity, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<Admitted | null> {
+export async function admit(
+  socket: Socket,
+  flags: DoorPolicy,
+  identity: Identity,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<Admitted | null> {
   const from = remoteEndpoint(socket);
   const address = formatAddress(from.host, from.port);
   let stream: Duplex = socket;
@@ -90,7 +100,11 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
       if (kind === 'silent') return { stream, from, security: { plain }, quiet: () => socket.bytesRead === 0 && socket.bytesWritten === 0 };
       if (plain) return { stream, from, security: { plain } }; // netcat has no nick to check
       const book = await currentKeyBook(env, flags, log);
-      return { stream, from, security: { plain, vouch: (nick, own) => impostorWarning(book, nick, null, { nick: own, fingerprint: null }) } };
+      return {
+        stream,
+        from,
+        security: { plain, vouch: (nick, own) => impostorWarning(book, nick, null, { nick: own, fingerprint: null }) },
+      };
     }
 
     const secure = await secureServer(socket, identity, HANDSHAKE_MS).catch((error: LanchatError) => {
@@ -100,7 +114,10 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
     const { fingerprint } = secure;
     if (!fingerprint) {
       plain = true; // no lanchat client: tell it in text
-      throw new Refused('no certificate: not a lanchat connector', 'lanchat peers present a certificate (their identity); this one did not');
+      throw new Refused(
+        'no certificate: not a lanchat connector',
+        'lanchat peers present a certificate (their identity); this one did not',
+      );
     }
     const book = await currentKeyBook(env, flags, log); // after the handshake: a refusal goes over TLS
     const whose = whoseKey(book, fingerprint);
@@ -113,10 +130,19 @@ export async function admit(socket: Socket, flags: DoorPolicy, identity: Identit
     // A connector checks our key once TLS is up, and leaves without a word if it is not the one it pinned.
     const first = await sniffPeer(secure.socket, HELLO_IN_TLS);
     stream = first.stream;
-    if (first.kind === 'gone') throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
+    if (first.kind === 'gone')
+      throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
     if (first.kind === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
     const key = { fingerprint, note: whose ?? 'a new key: not a contact or known peer; /contact NAME PORT saves it' };
-    return { stream, from, security: { plain: first.kind !== 'lanchat', key, vouch: (nick, own) => impostorWarning(book, nick, fingerprint, { nick: own, fingerprint: identity.fingerprint }) } };
+    return {
+      stream,
+      from,
+      security: {
+        plain: first.kind !== 'lanchat',
+        key,
+        vouch: (nick, own) => impostorWarning(book, nick, fingerprint, { nick: own, fingerprint: identity.fingerprint }),
+      },
+    };
   } catch (error) {
     if (!(error instanceof Refused)) {
       log(`lanchat: ${address}: ${(error as Error).message}`);

@@ -10,7 +10,10 @@ export function spokenFingerprint(fingerprint: string): string {
 
 /** Accepts `AB:CD:…`, lower case, or the 64 hex digits bare; returns the canonical form, or null. */
 export function normalizeFingerprint(text: string): string | null {
-  const hex = text.replace(/^sha256:/i, '').replace(/:/g, '').toUpperCase();
+  const hex = text
+    .replace(/^sha256:/i, '')
+    .replace(/:/g, '')
+    .toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(hex)) return null;
   return hex.match(/../g)!.join(':');
 }

@@ -65,7 +65,11 @@ export async function loadIdentity(env: NodeJS.ProcessEnv): Promise<Identity> {
   }
   const { default: selfsigned } = await import('selfsigned');
   // A key pins an install, not a period: the certificate does not expire in practice.
-  const made = await selfsigned.generate([{ name: 'commonName', value: 'lanchat' }], { keyType: 'ec', algorithm: 'sha256', notAfterDate: new Date(Date.UTC(2126, 0, 1)) });
+  const made = await selfsigned.generate([{ name: 'commonName', value: 'lanchat' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    notAfterDate: new Date(Date.UTC(2126, 0, 1)),
+  });
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const candidate = `${path}.${randomUUID()}.tmp`;
   await writeFile(candidate, `${made.private}${made.cert}`, { mode: 0o600, flag: 'wx' });

@@ -16,7 +16,8 @@ export interface CliContext extends ChatIO {
 
 function integer(value: string, min: number, max: number, what: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}.`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}.`);
   return n;
 }
 
@@ -35,7 +36,10 @@ export function parseCount(value: string): number {
 
 /** `a,b,c` → ['a','b','c'] (blank items dropped). */
 export function parseList(value: string): string[] {
-  const items = value.split(',').map((item) => item.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new InvalidArgumentError('give at least one item.');
   return items;
 }
@@ -82,10 +86,25 @@ export interface SessionFlags {
 export function addSessionOptions(command: Command): Command {
   return command
     .option('-n, --nick <name>', 'your nick (default: $LANCHAT_NICK, else `lanchat config nick`, else your user name)', parseNick)
-    .addOption(new Option('-f, --format <format>', 'how messages are written: pretty, plain or json (default: pretty on a terminal, else plain)').choices(FORMATS))
+    .addOption(
+      new Option(
+        '-f, --format <format>',
+        'how messages are written: pretty, plain or json (default: pretty on a terminal, else plain)',
+      ).choices(FORMATS),
+    )
     .option('--max-line <bytes>', 'longest line to send or accept, in bytes of UTF-8', parseMaxLine, DEFAULT_MAX_LINE)
-    .option('--wait <seconds>', 'at the end of piped input, how long to wait without progress for the peer to confirm every line', parseSeconds, 10)
-    .option('--alive <seconds>', 'take the peer for lost after this long without a sign of life (0: never); see README, "A lost peer"', parseAlive, 15)
+    .option(
+      '--wait <seconds>',
+      'at the end of piped input, how long to wait without progress for the peer to confirm every line',
+      parseSeconds,
+      10,
+    )
+    .option(
+      '--alive <seconds>',
+      'take the peer for lost after this long without a sign of life (0: never); see README, "A lost peer"',
+      parseAlive,
+      15,
+    )
     .option('--commands', 'treat piped lines that start with / as slash commands (always on at a terminal)')
     .option('--log <file>', 'append the conversation to FILE as it happens');
 }
@@ -99,7 +118,10 @@ export function addConnectOptions(command: Command): Command {
       .option('--raw', 'speak plain lines with no handshake and no encryption, to netcat and the like (nc -l)')
       .option('--insecure', 'do not encrypt: the lanchat protocol in plaintext (the listener must allow it with listen --insecure)')
       .addOption(
-        new Option('--fingerprint <fp>', 'demand exactly this listener key (as `lanchat id` prints it on its side) instead of the pinned one')
+        new Option(
+          '--fingerprint <fp>',
+          'demand exactly this listener key (as `lanchat id` prints it on its side) instead of the pinned one',
+        )
           .argParser(parseFingerprint)
           .conflicts(['insecure', 'raw']),
       ),
@@ -110,7 +132,8 @@ export function addConnectOptions(command: Command): Command {
 async function resolveNick(flags: SessionFlags, env: NodeJS.ProcessEnv): Promise<string> {
   if (flags.nick !== undefined) return flags.nick;
   if (env.LANCHAT_NICK !== undefined) {
-    if (!isValidNick(env.LANCHAT_NICK)) throw usageError('LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)');
+    if (!isValidNick(env.LANCHAT_NICK))
+      throw usageError('LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)');
     return env.LANCHAT_NICK;
   }
   const { savedNick } = await import('./settings.js'); // only when needed: it loads the store
@@ -126,7 +149,12 @@ async function resolveNick(flags: SessionFlags, env: NodeJS.ProcessEnv): Promise
 }
 
 /** Turns parsed flags and the environment into what a Chat needs. */
-export async function chatOptions(flags: SessionFlags, ctx: CliContext, role: Role, extra: Partial<ChatOptions> = {}): Promise<ChatOptions> {
+export async function chatOptions(
+  flags: SessionFlags,
+  ctx: CliContext,
+  role: Role,
+  extra: Partial<ChatOptions> = {},
+): Promise<ChatOptions> {
   const interactive = ctx.stdin.isTTY === true;
   return {
     role,

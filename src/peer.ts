@@ -198,7 +198,10 @@ export class Session extends EventEmitter {
     if (socket instanceof Socket) socket.setNoDelay(true);
     if (options.idleMs) {
       const seconds = options.idleMs / 1000;
-      this.#idleTimer = setTimeout(() => this.#fail(new LanchatError('ERR_IDLE', `no traffic for ${seconds} s (--idle-timeout)`), true), options.idleMs);
+      this.#idleTimer = setTimeout(
+        () => this.#fail(new LanchatError('ERR_IDLE', `no traffic for ${seconds} s (--idle-timeout)`), true),
+        options.idleMs,
+      );
     }
 
     this.#state = 'handshake';
@@ -271,7 +274,7 @@ export class Session extends EventEmitter {
     if (size <= limit) return this.#sendFrame(kind, parts, size, lines, written);
     // Only a batch bigger than the peer's body limit is cut, at line boundaries.
     let ok = true;
-    for (let rest = Buffer.concat(parts); rest.length > 0; ) {
+    for (let rest = Buffer.concat(parts); rest.length > 0;) {
       const cut = rest.length <= limit ? rest.length : rest.lastIndexOf(0x0a, limit - 1) + 1;
       const piece = rest.subarray(0, cut);
       rest = rest.subarray(cut);
@@ -598,7 +601,12 @@ export class Session extends EventEmitter {
       // A plain peer need never close; a lanchat peer that goes quiet without its goodbye may not have sent everything.
       if (this.#plain) return this.#end('finished');
       const seconds = this.#waitMs / 1000;
-      this.#fail(new LanchatError('ERR_NO_GOODBYE', `${this.peerNick ?? 'the peer'} sent nothing for ${seconds} s and did not say goodbye: what it was still sending may be lost`));
+      this.#fail(
+        new LanchatError(
+          'ERR_NO_GOODBYE',
+          `${this.peerNick ?? 'the peer'} sent nothing for ${seconds} s and did not say goodbye: what it was still sending may be lost`,
+        ),
+      );
     });
   }
 
@@ -622,7 +630,8 @@ export class Session extends EventEmitter {
     const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
     if (reset && (this.#peerDone || this.#ending === 'quit')) return this.#onSocketClose();
     // TCP keepalive (or the kernel's retransmissions) gave up on the peer.
-    if (error.code === 'ETIMEDOUT') return this.#fail(new LanchatError('ERR_PEER_LOST', `lost ${this.peerNick ?? 'the peer'}: no answer (the connection timed out)`));
+    if (error.code === 'ETIMEDOUT')
+      return this.#fail(new LanchatError('ERR_PEER_LOST', `lost ${this.peerNick ?? 'the peer'}: no answer (the connection timed out)`));
     this.#fail(reset ? this.#lost('the connection was reset') : new LanchatError('ERR_SOCKET', error.message));
   }
 
@@ -643,7 +652,8 @@ export class Session extends EventEmitter {
     if (this.#state === 'closed') return;
     if (tellPeer && !this.#plain) {
       this.#sentBye = true;
-      if (!this.#socket.writableEnded && !this.#socket.destroyed) this.#socket.end(encodeControl({ type: 'error', message: error.message }));
+      if (!this.#socket.writableEnded && !this.#socket.destroyed)
+        this.#socket.end(encodeControl({ type: 'error', message: error.message }));
     }
     this.#end('failed', error);
   }

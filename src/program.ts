@@ -7,7 +7,17 @@ import type * as ContactCommands from './commands/contacts.js';
 import type { ListenFlags } from './commands/listen.js';
 import { EXIT_USAGE } from './errors.js';
 import { version } from './version.js';
-import { addConnectOptions, addSessionOptions, parseFingerprint, parseList, parseListenPort, parseNick, parsePort, parseSeconds, type CliContext } from './options.js';
+import {
+  addConnectOptions,
+  addSessionOptions,
+  parseFingerprint,
+  parseList,
+  parseListenPort,
+  parseNick,
+  parsePort,
+  parseSeconds,
+  type CliContext,
+} from './options.js';
 
 export const USAGE_HINT = '(add --help for usage)';
 
@@ -56,11 +66,19 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .option('-k, --keep', 'after a session ends, wait for the next peer (one at a time)')
       .option('--allow <cidrs>', 'accept only these addresses or CIDR ranges, comma-separated (10.0.0.0/8,fd00::/8)', parseList)
       .option('--idle-timeout <seconds>', 'end a session after this long with no traffic', parseSeconds)
-      .addOption(new Option('--insecure', 'also accept lanchat connectors that do not encrypt (connect --insecure)').conflicts(['secureOnly', 'knownOnly']))
+      .addOption(
+        new Option('--insecure', 'also accept lanchat connectors that do not encrypt (connect --insecure)').conflicts([
+          'secureOnly',
+          'knownOnly',
+        ]),
+      )
       .option('--secure-only', 'accept encrypted lanchat sessions only: no plaintext, no netcat')
       .option('--known-only', "accept only connectors whose key is a contact's or a known peer's (implies --secure-only)"),
   )
-    .addHelpText('after', '\nSessions are encrypted (TLS 1.3); netcat peers are accepted in plaintext unless --secure-only.\n\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt\n  lanchat listen 5000 --known-only          only contacts and known peers')
+    .addHelpText(
+      'after',
+      '\nSessions are encrypted (TLS 1.3); netcat peers are accepted in plaintext unless --secure-only.\n\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt\n  lanchat listen 5000 --known-only          only contacts and known peers',
+    )
     .action(async (port: number, flags: ListenFlags) => run(import('./commands/listen.js').then((m) => m.listen(port, flags, ctx))));
 
   addConnectOptions(
@@ -70,7 +88,10 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .argument('<host>', 'IPv4 or IPv6 address, or host name')
       .argument('<port>', 'port the peer listens on', parsePort),
   )
-    .addHelpText('after', '\nThe session is encrypted (TLS 1.3); the listener\'s key is pinned the first time and checked after.\n\nExamples:\n  lanchat connect 192.168.1.20 5000\n  seq 3 | lanchat connect ::1 5000\n  lanchat connect --raw 127.0.0.1 6000            to nc -l\n  lanchat connect --fingerprint AB:CD:… 10.0.0.4 5000')
+    .addHelpText(
+      'after',
+      "\nThe session is encrypted (TLS 1.3); the listener's key is pinned the first time and checked after.\n\nExamples:\n  lanchat connect 192.168.1.20 5000\n  seq 3 | lanchat connect ::1 5000\n  lanchat connect --raw 127.0.0.1 6000            to nc -l\n  lanchat connect --fingerprint AB:CD:… 10.0.0.4 5000",
+    )
     .action(async (host: string, port: number, flags: ConnectFlags) =>
       run(import('./commands/connect.js').then((m) => m.connect(host, port, flags, ctx))),
     );
@@ -82,7 +103,10 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
   const contacts = program
     .command('contacts')
     .description('the address book: add, list, show, remove, rename, path')
-    .addHelpText('after', '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts add bob 192.168.1.20 5000 --force --fingerprint AB:CD:…\n  lanchat contacts list\n  lanchat contacts rename bob robert');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts add bob 192.168.1.20 5000 --force --fingerprint AB:CD:…\n  lanchat contacts list\n  lanchat contacts rename bob robert',
+    );
   const book = (): Promise<typeof ContactCommands> => import('./commands/contacts.js');
   contacts
     .command('add')
@@ -91,7 +115,11 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .argument('[host]', 'IPv4 or IPv6 address, or host name')
     .argument('[port]', 'port the contact listens on')
     .option('--force', 'replace a contact of the same name')
-    .option('--fingerprint <fp>', "the contact's key, as `lanchat id` prints it on their side (else the first chat pins it)", parseFingerprint)
+    .option(
+      '--fingerprint <fp>',
+      "the contact's key, as `lanchat id` prints it on their side (else the first chat pins it)",
+      parseFingerprint,
+    )
     .action(async (name?: string, host?: string, port?: string, flags: { force?: boolean; fingerprint?: string } = {}) =>
       run(book().then((m) => m.contactsAdd([name, host, port], flags, ctx))),
     );
@@ -125,7 +153,10 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
   program
     .command('id')
     .description("print this install's fingerprint (SHA-256 of its certificate), made on first use")
-    .addHelpText('after', '\nThe first line is the fingerprint alone (for scripts and for comparing); the digits below are for reading it aloud.')
+    .addHelpText(
+      'after',
+      '\nThe first line is the fingerprint alone (for scripts and for comparing); the digits below are for reading it aloud.',
+    )
     .action(async () => run(import('./commands/id.js').then((m) => m.id(ctx))));
 
   program
@@ -143,7 +174,8 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .action(async (nick?: string) => run(import('./commands/config.js').then((m) => m.configNick(nick, ctx))));
 
   program.allowExcessArguments().action(async () => {
-    if (program.args.length > 0) program.error(`unknown command '${program.args[0]}'`, { exitCode: EXIT_USAGE, code: 'commander.unknownCommand' });
+    if (program.args.length > 0)
+      program.error(`unknown command '${program.args[0]}'`, { exitCode: EXIT_USAGE, code: 'commander.unknownCommand' });
     if (!ctx.stdin.isTTY) {
       program.outputHelp({ error: true });
       return setExitCode(EXIT_USAGE);

@@ -325,7 +325,8 @@ export class FrameDecoder {
       const { frame, size } = parseHeader(header, this.maxLine);
       if (size === 0 && (frame?.type === 'msg' || frame?.type === 'me')) throw protocolError('a message has no text');
       // Only text frames have bodies: a known control frame with one is broken, not a newer frame to skip.
-      if (size > 0 && frame && frame.type !== 'msg' && frame.type !== 'me') throw protocolError(`${/^[ae]/.test(frame.type) ? 'an' : 'a'} ${frame.type} frame carries a body`);
+      if (size > 0 && frame && frame.type !== 'msg' && frame.type !== 'me')
+        throw protocolError(`${/^[ae]/.test(frame.type) ? 'an' : 'a'} ${frame.type} frame carries a body`);
       this.#frame = frame;
       this.#need = size;
       if (size === 0 && frame) onFrame(frame);

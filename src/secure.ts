@@ -18,7 +18,12 @@ function tlsOptions(identity: Identity): tls.SecureContextOptions & tls.CommonCo
 }
 
 /** Resolves to the peer's fingerprint, or null if it presented no certificate. `stop`: gives up at once (ERR_ABORTED). */
-async function handshake(socket: tls.TLSSocket, event: 'secureConnect' | 'secure', timeoutMs: number, stop?: AbortSignal): Promise<string | null> {
+async function handshake(
+  socket: tls.TLSSocket,
+  event: 'secureConnect' | 'secure',
+  timeoutMs: number,
+  stop?: AbortSignal,
+): Promise<string | null> {
   const timer = setTimeout(() => socket.destroy(new LanchatError('ERR_TLS', `no TLS handshake within ${timeoutMs / 1000} s`)), timeoutMs);
   const onStop = (): void => void socket.destroy(new LanchatError('ERR_ABORTED', 'stopped'));
   if (stop?.aborted) onStop();
@@ -68,7 +73,11 @@ export async function secureClient(
  * (to tell TLS from the other kinds of peer) and put back with unshift(): a
  * TLS socket made on it feeds what the socket holds to the TLS engine first.
  */
-export async function secureServer(socket: Socket, identity: Identity, timeoutMs: number): Promise<{ socket: tls.TLSSocket; fingerprint: string | null }> {
+export async function secureServer(
+  socket: Socket,
+  identity: Identity,
+  timeoutMs: number,
+): Promise<{ socket: tls.TLSSocket; fingerprint: string | null }> {
   const secure = new tls.TLSSocket(socket, { isServer: true, requestCert: true, ...tlsOptions(identity) });
   return { socket: secure, fingerprint: await handshake(secure, 'secure', timeoutMs) };
 }

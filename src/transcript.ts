@@ -72,7 +72,7 @@ export class Transcript {
     const out = openSync(path, 'wx', 0o600);
     try {
       const buffer = Buffer.allocUnsafe(COPY_CHUNK);
-      for (let at = 0; at < spool.bytes; ) {
+      for (let at = 0; at < spool.bytes;) {
         const n = readSync(spool.fd, buffer, 0, Math.min(COPY_CHUNK, spool.bytes - at), at);
         if (n === 0) break;
         writeSync(out, buffer, 0, n);

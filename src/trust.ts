@@ -35,7 +35,8 @@ function parseKnownPeers(text: string | null, path: string): KnownPeers {
   if (text === null) return { version: 1, peers: {} };
   try {
     const data = JSON.parse(text) as KnownPeers;
-    if (data.version !== 1 || typeof data.peers !== 'object' || data.peers === null || Array.isArray(data.peers)) throw new Error('not a known-peers file');
+    if (data.version !== 1 || typeof data.peers !== 'object' || data.peers === null || Array.isArray(data.peers))
+      throw new Error('not a known-peers file');
     const peers: Record<string, string> = {};
     for (const [address, value] of Object.entries(data.peers)) {
       const fingerprint = typeof value === 'string' ? normalizeFingerprint(value) : null;
@@ -219,11 +220,14 @@ export function impostorWarning(book: KeyBook, nick: string, fingerprint: string
     return `WARNING: the peer calls itself ${spelled(nick)}, ${which}: its messages may pass for yours`;
   }
   const exact = findContact(book.contacts, nick);
-  const contact = exact ?? book.contacts.find((c) => nameSkeleton(c.name) === looks && !(dialled !== undefined && sameName(c.name, dialled)));
+  const contact =
+    exact ?? book.contacts.find((c) => nameSkeleton(c.name) === looks && !(dialled !== undefined && sameName(c.name, dialled)));
   if (!contact || (dialled !== undefined && sameName(contact.name, dialled))) return null;
   if (contact.fingerprint === fingerprint || (exact && !contact.fingerprint)) return null;
   const keys = contact.fingerprint ? `\n  expected  ${contact.fingerprint}\n  presented ${fingerprint ?? 'no key (not encrypted)'}` : '';
-  const claim = exact ? `${nick}, but its key is not contact ${contact.name}'s` : `${spelled(nick)}, a look-alike of contact ${contact.name}`;
+  const claim = exact
+    ? `${nick}, but its key is not contact ${contact.name}'s`
+    : `${spelled(nick)}, a look-alike of contact ${contact.name}`;
   return `WARNING: the peer calls itself ${claim}: it may not be ${contact.name}${keys}`;
 }
 
@@ -246,7 +250,8 @@ export async function forget(env: NodeJS.ProcessEnv, target: string): Promise<st
   await updateContacts(storePath(env, CONTACTS_FILE), (contacts) => {
     const named = findContact(contacts, target);
     if (named) address = { host: named.host, port: named.port };
-    else if (!address) throw new LanchatError('ERR_FORGET_TARGET', `"${target}" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)`);
+    else if (!address)
+      throw new LanchatError('ERR_FORGET_TARGET', `"${target}" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)`);
     const pinned = (address ? contactsAtAddress(contacts, address.host, address.port) : []).filter((c) => c.fingerprint);
     for (const contact of pinned) {
       delete contact.fingerprint;

@@ -572,7 +572,10 @@ export class Chat {
     if (error instanceof BadLineError && error.before.lines > 0) this.#sendPiped(session, error.before.parts, error.before.lines);
     this.#inputError =
       error.code === 'ERR_LINE_TOO_LONG'
-        ? new LanchatError(error.code, `a line of input is longer than ${this.#limitText(session)}; it and the rest of the input were not sent`)
+        ? new LanchatError(
+            error.code,
+            `a line of input is longer than ${this.#limitText(session)}; it and the rest of the input were not sent`,
+          )
         : new LanchatError(error.code, `the input is not UTF-8 text; it was not sent from there on`);
     this.#stopInput();
     session.finish(false);
@@ -699,7 +702,8 @@ export class Chat {
     const body = Buffer.from(`${text}\n`, 'utf8');
     if (lines === 1 && body.length - 1 > session.sendLimit) {
       // At a keyboard the line is refused and the chat goes on; in a pipe the run stops, and says so once.
-      if (this.#options.interactive) this.#notice(`lanchat: not sent: the line is ${body.length - 1} bytes, longer than ${this.#limitText(session)}`);
+      if (this.#options.interactive)
+        this.#notice(`lanchat: not sent: the line is ${body.length - 1} bytes, longer than ${this.#limitText(session)}`);
       else this.#stopOnInputError(session, new LanchatError('ERR_LINE_TOO_LONG', ''));
       return true;
     }
@@ -762,7 +766,11 @@ export class Chat {
     } catch (error) {
       const { code, message } = error as NodeJS.ErrnoException;
       const why = SAVE_ERRORS[code ?? ''] ?? message;
-      this.#notice(code === 'EEXIST' ? `lanchat: ${path} exists; nothing saved (give another name: /save FILE)` : `lanchat: cannot save ${path}: ${why}`);
+      this.#notice(
+        code === 'EEXIST'
+          ? `lanchat: ${path} exists; nothing saved (give another name: /save FILE)`
+          : `lanchat: cannot save ${path}: ${why}`,
+      );
     }
   }
 
@@ -782,7 +790,9 @@ export class Chat {
     const { saveContact, dialled, role } = this.#options;
     if (!saveContact) return this.#notice('lanchat: contacts are not available here');
     if (role === 'listen' && port === null) {
-      return this.#notice(`usage: /contact NAME PORT (the port ${inert(this.#session?.peerNick ?? 'the peer')} listens on; it connected from port ${this.#peer.port})`);
+      return this.#notice(
+        `usage: /contact NAME PORT (the port ${inert(this.#session?.peerNick ?? 'the peer')} listens on; it connected from port ${this.#peer.port})`,
+      );
     }
     const host = role === 'connect' && dialled ? dialled.host : this.#peer.host;
     const contactPort = port ?? dialled?.port ?? this.#peer.port;
@@ -799,7 +809,8 @@ export class Chat {
     const { linesSent, linesReceived, connectedAt } = session.stats;
     const kind = session.plain ? 'plain text, no confirmations' : 'lanchat protocol';
     const unconfirmed = session.unconfirmedLines;
-    const confirmations = unconfirmed === 0 ? 'every line you sent is confirmed' : `${plural(unconfirmed, 'line')} you sent not confirmed yet`;
+    const confirmations =
+      unconfirmed === 0 ? 'every line you sent is confirmed' : `${plural(unconfirmed, 'line')} you sent not confirmed yet`;
     return [
       `talking to ${inert(session.peerNick ?? '?')} at ${this.#address} (${kind})`,
       `connected since ${connectedAt ? timestamp(connectedAt) : '-'}`,

@@ -36,7 +36,7 @@ describe('BufferPool', () => {
     expect(b.buffer).not.toBe(lent.buffer);
   });
 
-  it('forgets a buffer that is never given back (a socket\'s last read)', async () => {
+  it("forgets a buffer that is never given back (a socket's last read)", async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const inUse = async (): Promise<number> => {

@@ -102,12 +102,23 @@ export function awkwardText(lines: number): Buffer {
   const parts: string[] = [];
   for (let i = 0; i < lines; i++) {
     switch (i % 7) {
-      case 0: parts.push(''); break;
-      case 1: parts.push(`crlf line ${i}\r`); break;
-      case 2: parts.push(`héllo wörld ✓ 日本語 😀 ${i}`); break;
-      case 3: parts.push(i % 700 === 3 ? 'L'.repeat(60_000) : `line ${i}`); break;
-      case 4: parts.push(`\ttabbed ${i} {"type":"bye"}`); break;
-      default: parts.push(`plain line number ${i} ${'x'.repeat(i % 90)}`);
+      case 0:
+        parts.push('');
+        break;
+      case 1:
+        parts.push(`crlf line ${i}\r`);
+        break;
+      case 2:
+        parts.push(`héllo wörld ✓ 日本語 😀 ${i}`);
+        break;
+      case 3:
+        parts.push(i % 700 === 3 ? 'L'.repeat(60_000) : `line ${i}`);
+        break;
+      case 4:
+        parts.push(`\ttabbed ${i} {"type":"bye"}`);
+        break;
+      default:
+        parts.push(`plain line number ${i} ${'x'.repeat(i % 90)}`);
     }
   }
   return Buffer.from(`${parts.join('\n')}\n`);

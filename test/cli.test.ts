@@ -12,7 +12,6 @@ afterEach(killAll);
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'lanchat-test-'));
 const seqText = (n: number): string => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join('');
 
-
 describe('piping', () => {
   it('delivers 12,000 awkward lines byte-identical and both sides exit 0', async () => {
     const input = awkwardText(12_000);
@@ -27,34 +26,43 @@ describe('piping', () => {
     expect(connect.stderr()).toMatch(/^connected to \S+ \(127\.0\.0\.1:\d+\)$/m);
   });
 
-  it.each([[[]], [['--insecure']]])('output to a file (> log.txt) is byte-identical both ways %j, all of it written before exit', async (args: string[]) => {
-    // Awkward lines, then numbered ones: several MB, so that batches of many pieces reach the file.
-    const numbered = Array.from({ length: 60_000 }, (_, i) => `${String(i).padStart(7, '0')} ${'f'.repeat(91)}\n`).join('');
-    const [toListener, toConnector] = [Buffer.concat([awkwardText(3000), Buffer.from(numbered)]), Buffer.from(numbered + seqText(500))];
-    const dir = tmp();
-    const [listenLog, connectLog] = [join(dir, 'listen.log'), join(dir, 'connect.log')];
-    const listenOut = openSync(listenLog, 'w');
-    const listenIn = fileInput(toConnector);
-    const listen = await listener(args, { stdin: listenIn, stdout: listenOut });
-    const connectOut = openSync(connectLog, 'w');
-    const connectIn = fileInput(toListener);
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), ...args], { stdin: connectIn, stdout: connectOut });
-    for (const fd of [listenOut, listenIn, connectOut, connectIn]) closeSync(fd);
-    expect(await connect.exited).toEqual({ code: 0, signal: null });
-    expect(await listen.exited).toEqual({ code: 0, signal: null });
-    expect(readFileSync(listenLog).equals(toListener)).toBe(true);
-    expect(readFileSync(connectLog).equals(toConnector)).toBe(true);
-  });
+  it.each([[[]], [['--insecure']]])(
+    'output to a file (> log.txt) is byte-identical both ways %j, all of it written before exit',
+    async (args: string[]) => {
+      // Awkward lines, then numbered ones: several MB, so that batches of many pieces reach the file.
+      const numbered = Array.from({ length: 60_000 }, (_, i) => `${String(i).padStart(7, '0')} ${'f'.repeat(91)}\n`).join('');
+      const [toListener, toConnector] = [Buffer.concat([awkwardText(3000), Buffer.from(numbered)]), Buffer.from(numbered + seqText(500))];
+      const dir = tmp();
+      const [listenLog, connectLog] = [join(dir, 'listen.log'), join(dir, 'connect.log')];
+      const listenOut = openSync(listenLog, 'w');
+      const listenIn = fileInput(toConnector);
+      const listen = await listener(args, { stdin: listenIn, stdout: listenOut });
+      const connectOut = openSync(connectLog, 'w');
+      const connectIn = fileInput(toListener);
+      const connect = lanchat(['connect', '127.0.0.1', String(listen.port), ...args], { stdin: connectIn, stdout: connectOut });
+      for (const fd of [listenOut, listenIn, connectOut, connectIn]) closeSync(fd);
+      expect(await connect.exited).toEqual({ code: 0, signal: null });
+      expect(await listen.exited).toEqual({ code: 0, signal: null });
+      expect(readFileSync(listenLog).equals(toListener)).toBe(true);
+      expect(readFileSync(connectLog).equals(toConnector)).toBe(true);
+    },
+  );
 
   it('--commands with a large file keeps up: runs of lines go as one message, and the peer is still heard', async () => {
     // 200,000 lines with actions and escaped slashes among them; the listener has lines of its own, whose
     // acks the connector must read while it sends (it once sent a frame per line without a turn of the event loop).
-    const lines = Array.from({ length: 200_000 }, (_, i) => (i % 97 === 0 ? `/me waves ${i}` : i % 89 === 0 ? `//slash ${i}` : `line ${i} ${'c'.repeat(i % 70)}`));
-    const expected = lines.map((line) => (line.startsWith('/me ') ? `* con ${line.slice(4)}` : line.startsWith('//') ? line.slice(1) : line)).join('\n') + '\n';
+    const lines = Array.from({ length: 200_000 }, (_, i) =>
+      i % 97 === 0 ? `/me waves ${i}` : i % 89 === 0 ? `//slash ${i}` : `line ${i} ${'c'.repeat(i % 70)}`,
+    );
+    const expected =
+      lines.map((line) => (line.startsWith('/me ') ? `* con ${line.slice(4)}` : line.startsWith('//') ? line.slice(1) : line)).join('\n') +
+      '\n';
     const listenIn = fileInput('one\ntwo\nthree\n');
     const listen = await listener(['--insecure'], { stdin: listenIn });
     const connectIn = fileInput(lines.join('\n') + '\n');
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--insecure', '--commands', '--nick', 'con'], { stdin: connectIn });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--insecure', '--commands', '--nick', 'con'], {
+      stdin: connectIn,
+    });
     closeSync(listenIn);
     closeSync(connectIn);
     expect(await connect.exited).toEqual({ code: 0, signal: null });
@@ -92,7 +100,12 @@ describe('piping', () => {
     closeSync(fd);
     expect((await listen.exited).code).toBe(0);
     await connect.exited;
-    const events = listen.stdout().toString().trimEnd().split('\n').map((line) => JSON.parse(line));
+    const events = listen
+      .stdout()
+      .toString()
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(events.map((e) => e.type)).toEqual(['join', 'message', 'leave']);
     expect(events[1]).toEqual({ type: 'message', nick: 'alice', text: 'hi \x1b[1m', time: expect.any(String) });
   });
@@ -131,8 +144,17 @@ describe('slash commands in a pipe (--commands)', () => {
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
     expect(listen.stderr()).toMatch(/^alice is now carol$/m);
-    const messages = listen.stdout().toString().trimEnd().split('\n').map((line) => JSON.parse(line)).filter((e) => e.type === 'message');
-    expect(messages.map((m) => [m.nick, m.text])).toEqual([['alice', 'hello'], ['carol', 'again']]);
+    const messages = listen
+      .stdout()
+      .toString()
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((e) => e.type === 'message');
+    expect(messages.map((m) => [m.nick, m.text])).toEqual([
+      ['alice', 'hello'],
+      ['carol', 'again'],
+    ]);
   });
 
   it('/save writes the transcript, never overwrites, and //text sends a slash', async () => {
@@ -227,7 +249,9 @@ describe('errors and endings', () => {
   it('an invalid LANCHAT_NICK is a usage error', async () => {
     const proc = lanchat(['listen', '0'], { stdin: 'ignore', env: { LANCHAT_NICK: 'bad nick' } });
     expect((await proc.exited).code).toBe(2);
-    expect(proc.stderr()).toBe('lanchat: LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)\n(add --help for usage)\n');
+    expect(proc.stderr()).toBe(
+      'lanchat: LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)\n(add --help for usage)\n',
+    );
   });
 
   it('a peer killed with SIGKILL makes the other side exit 1 within 2 s with a clear line', async () => {
@@ -335,7 +359,9 @@ describe('errors and endings', () => {
     closeSync(fd);
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
-    expect(readFileSync(log, 'utf8')).toMatch(/^earlier\n\[[^\]]+\] -- connected to alice \(127\.0\.0\.1:\d+\)\n\[[^\]]+\] alice: first\n\[[^\]]+\] alice: second\n\[[^\]]+\] -- alice left\n$/);
+    expect(readFileSync(log, 'utf8')).toMatch(
+      /^earlier\n\[[^\]]+\] -- connected to alice \(127\.0\.0\.1:\d+\)\n\[[^\]]+\] alice: first\n\[[^\]]+\] alice: second\n\[[^\]]+\] -- alice left\n$/,
+    );
   });
 
   it('talks over IPv6 loopback', async () => {
@@ -352,7 +378,6 @@ describe('errors and endings', () => {
 });
 
 describe('endings when both sides have something to say', () => {
-
   it.each([
     [300_000, 10],
     [100, 10],
@@ -404,7 +429,7 @@ describe('endings when both sides have something to say', () => {
 
   it('a listener whose stdout refuses the text never acknowledges it: the sender exits 1', async () => {
     const sink = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 | true`]);
-    const [, port] = (await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
+    const [, port] = await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/);
     const connect = lanchat(['connect', '127.0.0.1', port, '--wait', '2'], { stdin: fileInput('1\n2\n3\n') });
     expect((await connect.exited).code).toBe(1);
     expect(connect.stderr()).toMatch(/lines? not confirmed/);
@@ -413,7 +438,10 @@ describe('endings when both sides have something to say', () => {
   it('/save with an absolute path saves there', async () => {
     const target = join(tmp(), 'abs.txt');
     const listen = await listener();
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], { stdin: fileInput(`hi\n/save ${target}\n`), cwd: tmp() });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands'], {
+      stdin: fileInput(`hi\n/save ${target}\n`),
+      cwd: tmp(),
+    });
     expect((await connect.exited).code).toBe(0);
     await listen.exited;
     expect(readFileSync(target, 'utf8')).toMatch(/\] \S+: hi\n$/);
@@ -421,11 +449,13 @@ describe('endings when both sides have something to say', () => {
 
   it('SIGTERM ends a listener whose stdout is stalled, promptly, with 143', async () => {
     const stalled = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 | sleep 20`]);
-    const [, port] = (await stalled.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
+    const [, port] = await stalled.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/);
     const connect = lanchat(['connect', '127.0.0.1', port], { stdin: fileInput(seqText(300_000)) });
     await stalled.waitForStderr(/connected to/);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const pid = Number(execFileSync('pgrep', ['-f', `listen 0 --host 127.0.0.1`, '-P', String(stalled.child.pid)], { encoding: 'utf8' }).trim());
+    const pid = Number(
+      execFileSync('pgrep', ['-f', `listen 0 --host 127.0.0.1`, '-P', String(stalled.child.pid)], { encoding: 'utf8' }).trim(),
+    );
     const at = Date.now();
     process.kill(pid, 'SIGTERM');
     while (Date.now() - at < 3000) {
@@ -488,7 +518,10 @@ describe('start-up fast paths', () => {
     const { createProgram } = await import('../src/program.js');
     let printed = '';
     const sink = { write: (text: string) => ((printed += text), true), isTTY: false } as unknown as NodeJS.WriteStream;
-    const program = createProgram({ stdin: process.stdin, stdout: sink, stderr: sink, cwd: '.', env: {}, signal: new AbortController().signal }, () => {});
+    const program = createProgram(
+      { stdin: process.stdin, stdout: sink, stderr: sink, cwd: '.', env: {}, signal: new AbortController().signal },
+      () => {},
+    );
     program.outputHelp();
     const help = lanchat(['--help'], { stdin: 'ignore' });
     expect((await help.exited).code).toBe(0);
@@ -506,7 +539,7 @@ describe('start-up fast paths', () => {
 describe('second review', () => {
   it('listen --keep | head -1 stops listening once its reader is gone', async () => {
     const sink = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 --keep | head -1`]);
-    const [, port] = (await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
+    const [, port] = await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/);
     const first = lanchat(['connect', '127.0.0.1', port, '--wait', '2'], { stdin: fileInput(seqText(50_000)) });
     await first.exited;
     expect((await sink.exited).code).not.toBeNull();
@@ -563,7 +596,10 @@ describe('second review', () => {
 describe('third review', () => {
   it('a listener with empty input is a pure receiver: a slow sender gets everything through', async () => {
     const listen = await listener([], { stdin: 'ignore' });
-    const sender = spawnProc('sh', ['-c', `(echo one; sleep 0.5; echo two; sleep 0.5; echo three) | node ${CLI} connect 127.0.0.1 ${listen.port}`]);
+    const sender = spawnProc('sh', [
+      '-c',
+      `(echo one; sleep 0.5; echo two; sleep 0.5; echo three) | node ${CLI} connect 127.0.0.1 ${listen.port}`,
+    ]);
     expect((await sender.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
     expect(listen.stdout().toString()).toBe('one\ntwo\nthree\n');
@@ -594,7 +630,9 @@ describe('third review', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const started = Date.now();
-      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port), '--wait', '1', '--insecure'], { stdin: fileInput('a\nb\n') });
+      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port), '--wait', '1', '--insecure'], {
+        stdin: fileInput('a\nb\n'),
+      });
       expect((await connect.exited).code).toBe(1);
       expect(connect.stderr()).toMatch(/2 lines not confirmed by mute/);
       expect(Date.now() - started).toBeLessThan(1900);
@@ -605,7 +643,7 @@ describe('third review', () => {
 
   it('connect takes [::1] in brackets, and lanchat help works like --help', async () => {
     const listen = lanchat(['listen', '0', '--host', '::1']);
-    const [, port] = (await listen.waitForStderr(/^listening on \[::1\]:(\d+)$/m));
+    const [, port] = await listen.waitForStderr(/^listening on \[::1\]:(\d+)$/m);
     const connect = lanchat(['connect', '[::1]', port], { stdin: fileInput('v6\n') });
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);

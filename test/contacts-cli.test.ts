@@ -24,8 +24,16 @@ function run(args: string[], env: Record<string, string>): Promise<{ code: numbe
 describe('lanchat contacts', () => {
   it('add, list, show, rename, remove, path', async () => {
     const { env, file } = home();
-    expect(await run(['contacts', 'list'], env)).toEqual({ code: 0, out: '', err: 'no contacts yet (add one: lanchat contacts add NAME HOST PORT)\n' });
-    expect(await run(['contacts', 'add', 'bob', '10.0.0.4', '5000'], env)).toEqual({ code: 0, out: '', err: 'added bob (10.0.0.4:5000)\n' });
+    expect(await run(['contacts', 'list'], env)).toEqual({
+      code: 0,
+      out: '',
+      err: 'no contacts yet (add one: lanchat contacts add NAME HOST PORT)\n',
+    });
+    expect(await run(['contacts', 'add', 'bob', '10.0.0.4', '5000'], env)).toEqual({
+      code: 0,
+      out: '',
+      err: 'added bob (10.0.0.4:5000)\n',
+    });
     expect(await run(['contacts', 'add', 'Zoë', '::1', '6000'], env)).toMatchObject({ code: 0 });
     expect(await run(['contacts', 'add', 'BOB', '10.0.0.5', '5000'], env)).toEqual({
       code: 1,
@@ -44,9 +52,14 @@ describe('lanchat contacts', () => {
     const key = 'ab'.repeat(32);
     expect(await run(['contacts', 'add', 'carol', '10.0.0.6', '5000', '--fingerprint', key], env)).toMatchObject({ code: 0 });
     expect((await run(['contacts', 'show', 'carol'], env)).out).toMatch(/^key: {2}AB:AB:(AB:){29}AB\n/m);
-    expect(await run(['contacts', 'add', 'dave', '10.0.0.7', '5000', '--fingerprint', 'AB:CD'], env)).toMatchObject({ code: 2, err: expect.stringMatching(/^lanchat: invalid --fingerprint 'AB:CD'/) });
+    expect(await run(['contacts', 'add', 'dave', '10.0.0.7', '5000', '--fingerprint', 'AB:CD'], env)).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/^lanchat: invalid --fingerprint 'AB:CD'/),
+    });
     // --force keeps the pin: at the same address, and at another (the key is the person's, not the address's)
-    expect(await run(['contacts', 'add', 'carol', '10.0.0.6', '5000', '--force'], env)).toMatchObject({ err: 'replaced carol (10.0.0.6:5000)\n' });
+    expect(await run(['contacts', 'add', 'carol', '10.0.0.6', '5000', '--force'], env)).toMatchObject({
+      err: 'replaced carol (10.0.0.6:5000)\n',
+    });
     expect((await run(['contacts', 'show', 'carol'], env)).out).toMatch(/^key: {2}AB:AB/m);
     expect(await run(['contacts', 'add', 'carol', '10.0.0.9', '5000', '--force'], env)).toMatchObject({
       err: 'replaced carol (10.0.0.9:5000); kept its key (if carol has a new key too: lanchat forget carol)\n',
@@ -54,7 +67,11 @@ describe('lanchat contacts', () => {
     expect((await run(['contacts', 'show', 'carol'], env)).out).toMatch(/^host: 10\.0\.0\.9\n.*\nkey: {2}AB:AB/ms);
     expect(await run(['contacts', 'remove', 'carol'], env)).toMatchObject({ code: 0 });
     expect(await run(['contacts', 'rename', 'bob', 'robert'], env)).toEqual({ code: 0, out: '', err: 'renamed bob to robert\n' });
-    expect(await run(['contacts', 'remove', 'robrt'], env)).toEqual({ code: 1, out: '', err: 'lanchat: no contact named "robrt"; did you mean "robert"?\n' });
+    expect(await run(['contacts', 'remove', 'robrt'], env)).toEqual({
+      code: 1,
+      out: '',
+      err: 'lanchat: no contact named "robrt"; did you mean "robert"?\n',
+    });
     expect(await run(['contacts', 'remove', 'robert'], env)).toMatchObject({ code: 0, err: 'removed robert\n' });
     expect(await run(['contacts', 'path'], env)).toEqual({ code: 0, out: `${file}\n`, err: '' });
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ version: 1, contacts: [{ name: 'Zoë', host: '::1', port: 6000 }] });
@@ -77,7 +94,9 @@ describe('lanchat contacts', () => {
 
   it('20 concurrent adds leave 20 contacts', async () => {
     const { env } = home();
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => run(['contacts', 'add', `peer${i}`, `10.0.0.${i + 1}`, '5000'], env)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => run(['contacts', 'add', `peer${i}`, `10.0.0.${i + 1}`, '5000'], env)),
+    );
     expect(results.map((r) => r.code)).toEqual(Array(20).fill(0));
     expect((await run(['contacts', 'list'], env)).out.trimEnd().split('\n')).toHaveLength(20);
   }, 60_000);
@@ -85,7 +104,12 @@ describe('lanchat contacts', () => {
   it('a corrupt file is an error naming it, exit 1, and is never overwritten', async () => {
     const { env, file } = home();
     writeFileSync(file, '{"version":1,"contacts":[');
-    for (const args of [['contacts', 'list'], ['contacts', 'add', 'bob', 'h', '1'], ['contacts', 'remove', 'bob'], ['chat', 'bob']]) {
+    for (const args of [
+      ['contacts', 'list'],
+      ['contacts', 'add', 'bob', 'h', '1'],
+      ['contacts', 'remove', 'bob'],
+      ['chat', 'bob'],
+    ]) {
       const result = await run(args, env);
       expect(result.code).toBe(1);
       expect(result.err).toMatch(new RegExp(`^lanchat: ${file.replace(/[.]/g, '\\.')}: not valid JSON .*will not overwrite it\\)\\n$`));
@@ -113,7 +137,11 @@ describe('lanchat chat <contact>', () => {
   it('an unknown name suggests the closest', async () => {
     const { env } = home();
     await run(['contacts', 'add', 'robert', '127.0.0.1', '5000'], env);
-    expect(await run(['chat', 'rober'], env)).toEqual({ code: 1, out: '', err: 'lanchat: no contact named "rober"; did you mean "robert"?\n' });
+    expect(await run(['chat', 'rober'], env)).toEqual({
+      code: 1,
+      out: '',
+      err: 'lanchat: no contact named "rober"; did you mean "robert"?\n',
+    });
   });
 });
 

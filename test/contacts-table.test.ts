@@ -23,7 +23,12 @@ function context(tty: boolean): { ctx: CliContext; out: () => string } {
 describe('contacts list on a terminal', () => {
   it('aligns columns by display width: wide, astral and combining characters', async () => {
     const { ctx, out } = context(true);
-    for (const [name, host] of [['東京', '10.0.0.1'], ['𝒜lice', 'fe80::1'], ['cafe\u0301', 'host.lan'], ['bob', '10.0.0.200']]) {
+    for (const [name, host] of [
+      ['東京', '10.0.0.1'],
+      ['𝒜lice', 'fe80::1'],
+      ['cafe\u0301', 'host.lan'],
+      ['bob', '10.0.0.200'],
+    ]) {
       await contactsAdd([name, host, '5000'], {}, ctx);
     }
     await contactsList({}, ctx);

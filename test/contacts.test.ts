@@ -59,9 +59,15 @@ describe('validation', () => {
   });
 
   it('a bad field is a usage error (exit 2) naming the field', () => {
-    expect(() => validateContact('bad name', 'h', 1)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^invalid contact name/) }));
-    expect(() => validateContact('ok', 'bad host!', 1)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^invalid host/) }));
-    expect(() => validateContact('ok', 'h', 65536)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^invalid port/) }));
+    expect(() => validateContact('bad name', 'h', 1)).toThrow(
+      expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^invalid contact name/) }),
+    );
+    expect(() => validateContact('ok', 'bad host!', 1)).toThrow(
+      expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^invalid host/) }),
+    );
+    expect(() => validateContact('ok', 'h', 65536)).toThrow(
+      expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^invalid port/) }),
+    );
     expect(() => validateContact('ok', 'h', 'abc')).toThrow('invalid port "abc"');
     expect(() => validateContact('ok', 'h', '99999999999999999999999')).toThrow('invalid port "99999999999999999999999"');
   });
@@ -102,13 +108,17 @@ describe('contacts.json', () => {
     ['{"version":1,"contacts":[{"name":"x","host":"h","port":"80"}]}', /contact 1 is not a valid/],
     ['{"version":1,"contacts":[{"name":"x","host":"h","port":1},{"name":"X","host":"h","port":1}]}', /appears twice/],
   ])('a corrupt file %j is an error naming the file', (text, problem) => {
-    expect(() => parseContacts(text, '/home/u/contacts.json')).toThrow(expect.objectContaining({ code: 'ERR_CONTACTS_CORRUPT', exitCode: 1 }));
+    expect(() => parseContacts(text, '/home/u/contacts.json')).toThrow(
+      expect.objectContaining({ code: 'ERR_CONTACTS_CORRUPT', exitCode: 1 }),
+    );
     expect(() => parseContacts(text, '/home/u/contacts.json')).toThrow(/^\/home\/u\/contacts\.json: /);
     expect(() => parseContacts(text, 'f')).toThrow(problem);
   });
 
   it('hosts are kept in the form to dial, even when the file has brackets', () => {
-    expect(parseContacts('{"version":1,"contacts":[{"name":"a","host":"[::1]","port":1}]}', 'f')).toEqual([{ name: 'a', host: '::1', port: 1 }]);
+    expect(parseContacts('{"version":1,"contacts":[{"name":"a","host":"[::1]","port":1}]}', 'f')).toEqual([
+      { name: 'a', host: '::1', port: 1 },
+    ]);
   });
 
   it('a missing file is an empty book', async () => {
@@ -118,7 +128,9 @@ describe('contacts.json', () => {
   it('an update never touches a file it cannot parse', async () => {
     const path = tmpFile();
     writeFileSync(path, '{"version":1,"contacts":[oops');
-    await expect(updateContacts(path, (contacts) => ({ contacts: addContact(contacts, bob), result: null }))).rejects.toThrow(/not valid JSON/);
+    await expect(updateContacts(path, (contacts) => ({ contacts: addContact(contacts, bob), result: null }))).rejects.toThrow(
+      /not valid JSON/,
+    );
     expect(readFileSync(path, 'utf8')).toBe('{"version":1,"contacts":[oops');
   });
 

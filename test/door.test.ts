@@ -31,7 +31,10 @@ describe('nobody squats a listener', () => {
     const squatter = await quietPeer(listen.port);
     await listen.waitForStderr(/^connected to 127\.0\.0\.1:\d+ \(plain text/m); // taken for netcat after the grace
     const closed = once(squatter.socket, 'close');
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice'], { env: { LANCHAT_HOME: home() }, stdin: 'pipe' });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice'], {
+      env: { LANCHAT_HOME: home() },
+      stdin: 'pipe',
+    });
     await listen.waitForStderr(/^connected to alice \(127\.0\.0\.1:\d+\)$/m);
     await closed;
     expect(squatter.told()).toBe('lanchat: someone else came to talk, and you had said nothing: closing\n');
@@ -63,8 +66,12 @@ describe('nobody squats a listener', () => {
 
 describe('barred addresses (--allow)', () => {
   it('150 silent connections from a barred address cannot exhaust a listener under ulimit -n 64: an allowed peer still gets in', async () => {
-    const listen = spawnProc('sh', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${CLI}" listen 0 --host 127.0.0.1 --allow 127.0.0.1`], { stdin: 'ignore' });
-    const [, port] = (await listen.waitForStderr(/^listening on 127\.0\.0\.1:(\d+)$/m));
+    const listen = spawnProc(
+      'sh',
+      ['-c', `ulimit -n 64 && exec "${process.execPath}" "${CLI}" listen 0 --host 127.0.0.1 --allow 127.0.0.1`],
+      { stdin: 'ignore' },
+    );
+    const [, port] = await listen.waitForStderr(/^listening on 127\.0\.0\.1:(\d+)$/m);
     const barred = await Promise.all(
       Array.from({ length: 150 }, async () => {
         const socket = dialTcp({ host: '127.0.0.1', port: Number(port), localAddress: '127.0.0.2' });
@@ -83,16 +90,20 @@ describe('barred addresses (--allow)', () => {
 });
 
 describe('a peer is classified once, by the door', () => {
-  it.each(['{"ty', '{"type":"hello","ver'])('a plaintext hello cut after %s and finished 2.6 s later is a lanchat session, not text', async (head) => {
-    const listen = await listener(['--insecure']);
-    const peer = await quietPeer(listen.port);
-    const hello = '{"type":"hello","version":1,"nick":"alice","maxLine":100}\n';
-    peer.socket.write(head);
-    await new Promise((resolve) => setTimeout(resolve, 2600)); // the pause under test: past the 2 s grace
-    peer.socket.end(`${hello.slice(head.length)}{"type":"msg","id":1,"size":7}\nsecret\n{"type":"bye"}\n`);
-    expect((await listen.exited).code).toBe(0);
-    expect(listen.stdout().toString()).toBe('secret\n');
-    expect(listen.stderr()).toMatch(/^connected to alice \(127\.0\.0\.1:\d+\)$/m);
-    expect(peer.told()).toMatch(/^\{"type":"hello","version":1,"nick":/);
-  }, 15_000);
+  it.each(['{"ty', '{"type":"hello","ver'])(
+    'a plaintext hello cut after %s and finished 2.6 s later is a lanchat session, not text',
+    async (head) => {
+      const listen = await listener(['--insecure']);
+      const peer = await quietPeer(listen.port);
+      const hello = '{"type":"hello","version":1,"nick":"alice","maxLine":100}\n';
+      peer.socket.write(head);
+      await new Promise((resolve) => setTimeout(resolve, 2600)); // the pause under test: past the 2 s grace
+      peer.socket.end(`${hello.slice(head.length)}{"type":"msg","id":1,"size":7}\nsecret\n{"type":"bye"}\n`);
+      expect((await listen.exited).code).toBe(0);
+      expect(listen.stdout().toString()).toBe('secret\n');
+      expect(listen.stderr()).toMatch(/^connected to alice \(127\.0\.0\.1:\d+\)$/m);
+      expect(peer.told()).toMatch(/^\{"type":"hello","version":1,"nick":/);
+    },
+    15_000,
+  );
 });

@@ -54,8 +54,11 @@ describe('the end of a session after its output', () => {
     const dir = tmp();
     const counted = join(dir, 'count');
     // Less than a pipe's and a stream's buffer together: no 'drain' will ever be emitted.
-    const shell = spawnProc('bash', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 </dev/null > >(sleep 2; wc -c > ${counted}); echo "exit $?" >&2`]);
-    const [, port] = (await shell.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
+    const shell = spawnProc('bash', [
+      '-c',
+      `node ${CLI} listen 0 --host 127.0.0.1 </dev/null > >(sleep 2; wc -c > ${counted}); echo "exit $?" >&2`,
+    ]);
+    const [, port] = await shell.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/);
     const peer = await rawPeer(Number(port));
     peer.write(Buffer.alloc(64 * 1024, 'a\n')); // fills the pipe to the reader
     await new Promise((resolve) => setTimeout(resolve, 300)); // so that the rest is read on its own
@@ -68,7 +71,7 @@ describe('the end of a session after its output', () => {
 
   it('is a signal exit (143) with the end notice when stopped while the output waits for its reader', async () => {
     const shell = spawnProc('bash', ['-c', `exec node ${CLI} listen 0 --host 127.0.0.1 </dev/null > >(exec sleep 30 >/dev/null 2>&1)`]);
-    const [, port] = (await shell.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
+    const [, port] = await shell.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/);
     const peer = await rawPeer(Number(port));
     peer.write(Buffer.alloc(64 * 1024, 'c\n')); // fills the pipe to the reader
     await new Promise((resolve) => setTimeout(resolve, 300)); // so that the rest is read on its own
@@ -106,7 +109,9 @@ describe('what is recorded', () => {
     const log = join(dir, 'chat.log');
     const listen = await listener(['--nick', 'bob'], { stdin: 'ignore' });
     const input = `hi\n/save ${join(dir, 'saved.txt')}\n/quit\nnever sent\n/me never\n`;
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice', '--commands', '--log', log], { stdin: fileInput(input) });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice', '--commands', '--log', log], {
+      stdin: fileInput(input),
+    });
     expect((await connect.exited).code).toBe(0);
     await listen.exited;
     const logged = readFileSync(log, 'utf8');

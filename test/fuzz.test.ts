@@ -34,14 +34,36 @@ const VALID = Buffer.from(
 );
 
 const PIECES = [
-  '{', '}', '"type"', ':', '"hello"', '"msg"', '"size"', '"id"', '1e400', '-1', 'null', '[]', '{"toString":1}',
-  '\n', '\r\n', '\x00', '\xff', '"nick"', '"\\u001b"', '9007199254740993', '[[[[[[[[', '"version":1', '"maxLine":5',
+  '{',
+  '}',
+  '"type"',
+  ':',
+  '"hello"',
+  '"msg"',
+  '"size"',
+  '"id"',
+  '1e400',
+  '-1',
+  'null',
+  '[]',
+  '{"toString":1}',
+  '\n',
+  '\r\n',
+  '\x00',
+  '\xff',
+  '"nick"',
+  '"\\u001b"',
+  '9007199254740993',
+  '[[[[[[[[',
+  '"version":1',
+  '"maxLine":5',
 ];
 
 function stream(rand: () => number): Buffer {
   const kind = Math.floor(rand() * 4);
   if (kind === 0) return Buffer.from(Array.from({ length: Math.floor(rand() * 300) }, () => Math.floor(rand() * 256)));
-  if (kind === 1) return Buffer.from(Array.from({ length: Math.floor(rand() * 40) }, () => PIECES[Math.floor(rand() * PIECES.length)]).join(''));
+  if (kind === 1)
+    return Buffer.from(Array.from({ length: Math.floor(rand() * 40) }, () => PIECES[Math.floor(rand() * PIECES.length)]).join(''));
   const bytes = [...VALID];
   for (let n = Math.floor(rand() * 4) + 1; n > 0; n--) {
     const at = Math.floor(rand() * bytes.length);
@@ -69,7 +91,7 @@ async function feed(data: Buffer, rand: () => number): Promise<SessionEnd> {
     },
   });
   session.on('peer-done', () => session.finish());
-  for (let at = 0; at < data.length; ) {
+  for (let at = 0; at < data.length;) {
     const size = 1 + Math.floor(rand() * 64);
     peer.write(data.subarray(at, at + size));
     at += size;

@@ -30,7 +30,7 @@ describe('who may connect', () => {
 
   it('--allow accepts a matching peer (IPv4 on a dual-stack listener arrives IPv4-mapped)', async () => {
     const listen = lanchat(['listen', '0', '--allow', '127.0.0.0/8']);
-    const [, port] = (await listen.waitForStderr(/^listening on 0\.0\.0\.0:(\d+)$/m));
+    const [, port] = await listen.waitForStderr(/^listening on 0\.0\.0\.0:(\d+)$/m);
     const fd = openSync(join(tmp(), 'x'), 'w+');
     writeFileSync(fd, 'allowed\n');
     const sender = lanchat(['connect', '127.0.0.1', port], { stdin: openSync(join(tmp(), 'y'), 'w+') });
@@ -58,10 +58,26 @@ describe('who may connect', () => {
 
 describe('hostile and broken peers', () => {
   it.each([
-    ['a malformed frame', '{"type":"hello","version":1,"nick":"x","maxLine":10}\n{"type":"msg","id":[]}\n', /^lanchat: dropped x: a message has no valid id$/m],
-    ['a hostile nick', '{"type":"hello","version":1,"nick":"\\u001b]0;owned\\u0007","maxLine":10}\n', /^lanchat: dropped 127\.0\.0\.1:\d+: its nick is invalid$/m],
-    ['a frame cut short', '{"type":"hello","version":1,"nick":"x","maxLine":10}\n{"type":"msg","id":1,"size":50}\nabc', /^lanchat: dropped x: it closed in the middle of a frame$/m],
-    ['invalid UTF-8 from a plain peer', Buffer.from([0x68, 0xff, 0xfe, 0x0a]), /^lanchat: dropped 127\.0\.0\.1:\d+: text is not valid UTF-8$/m],
+    [
+      'a malformed frame',
+      '{"type":"hello","version":1,"nick":"x","maxLine":10}\n{"type":"msg","id":[]}\n',
+      /^lanchat: dropped x: a message has no valid id$/m,
+    ],
+    [
+      'a hostile nick',
+      '{"type":"hello","version":1,"nick":"\\u001b]0;owned\\u0007","maxLine":10}\n',
+      /^lanchat: dropped 127\.0\.0\.1:\d+: its nick is invalid$/m,
+    ],
+    [
+      'a frame cut short',
+      '{"type":"hello","version":1,"nick":"x","maxLine":10}\n{"type":"msg","id":1,"size":50}\nabc',
+      /^lanchat: dropped x: it closed in the middle of a frame$/m,
+    ],
+    [
+      'invalid UTF-8 from a plain peer',
+      Buffer.from([0x68, 0xff, 0xfe, 0x0a]),
+      /^lanchat: dropped 127\.0\.0\.1:\d+: text is not valid UTF-8$/m,
+    ],
   ])('%s ends the session with one line and exit 1', async (_name, data, message) => {
     const listen = await listener(['--insecure']); // these peers speak plaintext lanchat
     const peer = await rawPeer(listen.port);
@@ -155,7 +171,7 @@ describe('hostile and broken peers', () => {
 describe('faults', () => {
   it('stdout closed early (| head -1) exits quietly, without a stack trace', async () => {
     const listen = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 | head -1`]);
-    const [, port] = (await listen.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/));
+    const [, port] = await listen.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/);
     const sender = spawnProc('sh', ['-c', `seq 1 100000 | node ${CLI} connect 127.0.0.1 ${port}`]);
     await listen.exited;
     expect(listen.stdout().toString()).toBe('1\n');
@@ -213,7 +229,17 @@ describe('terminal safety', () => {
     const socket = `lanchat-esc-${process.pid}`;
     const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
     const port = String(await (await import('./cli-helpers.js')).freePort());
-    tmux('new-session', '-d', '-s', 'victim', '-x', '120', '-y', '20', `${process.execPath} ${CLI} listen ${port} --host 127.0.0.1 --insecure; sleep 30`);
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      'victim',
+      '-x',
+      '120',
+      '-y',
+      '20',
+      `${process.execPath} ${CLI} listen ${port} --host 127.0.0.1 --insecure; sleep 30`,
+    );
     try {
       const deadline = Date.now() + 5000;
       while (!tmux('capture-pane', '-p', '-t', 'victim').includes('listening on')) {

@@ -281,7 +281,10 @@ describe('heartbeats and peers without them', () => {
     const alice = side(a, { role: 'connect', nick: 'alice', plain: true, plainNick: '10.0.0.2:5000' });
     await once(alice.session, 'open');
     a.destroy(Object.assign(new Error('read ETIMEDOUT'), { code: 'ETIMEDOUT' }));
-    expect((await alice.session.done).error).toMatchObject({ code: 'ERR_PEER_LOST', message: 'lost 10.0.0.2:5000: no answer (the connection timed out)' });
+    expect((await alice.session.done).error).toMatchObject({
+      code: 'ERR_PEER_LOST',
+      message: 'lost 10.0.0.2:5000: no answer (the connection timed out)',
+    });
   });
 });
 

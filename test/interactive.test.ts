@@ -85,7 +85,10 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     tmux('send-keys', '-t', 'alice', '/me waves', 'Enter');
     await waitForScreen('bob', /^\[\d\d:\d\d\] \* carol waves$/m);
     tmux('send-keys', '-t', 'bob', '/who', 'Enter');
-    await waitForScreen('bob', /talking to carol at 127\.0\.0\.1:\d+ \(lanchat protocol\)\nconnected since .*\nmessages: 1 sent, 3 received/);
+    await waitForScreen(
+      'bob',
+      /talking to carol at 127\.0\.0\.1:\d+ \(lanchat protocol\)\nconnected since .*\nmessages: 1 sent, 3 received/,
+    );
     tmux('send-keys', '-t', 'alice', '/save', 'Enter');
     await waitForScreen('alice', /saved 6 lines to /);
     const saved = readdirSync(dir).filter((file) => /^lanchat-bob-\d{8}-\d{6}\.txt$/.test(file));
@@ -193,10 +196,16 @@ function expectMessagesAboveDraft(screenText: string, messages: string[], prompt
   const lines = screenText.split('\n').filter((line) => line.trim() !== '');
   const at = messages.map((message) => lines.findIndex((line) => line.endsWith(`alice: ${message}`)));
   for (const [i, message] of messages.entries()) {
-    expect(lines.filter((line) => line.endsWith(`alice: ${message}`)), `${message} in:\n${screenText}`).toHaveLength(1);
+    expect(
+      lines.filter((line) => line.endsWith(`alice: ${message}`)),
+      `${message} in:\n${screenText}`,
+    ).toHaveLength(1);
     if (i > 0) expect(at[i]).toBeGreaterThan(at[i - 1]);
   }
-  expect(lines.filter((line) => line.startsWith(prompt)), `one draft in:\n${screenText}`).toEqual([`${prompt}${draft}`]);
+  expect(
+    lines.filter((line) => line.startsWith(prompt)),
+    `one draft in:\n${screenText}`,
+  ).toEqual([`${prompt}${draft}`]);
   expect(lines.at(-1)).toBe(`${prompt}${draft}`);
 }
 
@@ -342,7 +351,10 @@ describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
 async function resizeWindow(name: string, width: number): Promise<void> {
   tmux('resize-window', '-t', name, '-x', String(width));
   const terminal = tmux('display', '-p', '-t', name, '#{pane_tty}').trim();
-  await waitFor(() => execFileSync('stty', ['-F', terminal, 'size'], { encoding: 'utf8' }).trim().endsWith(` ${width}`), `${terminal} to be ${width} wide`);
+  await waitFor(
+    () => execFileSync('stty', ['-F', terminal, 'size'], { encoding: 'utf8' }).trim().endsWith(` ${width}`),
+    `${terminal} to be ${width} wide`,
+  );
 }
 
 async function waitFor(ready: () => boolean, what: string, ms = 5000): Promise<void> {

@@ -91,7 +91,10 @@ async function listenerIn(ns: string, args: string[]): Promise<Proc & { port: nu
 async function exitAfter(proc: Proc, since: number, who: string): Promise<{ code: number | null; ms: number }> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${who} had not exited ${NOTICE_MS + 10_000} ms after the cut; stderr:\n${proc.stderr()}`)), NOTICE_MS + 10_000);
+    timer = setTimeout(
+      () => reject(new Error(`${who} had not exited ${NOTICE_MS + 10_000} ms after the cut; stderr:\n${proc.stderr()}`)),
+      NOTICE_MS + 10_000,
+    );
   });
   try {
     const { code } = await Promise.race([proc.exited, deadline]);
@@ -121,50 +124,64 @@ afterEach(() => {
 });
 afterAll(removeNamespaces);
 
-describe.skipIf(unavailable !== null)(`a silent cut of a real link (veth between two network namespaces)${unavailable ? ` — skipped: ${unavailable}` : ''}`, () => {
-  it.each([
-    ['an idle session', ['--alive', '3'], false],
-    ['a piped sender streaming when the link goes', ['--alive', '3'], true],
-    ['an idle session at the default limit (15 s)', [], false],
-  ])('%s: both sides exit 1 with "lost … no answer" within 20 s', async (_name, alive: string[], piped: boolean) => {
-    const { listenerNs, connectorNs, cut } = makeLink();
-    const listener = await listenerIn(listenerNs, alive);
-    const connector = lanchatIn(connectorNs, ['connect', LISTENER_IP, String(listener.port), '--nick', 'alice', ...alive]);
-    await Promise.all([connector.waitForStderr(/^connected to bob/m, 15_000), listener.waitForStderr(/^connected to alice/m, 15_000)]);
-    if (piped) {
-      stream(connector);
-      await listener.waitForStdout(1024 * 1024, 15_000); // lines are flowing
-    }
+describe.skipIf(unavailable !== null)(
+  `a silent cut of a real link (veth between two network namespaces)${unavailable ? ` — skipped: ${unavailable}` : ''}`,
+  () => {
+    it.each([
+      ['an idle session', ['--alive', '3'], false],
+      ['a piped sender streaming when the link goes', ['--alive', '3'], true],
+      ['an idle session at the default limit (15 s)', [], false],
+    ])(
+      '%s: both sides exit 1 with "lost … no answer" within 20 s',
+      async (_name, alive: string[], piped: boolean) => {
+        const { listenerNs, connectorNs, cut } = makeLink();
+        const listener = await listenerIn(listenerNs, alive);
+        const connector = lanchatIn(connectorNs, ['connect', LISTENER_IP, String(listener.port), '--nick', 'alice', ...alive]);
+        await Promise.all([connector.waitForStderr(/^connected to bob/m, 15_000), listener.waitForStderr(/^connected to alice/m, 15_000)]);
+        if (piped) {
+          stream(connector);
+          await listener.waitForStdout(1024 * 1024, 15_000); // lines are flowing
+        }
 
-    const cutAt = Date.now();
-    cut();
-    const [listenerExit, connectorExit] = await Promise.all([exitAfter(listener, cutAt, 'the listener'), exitAfter(connector, cutAt, 'the connector')]);
-    const limit = alive.length > 0 ? alive[1] : '15';
-    console.log(`${_name}: listener noticed after ${listenerExit.ms} ms, connector after ${connectorExit.ms} ms`);
-    expect(listener.stderr()).toMatch(new RegExp(`^lanchat: lost alice: no answer for ${limit} s$`, 'm'));
-    expect(connector.stderr()).toMatch(new RegExp(`^lanchat: lost bob: no answer for ${limit} s$`, 'm'));
-    expect([listenerExit.code, connectorExit.code]).toEqual([1, 1]);
-    expect(Math.max(listenerExit.ms, connectorExit.ms)).toBeLessThan(NOTICE_MS);
-    if (piped) expect(connector.stderr()).toMatch(/^lanchat: \d+ lines? not confirmed by bob$/m);
-  }, 90_000);
+        const cutAt = Date.now();
+        cut();
+        const [listenerExit, connectorExit] = await Promise.all([
+          exitAfter(listener, cutAt, 'the listener'),
+          exitAfter(connector, cutAt, 'the connector'),
+        ]);
+        const limit = alive.length > 0 ? alive[1] : '15';
+        console.log(`${_name}: listener noticed after ${listenerExit.ms} ms, connector after ${connectorExit.ms} ms`);
+        expect(listener.stderr()).toMatch(new RegExp(`^lanchat: lost alice: no answer for ${limit} s$`, 'm'));
+        expect(connector.stderr()).toMatch(new RegExp(`^lanchat: lost bob: no answer for ${limit} s$`, 'm'));
+        expect([listenerExit.code, connectorExit.code]).toEqual([1, 1]);
+        expect(Math.max(listenerExit.ms, connectorExit.ms)).toBeLessThan(NOTICE_MS);
+        if (piped) expect(connector.stderr()).toMatch(/^lanchat: \d+ lines? not confirmed by bob$/m);
+      },
+      90_000,
+    );
 
-  it.skipIf(!hasCommand('nc'))('a netcat peer that vanishes is noticed by TCP keepalive within 20 s (--alive 3: about 11 s)', async () => {
-    const { listenerNs, connectorNs, cut } = makeLink();
-    const listener = await listenerIn(listenerNs, ['--alive', '3']);
-    const nc = spawnProc('ip', ['netns', 'exec', connectorNs, 'nc', LISTENER_IP, String(listener.port)]);
-    nc.child.stdin!.write('hi from nc\n'); // and stays open, saying nothing more
-    await listener.waitForStderr(/^connected to 10\.199\.0\.2:\d+ \(plain text/m, 15_000);
-    await listener.waitForStdout(3, 15_000);
+    it.skipIf(!hasCommand('nc'))(
+      'a netcat peer that vanishes is noticed by TCP keepalive within 20 s (--alive 3: about 11 s)',
+      async () => {
+        const { listenerNs, connectorNs, cut } = makeLink();
+        const listener = await listenerIn(listenerNs, ['--alive', '3']);
+        const nc = spawnProc('ip', ['netns', 'exec', connectorNs, 'nc', LISTENER_IP, String(listener.port)]);
+        nc.child.stdin!.write('hi from nc\n'); // and stays open, saying nothing more
+        await listener.waitForStderr(/^connected to 10\.199\.0\.2:\d+ \(plain text/m, 15_000);
+        await listener.waitForStdout(3, 15_000);
 
-    const cutAt = Date.now();
-    cut();
-    const { code, ms } = await exitAfter(listener, cutAt, 'the listener');
-    console.log(`netcat peer: listener noticed after ${ms} ms`);
-    expect(listener.stderr()).toMatch(/^lanchat: lost 10\.199\.0\.2:\d+: no answer \(the connection timed out\)$/m);
-    expect(code).toBe(1);
-    expect(ms).toBeLessThan(NOTICE_MS);
-  }, 90_000);
-});
+        const cutAt = Date.now();
+        cut();
+        const { code, ms } = await exitAfter(listener, cutAt, 'the listener');
+        console.log(`netcat peer: listener noticed after ${ms} ms`);
+        expect(listener.stderr()).toMatch(/^lanchat: lost 10\.199\.0\.2:\d+: no answer \(the connection timed out\)$/m);
+        expect(code).toBe(1);
+        expect(ms).toBeLessThan(NOTICE_MS);
+      },
+      90_000,
+    );
+  },
+);
 
 describe('a live but stalled reader (loopback)', () => {
   it('a listener whose output stalls for 5 times --alive is not lost, nor loses its peer: every byte arrives, both exit 0', async () => {

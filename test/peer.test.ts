@@ -66,7 +66,10 @@ describe('Session between two lanchat peers', () => {
     expect(aliceEnd).toEqual({ reason: 'finished', error: undefined, unconfirmed: 0, peerLeft: true });
     expect(bobEnd.reason).toBe('peer-left');
     expect(bob.text()).toBe('one\ntwo\nwaves\n');
-    expect(bob.received.map((r) => [r.kind, r.nick])).toEqual([['msg', 'alice'], ['me', 'alice']]);
+    expect(bob.received.map((r) => [r.kind, r.nick])).toEqual([
+      ['msg', 'alice'],
+      ['me', 'alice'],
+    ]);
     expect(bob.session.stats.linesReceived).toBe(3);
   });
 
@@ -285,7 +288,12 @@ describe('Session reading into reused buffers', () => {
    * that buffer would: text taken from a chunk recycled too early, or a chunk
    * kept past its recycling, shows up as '#'.
    */
-  function scribbledListener(options: Partial<SessionOptions> = {}): { session: Session; raw: Duplex; written: string[]; recycled: Buffer[] } {
+  function scribbledListener(options: Partial<SessionOptions> = {}): {
+    session: Session;
+    raw: Duplex;
+    written: string[];
+    recycled: Buffer[];
+  } {
     const [raw, end] = quietPair();
     const written: string[] = [];
     const recycled: Buffer[] = [];
@@ -340,7 +348,7 @@ describe('Session reading into reused buffers', () => {
     expect(new Set(recycled).size).toBe(pieces.length);
   });
 
-  it('keeps nothing of a plain peer\'s chunks past their recycling either', async () => {
+  it("keeps nothing of a plain peer's chunks past their recycling either", async () => {
     const { session, raw, written, recycled } = scribbledListener({ plain: true });
     await once(session, 'open');
     const pieces = await writeCut(raw, 'one line\nand a second one\nlast', [4, 12, 20]);

@@ -125,7 +125,9 @@ describe('FrameDecoder', () => {
     ['a nick', '{"type":"nick","nick":"a","size":2}\nx\n'],
     ['a ping', '{"type":"ping","size":2}\nx\n'],
   ])('rejects %s frame that carries a body (not skipped as an unknown frame would be)', (what, wire) => {
-    expect(() => decodeAll([Buffer.from(wire)])).toThrow(expect.objectContaining({ code: 'ERR_BAD_FRAME', message: `${what} frame carries a body` }));
+    expect(() => decodeAll([Buffer.from(wire)])).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_FRAME', message: `${what} frame carries a body` }),
+    );
   });
 
   it('takes a known control frame with "size":0 as one without a body', () => {
@@ -172,7 +174,9 @@ describe('hello features', () => {
   });
 
   it('encodes a hello without features to the same bytes as before', () => {
-    expect(encodeControl({ type: 'hello', version: 1, nick: 'a', maxLine: 9 })).toBe('{"type":"hello","version":1,"nick":"a","maxLine":9}\n');
+    expect(encodeControl({ type: 'hello', version: 1, nick: 'a', maxLine: 9 })).toBe(
+      '{"type":"hello","version":1,"nick":"a","maxLine":9}\n',
+    );
     expect(encodeControl({ type: 'hello', version: 1, nick: 'a', maxLine: 9, features: ['ping'], aliveMs: 3000 })).toBe(
       '{"type":"hello","version":1,"nick":"a","maxLine":9,"features":["ping"],"aliveMs":3000}\n',
     );

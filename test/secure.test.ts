@@ -44,13 +44,18 @@ describe('secure by default', () => {
     const listen = await listener(['--nick', 'bob'], { env: { LANCHAT_HOME: bobHome } });
     const input = awkwardText(3000);
     const fd = fileInput(input);
-    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice', '--commands'], { env: { LANCHAT_HOME: aliceHome }, stdin: fd });
+    const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--nick', 'alice', '--commands'], {
+      env: { LANCHAT_HOME: aliceHome },
+      stdin: fd,
+    });
     closeSync(fd);
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
     expect(listen.stdout().equals(input)).toBe(true);
     const [bobKey, aliceKey] = [await idOf(bobHome), await idOf(aliceHome)];
-    expect(connect.stderr()).toContain(`new peer key for 127.0.0.1:${listen.port}: ${bobKey} (pinned in known peers; lanchat forget 127.0.0.1:${listen.port} drops it)`);
+    expect(connect.stderr()).toContain(
+      `new peer key for 127.0.0.1:${listen.port}: ${bobKey} (pinned in known peers; lanchat forget 127.0.0.1:${listen.port} drops it)`,
+    );
     expect(connect.stderr()).toContain(`encrypted (TLS 1.3); peer key ${bobKey} (pinned in known peers)`);
     expect(listen.stderr()).toContain(`encrypted (TLS 1.3); peer key ${aliceKey} (a new key: not a contact or known peer`);
     expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers[`127.0.0.1:${listen.port}`]).toBe(bobKey);
@@ -89,14 +94,18 @@ describe('secure by default', () => {
     const bobHome = home();
     const bobKey = await idOf(bobHome);
     const right = await listener([], { env: { LANCHAT_HOME: bobHome } });
-    expect((await run(['connect', '127.0.0.1', String(right.port), '--fingerprint', bobKey.toLowerCase()], home(), 'checked\n')).code).toBe(0);
+    expect((await run(['connect', '127.0.0.1', String(right.port), '--fingerprint', bobKey.toLowerCase()], home(), 'checked\n')).code).toBe(
+      0,
+    );
     expect((await right.exited).code).toBe(0);
     expect(right.stdout().toString()).toBe('checked\n');
 
     const wrong = await listener([], { env: { LANCHAT_HOME: home() } });
     const refused = await run(['connect', '127.0.0.1', String(wrong.port), '--fingerprint', bobKey], home(), 'secret\n');
     expect(refused.code).toBe(1);
-    expect(refused.stderr()).toMatch(/^lanchat: WARNING: 127\.0\.0\.1:\d+ presented another key than the one given with --fingerprint\n {2}expected {2}[0-9A-F:]{95}\n {2}presented [0-9A-F:]{95}\nnothing was sent$/m);
+    expect(refused.stderr()).toMatch(
+      /^lanchat: WARNING: 127\.0\.0\.1:\d+ presented another key than the one given with --fingerprint\n {2}expected {2}[0-9A-F:]{95}\n {2}presented [0-9A-F:]{95}\nnothing was sent$/m,
+    );
     await wrong.waitForStderr(/\(it may not have accepted this listener's key\)$/m, 3000); // noticed at once, not after a timeout
     await stop(wrong);
     expect(wrong.stdout().toString()).toBe('');
@@ -128,10 +137,15 @@ describe('secure by default', () => {
 
     // `connect` to the contact's address uses the contact's pin too.
     listen = await serve(home());
-    for (const args of [['chat', 'bob'], ['connect', '127.0.0.1', String(port)]]) {
+    for (const args of [
+      ['chat', 'bob'],
+      ['connect', '127.0.0.1', String(port)],
+    ]) {
       const refused = await run(args, aliceHome, 'secret\n');
       expect(refused.code).toBe(1);
-      expect(refused.stderr()).toMatch(new RegExp(`^lanchat: WARNING: bob \\(127\\.0\\.0\\.1:${port}\\) presented a different key than before`, 'm'));
+      expect(refused.stderr()).toMatch(
+        new RegExp(`^lanchat: WARNING: bob \\(127\\.0\\.0\\.1:${port}\\) presented a different key than before`, 'm'),
+      );
       expect(refused.stderr()).toContain(`expected  ${bobKey}`);
       expect(refused.stderr()).toMatch(/lanchat forget bob$/m);
     }
@@ -152,28 +166,34 @@ describe('keys: pinned only for lanchat, and they belong to the person', () => {
   const hasNcat = spawnSync('ncat', ['--version']).status === 0;
   if (!hasNcat) console.warn('skipping the ncat --ssl test: ncat is not installed (apt-get install ncat; .ci/run installs it)');
 
-  it.skipIf(!hasNcat)('a TLS service that is not lanchat (ncat --ssl -l) is not pinned: the lanchat listener there later is no "man in the middle"', async () => {
-    const [aliceHome, bobHome, port] = [home(), home(), await freePort()];
-    const ncat = spawnProc('ncat', ['-v', '--ssl', '-l', '127.0.0.1', String(port)], { stdin: fileInput('not lanchat\n') });
-    await ncat.waitForStderr(/Listening on/, 20_000); // it makes a throwaway RSA key first
-    const first = await run(['connect', '127.0.0.1', String(port), '--timeout', '5'], aliceHome, 'hi\n');
-    expect(first.code).toBe(1);
-    expect(first.stderr()).toMatch(/^lanchat: the peer is not a lanchat listener/m);
-    expect(first.stderr()).not.toMatch(/new peer key/);
-    expect(existsSync(join(aliceHome, 'known-peers.json'))).toBe(false);
-    ncat.child.kill('SIGTERM');
-    await ncat.exited;
+  it.skipIf(!hasNcat)(
+    'a TLS service that is not lanchat (ncat --ssl -l) is not pinned: the lanchat listener there later is no "man in the middle"',
+    async () => {
+      const [aliceHome, bobHome, port] = [home(), home(), await freePort()];
+      const ncat = spawnProc('ncat', ['-v', '--ssl', '-l', '127.0.0.1', String(port)], { stdin: fileInput('not lanchat\n') });
+      await ncat.waitForStderr(/Listening on/, 20_000); // it makes a throwaway RSA key first
+      const first = await run(['connect', '127.0.0.1', String(port), '--timeout', '5'], aliceHome, 'hi\n');
+      expect(first.code).toBe(1);
+      expect(first.stderr()).toMatch(/^lanchat: the peer is not a lanchat listener/m);
+      expect(first.stderr()).not.toMatch(/new peer key/);
+      expect(existsSync(join(aliceHome, 'known-peers.json'))).toBe(false);
+      ncat.child.kill('SIGTERM');
+      await ncat.exited;
 
-    const listen = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: bobHome } });
-    await listen.waitForStderr(/listening on/);
-    const second = await run(['connect', '127.0.0.1', String(port)], aliceHome, 'the real one\n');
-    expect(second.code).toBe(0);
-    expect(second.stderr()).not.toMatch(/WARNING/);
-    const bobKey = await idOf(bobHome);
-    expect(second.stderr()).toContain(`new peer key for 127.0.0.1:${port}: ${bobKey} (pinned in known peers; lanchat forget 127.0.0.1:${port} drops it)`);
-    expect((await listen.exited).code).toBe(0);
-    expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({ [`127.0.0.1:${port}`]: bobKey });
-  }, 40_000);
+      const listen = lanchat(['listen', String(port), '--host', '127.0.0.1'], { env: { LANCHAT_HOME: bobHome } });
+      await listen.waitForStderr(/listening on/);
+      const second = await run(['connect', '127.0.0.1', String(port)], aliceHome, 'the real one\n');
+      expect(second.code).toBe(0);
+      expect(second.stderr()).not.toMatch(/WARNING/);
+      const bobKey = await idOf(bobHome);
+      expect(second.stderr()).toContain(
+        `new peer key for 127.0.0.1:${port}: ${bobKey} (pinned in known peers; lanchat forget 127.0.0.1:${port} drops it)`,
+      );
+      expect((await listen.exited).code).toBe(0);
+      expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({ [`127.0.0.1:${port}`]: bobKey });
+    },
+    40_000,
+  );
 
   it('`contacts add NAME … --force` at a new address keeps the key: an impostor there is refused, the contact gets in', async () => {
     const [aliceHome, bobHome] = [home(), home()];
@@ -188,7 +208,9 @@ describe('keys: pinned only for lanchat, and they belong to the person', () => {
     await listen.waitForStderr(/listening on/);
     const refused = await run(['chat', 'bob'], aliceHome, 'secret\n');
     expect(refused.code).toBe(1);
-    expect(refused.stderr()).toMatch(new RegExp(`^lanchat: WARNING: bob \\(127\\.0\\.0\\.1:${port}\\) presented a different key than before`, 'm'));
+    expect(refused.stderr()).toMatch(
+      new RegExp(`^lanchat: WARNING: bob \\(127\\.0\\.0\\.1:${port}\\) presented a different key than before`, 'm'),
+    );
     await stop(listen);
     expect(listen.stdout().toString()).toBe('');
 
@@ -208,7 +230,7 @@ describe('pins: which one counts, and forgetting them', () => {
     return listen;
   };
 
-  it('a contact without a key still answers to another contact\'s pin at the same address', async () => {
+  it("a contact without a key still answers to another contact's pin at the same address", async () => {
     const [aliceHome, port] = [home(), await freePort()];
     const pinned = await idOf(home());
     await run(['contacts', 'add', 'alice', '127.0.0.1', String(port), '--fingerprint', pinned], aliceHome);
@@ -245,11 +267,17 @@ describe('pins: which one counts, and forgetting them', () => {
     const aliceHome = home();
     const key = await idOf(home());
     await run(['contacts', 'add', 'dora', '127.0.0.1', '7001', '--fingerprint', key], aliceHome);
-    writeFileSync(join(aliceHome, 'known-peers.json'), JSON.stringify({ version: 1, peers: { '127.0.0.1:7001': key.toLowerCase(), '[::1]:7002': key } }));
+    writeFileSync(
+      join(aliceHome, 'known-peers.json'),
+      JSON.stringify({ version: 1, peers: { '127.0.0.1:7001': key.toLowerCase(), '[::1]:7002': key } }),
+    );
     expect((await run(['forget', '127.0.0.1:7001'], aliceHome)).stderr()).toBe('forgot the key of contact dora and 127.0.0.1:7001\n');
     for (const nothing of ['::1:7002' /* ambiguous without brackets */, 'toString', '__proto__', 'constructor', 'nobody']) {
       const result = await run(['forget', nothing], aliceHome);
-      expect([result.code, result.stderr()]).toEqual([1, `lanchat: "${nothing}" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)\n`]);
+      expect([result.code, result.stderr()]).toEqual([
+        1,
+        `lanchat: "${nothing}" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)\n`,
+      ]);
     }
     expect((await run(['forget', '[::1]:7002'], aliceHome)).code).toBe(0);
     expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({});
@@ -270,7 +298,10 @@ describe('pins: which one counts, and forgetting them', () => {
     const [aliceHome, bobHome] = [home(), home()];
     const listen = await listener([], { env: { LANCHAT_HOME: bobHome } });
     const bobKey = await idOf(bobHome);
-    writeFileSync(join(aliceHome, 'known-peers.json'), JSON.stringify({ version: 1, peers: { [`127.0.0.1:${listen.port}`]: bobKey.toLowerCase() } }));
+    writeFileSync(
+      join(aliceHome, 'known-peers.json'),
+      JSON.stringify({ version: 1, peers: { [`127.0.0.1:${listen.port}`]: bobKey.toLowerCase() } }),
+    );
     const connect = await run(['connect', '127.0.0.1', String(listen.port)], aliceHome, 'hi\n');
     expect(connect.code).toBe(0);
     expect(connect.stderr()).not.toMatch(/new peer key|WARNING/);
@@ -282,7 +313,9 @@ describe('what a listener lets in', () => {
     const listen = await listener();
     const insecure = await run(['connect', '127.0.0.1', String(listen.port), '--insecure'], home(), 'in clear\n');
     expect(insecure.code).toBe(1);
-    expect(insecure.stderr()).toMatch(/^lanchat: the peer refused: this listener accepts only encrypted lanchat sessions: connect without --insecure$/m);
+    expect(insecure.stderr()).toMatch(
+      /^lanchat: the peer refused: this listener accepts only encrypted lanchat sessions: connect without --insecure$/m,
+    );
     expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: a lanchat connector without encryption \(listen --insecure lets it in\)$/m);
     // still listening, and an encrypted connector gets through
     expect((await run(['connect', '127.0.0.1', String(listen.port)], home(), 'encrypted\n')).code).toBe(0);
@@ -317,7 +350,9 @@ describe('what a listener lets in', () => {
     expect(nc.stdout().toString()).toBe('lanchat: this listener accepts only encrypted lanchat sessions\n');
     const insecure = await run(['connect', '127.0.0.1', String(listen.port), '--insecure'], home(), 'in clear\n');
     expect(insecure.code).toBe(1);
-    expect(insecure.stderr()).toMatch(/the peer refused: this listener accepts only encrypted lanchat sessions: connect without --insecure$/m);
+    expect(insecure.stderr()).toMatch(
+      /the peer refused: this listener accepts only encrypted lanchat sessions: connect without --insecure$/m,
+    );
     expect(listen.stderr().match(/^refused 127\.0\.0\.1:\d+: not encrypted \(--secure-only\)$/gm)).toHaveLength(2);
     expect((await run(['connect', '127.0.0.1', String(listen.port)], home(), 'tls\n')).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
@@ -333,7 +368,7 @@ describe('what a listener lets in', () => {
     expect(listen.stderr()).toMatch(/^not encrypted/m);
   });
 
-  it('--known-only lets in a contact\'s key and refuses a new one, telling it why', async () => {
+  it("--known-only lets in a contact's key and refuses a new one, telling it why", async () => {
     const [bobHome, aliceHome] = [home(), home()];
     const listen = await listener(['--known-only', '--keep'], { env: { LANCHAT_HOME: bobHome } });
     const stranger = await run(['connect', '127.0.0.1', String(listen.port)], home(), 'let me in\n');
@@ -357,14 +392,16 @@ describe('what a listener lets in', () => {
   it.each([
     ['in its hello', ['--nick', 'Alice'], 'it is me\n'],
     ['by /nick', ['--nick', 'mallory', '--commands'], '/nick Alice\nit is me\n'],
-  ])('warns loudly when a connector\'s nick names a contact whose pinned key differs (%s)', async (_, flags, input) => {
+  ])("warns loudly when a connector's nick names a contact whose pinned key differs (%s)", async (_, flags, input) => {
     const bobHome = home();
     const aliceKey = await idOf(home());
     expect((await run(['contacts', 'add', 'alice', '127.0.0.1', '7000', '--fingerprint', aliceKey], bobHome)).code).toBe(0);
     const listen = await listener([], { env: { LANCHAT_HOME: bobHome } });
     expect((await run(['connect', '127.0.0.1', String(listen.port), ...flags], home(), input)).code).toBe(0);
     await listen.exited;
-    expect(listen.stderr()).toMatch(/^lanchat: WARNING: the peer calls itself Alice, but its key is not contact alice's: it may not be alice$/m);
+    expect(listen.stderr()).toMatch(
+      /^lanchat: WARNING: the peer calls itself Alice, but its key is not contact alice's: it may not be alice$/m,
+    );
     expect(listen.stderr()).toContain(`  expected  ${aliceKey}\n  presented `);
   });
 });
@@ -390,7 +427,9 @@ describe('the door of a listener', () => {
     const started = Date.now();
     const fifth = await run(['connect', '127.0.0.1', String(listen.port)], home(), 'hi\n');
     expect(fifth.code).toBe(1);
-    expect(fifth.stderr()).toMatch(/^lanchat: the listener (hung up at once|hung up during the TLS handshake|left during the TLS handshake) \(busy, or not allowing your address\?\)$/m);
+    expect(fifth.stderr()).toMatch(
+      /^lanchat: the listener (hung up at once|hung up during the TLS handshake|left during the TLS handshake) \(busy, or not allowing your address\?\)$/m,
+    );
     expect(Date.now() - started).toBeLessThan(5000); // not the 10 s handshake timeout
     expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: too many connections at once$/m);
     for (const staller of stallers) staller.destroy();
@@ -420,8 +459,18 @@ describe('the door of a listener', () => {
   });
 
   it.each([
-    ["/nick to the listener's own nick", ['--nick', 'mallory', '--commands'], '/nick bob\nit is me\n', /^lanchat: WARNING: the peer calls itself bob, your own nick: its messages may pass for yours$/m],
-    ['a look-alike of a contact (Cyrillic а) in its hello', ['--nick', '\u0430lice'], 'it is me\n', /^lanchat: WARNING: the peer calls itself \u0430lice \(\\u0430lice\), a look-alike of contact alice: it may not be alice$/m],
+    [
+      "/nick to the listener's own nick",
+      ['--nick', 'mallory', '--commands'],
+      '/nick bob\nit is me\n',
+      /^lanchat: WARNING: the peer calls itself bob, your own nick: its messages may pass for yours$/m,
+    ],
+    [
+      'a look-alike of a contact (Cyrillic а) in its hello',
+      ['--nick', '\u0430lice'],
+      'it is me\n',
+      /^lanchat: WARNING: the peer calls itself \u0430lice \(\\u0430lice\), a look-alike of contact alice: it may not be alice$/m,
+    ],
   ])('warns loudly about %s', async (_, flags, input, warning) => {
     const bobHome = home();
     await run(['contacts', 'add', 'alice', '127.0.0.1', '7000', '--fingerprint', await idOf(home())], bobHome);
@@ -439,7 +488,9 @@ describe('the door of a listener', () => {
     await listen.waitForStderr(/listening on/);
     const chat = await run(['chat', 'bob'], aliceHome, 'hi\n');
     expect(chat.code).toBe(0);
-    expect(chat.stderr()).toMatch(/^lanchat: WARNING: the peer calls itself c\u0430rol \(c\\u0430rol\), a look-alike of contact carol: it may not be carol$/m);
+    expect(chat.stderr()).toMatch(
+      /^lanchat: WARNING: the peer calls itself c\u0430rol \(c\\u0430rol\), a look-alike of contact carol: it may not be carol$/m,
+    );
     await listen.exited;
   });
 
@@ -456,9 +507,11 @@ describe('the door of a listener', () => {
 describe('more of the door', () => {
   it('of two connectors at once, the one not served is told the listener is busy', async () => {
     const listen = await listener([], { stdin: 'ignore' });
-    const [first, second] = [1, 2].map(() => lanchat(['connect', '127.0.0.1', String(listen.port)], { env: { LANCHAT_HOME: home() }, stdin: 'pipe' }));
+    const [first, second] = [1, 2].map(() =>
+      lanchat(['connect', '127.0.0.1', String(listen.port)], { env: { LANCHAT_HOME: home() }, stdin: 'pipe' }),
+    );
     await listen.waitForStderr(/^connected to /m);
-    const served = (await Promise.race([first, second].map(async (c) => (await c.waitForStderr(/^connected to/m, 8000), c))));
+    const served = await Promise.race([first, second].map(async (c) => (await c.waitForStderr(/^connected to/m, 8000), c)));
     const other = served === first ? second : first;
     expect((await other.exited).code).toBe(1);
     expect(other.stderr()).toMatch(/^lanchat: the peer refused: busy: already in a chat, try again later$/m);
@@ -499,7 +552,9 @@ describe('identity file', () => {
     chmodSync(join(dir, 'identity.pem'), 0o644);
     const id = await run(['id'], dir);
     expect(id.code).toBe(1);
-    expect(id.stderr()).toMatch(/^lanchat: \S+identity\.pem can be read by others \(mode 0644\); the key in it must be private: chmod 600 \S+identity\.pem$/m);
+    expect(id.stderr()).toMatch(
+      /^lanchat: \S+identity\.pem can be read by others \(mode 0644\); the key in it must be private: chmod 600 \S+identity\.pem$/m,
+    );
     expect(id.stdout().toString()).toBe('');
   });
 });
@@ -525,7 +580,8 @@ describe('the listener side, in process', () => {
       return all;
     };
     try {
-      const kind = async (socket: Socket, silentMs = 1000, lineMs = 1000): Promise<string> => (await sniffPeer(socket, { silentMs, lineMs })).kind;
+      const kind = async (socket: Socket, silentMs = 1000, lineMs = 1000): Promise<string> =>
+        (await sniffPeer(socket, { silentMs, lineMs })).kind;
       expect(await kind(await peer('{"type":"hello","version":1,"nick":"a","maxLine":9}\n'))).toBe('lanchat');
       expect(await kind(await peer('{"type":"hello","ver'), 1000, 100)).toBe('text'); // never finished: taken for text in the end
       // A hello cut by the network is waited for up to its end, and goes on whole.

@@ -20,7 +20,10 @@ describe('parseInput', () => {
     expect(parseInput(line)).toEqual(expected);
   });
 
-  it.each([['/nick'], ['/me'], ['/frobnicate now'], ['/'], ['/contact'], ['/contact bob port'], ['/contact bob 1 2']])('%j gives a hint and sends nothing', (line) => {
-    expect(parseInput(line)).toMatchObject({ command: 'invalid', hint: expect.any(String) });
-  });
+  it.each([['/nick'], ['/me'], ['/frobnicate now'], ['/'], ['/contact'], ['/contact bob port'], ['/contact bob 1 2']])(
+    '%j gives a hint and sends nothing',
+    (line) => {
+      expect(parseInput(line)).toMatchObject({ command: 'invalid', hint: expect.any(String) });
+    },
+  );
 });

@@ -33,7 +33,10 @@ describe('renderText', () => {
 
   it('json writes one object per line with exact text', () => {
     const out = renderText('json', { kind: 'msg', nick: 'bob', body }, time) as string;
-    const events = out.trimEnd().split('\n').map((line) => JSON.parse(line));
+    const events = out
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(events).toEqual([
       { type: 'message', nick: 'bob', text: 'hi\r', time: time.toISOString() },
       { type: 'message', nick: 'bob', text: '\x1b[2Jthere', time: time.toISOString() },

@@ -44,16 +44,36 @@ describe('impostorWarning', () => {
     ['alice', "alice's key", 'bob', null],
     ['Alice', 'another key', 'bob', "WARNING: the peer calls itself Alice, but its key is not contact alice's: it may not be alice"],
     ['alice', 'no key', 'bob', "WARNING: the peer calls itself alice, but its key is not contact alice's: it may not be alice"],
-    ['\u0430lice', 'another key', 'bob', 'WARNING: the peer calls itself \u0430lice (\\u0430lice), a look-alike of contact alice: it may not be alice'],
-    ['ａｌｉｃｅ', 'another key', 'bob', 'WARNING: the peer calls itself ａｌｉｃｅ (\\uff41\\uff4c\\uff49\\uff43\\uff45), a look-alike of contact alice: it may not be alice'],
+    [
+      '\u0430lice',
+      'another key',
+      'bob',
+      'WARNING: the peer calls itself \u0430lice (\\u0430lice), a look-alike of contact alice: it may not be alice',
+    ],
+    [
+      'ａｌｉｃｅ',
+      'another key',
+      'bob',
+      'WARNING: the peer calls itself ａｌｉｃｅ (\\uff41\\uff4c\\uff49\\uff43\\uff45), a look-alike of contact alice: it may not be alice',
+    ],
     ['\u0430lice', "alice's key", 'bob', null], // alice herself, under a look-alike nick
-    ['\u0441arol', 'another key', 'bob', 'WARNING: the peer calls itself \u0441arol (\\u0441arol), a look-alike of contact carol: it may not be carol'],
+    [
+      '\u0441arol',
+      'another key',
+      'bob',
+      'WARNING: the peer calls itself \u0441arol (\\u0441arol), a look-alike of contact carol: it may not be carol',
+    ],
     ['carol', 'another key', 'bob', null], // carol's very name, and no key of hers to compare
     ['bob', 'another key', 'bob', 'WARNING: the peer calls itself bob, your own nick: its messages may pass for yours'],
     ['BOB', "alice's key", 'bob', 'WARNING: the peer calls itself BOB, your own nick: its messages may pass for yours'],
     ['bob', 'no key', 'bob', 'WARNING: the peer calls itself bob, your own nick: its messages may pass for yours'],
     ['bob', 'our own key', 'bob', null], // this very install, in another terminal
-    ['b\u043eb', 'another key', 'bob', 'WARNING: the peer calls itself b\u043eb (b\\u043eb), a look-alike of your own nick bob: its messages may pass for yours'],
+    [
+      'b\u043eb',
+      'another key',
+      'bob',
+      'WARNING: the peer calls itself b\u043eb (b\\u043eb), a look-alike of your own nick bob: its messages may pass for yours',
+    ],
     ['mallory', 'another key', 'bob', null],
     ['dave', 'another key', 'bob', null],
   ])('%s with %s, talking to %s', (nick, key, own, expected) => {

@@ -68,7 +68,9 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     // against ours: a listener's nick is its own choice, made before we came (often the same login name).
     const book = flags.raw ? null : await currentKeyBook(ctx.env);
     const fingerprint = secure?.key.fingerprint ?? null;
-    const vouch: SessionSecurity['vouch'] = book ? (nick) => impostorWarning(book, nick, fingerprint, undefined, secure?.contact ?? contact) : undefined;
+    const vouch: SessionSecurity['vouch'] = book
+      ? (nick) => impostorWarning(book, nick, fingerprint, undefined, secure?.contact ?? contact)
+      : undefined;
     const code = await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key, vouch, proven });
     return (await (pinned as Promise<boolean> | null)) === false ? 1 : code; // set by proven() meanwhile
   } finally {
@@ -94,7 +96,13 @@ interface SecureSession {
  * TLS, then the listener's key is checked — against --fingerprint, else the
  * pin for what was dialled — before the session sends anything at all.
  */
-async function secureSession(socket: Socket, identity: Identity, dialled: Dialled, flags: ConnectFlags, ctx: CliContext): Promise<SecureSession> {
+async function secureSession(
+  socket: Socket,
+  identity: Identity,
+  dialled: Dialled,
+  flags: ConnectFlags,
+  ctx: CliContext,
+): Promise<SecureSession> {
   const secure = await secureClient(socket, identity, flags.timeout * 1000, ctx.signal).catch((error: LanchatError) => {
     socket.destroy();
     if (error.code === 'ERR_ABORTED') throw error;

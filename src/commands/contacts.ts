@@ -20,7 +20,11 @@ import { formatAddress } from '../transport.js';
 const path = (ctx: CliContext): string => storePath(ctx.env, CONTACTS_FILE);
 
 /** `contacts add [name] [host] [port]`: missing arguments are asked for at a terminal. */
-export async function contactsAdd(args: Array<string | undefined>, flags: { force?: boolean; fingerprint?: string }, ctx: CliContext): Promise<number> {
+export async function contactsAdd(
+  args: Array<string | undefined>,
+  flags: { force?: boolean; fingerprint?: string },
+  ctx: CliContext,
+): Promise<number> {
   const missing = ['name', 'host', 'port'].find((_, i) => args[i] === undefined);
   if (missing && !ctx.stdin.isTTY) throw usageError(`missing argument '${missing}' (lanchat contacts add NAME HOST PORT)`);
   const given = missing ? await askContact(args, ctx) : validateContact(args[0]!, args[1]!, args[2]!);
@@ -35,7 +39,10 @@ export async function contactsAdd(args: Array<string | undefined>, flags: { forc
     throw error.code === 'ERR_CONTACT_EXISTS' ? new LanchatError(error.code, `${error.message} (use --force to replace it)`) : error;
   });
   const moved = replaced && (replaced.host.toLowerCase() !== saved.host.toLowerCase() || replaced.port !== saved.port);
-  const kept = moved && !flags.fingerprint && saved.fingerprint ? `; kept its key (if ${saved.name} has a new key too: lanchat forget ${saved.name})` : '';
+  const kept =
+    moved && !flags.fingerprint && saved.fingerprint
+      ? `; kept its key (if ${saved.name} has a new key too: lanchat forget ${saved.name})`
+      : '';
   ctx.stderr.write(`${replaced ? 'replaced' : 'added'} ${saved.name} (${formatAddress(saved.host, saved.port)})${kept}\n`);
   return 0;
 }
@@ -83,18 +90,28 @@ export async function contactsShow(name: string, flags: { json?: boolean }, ctx:
   const contact = findContact(contacts, name);
   if (!contact) throw unknownContact(contacts, name);
   const key = contact.fingerprint ?? 'none pinned yet (the first secure chat pins it)';
-  ctx.stdout.write(flags.json ? `${JSON.stringify(contact, null, 2)}\n` : `name: ${contact.name}\nhost: ${contact.host}\nport: ${contact.port}\nkey:  ${key}\n`);
+  ctx.stdout.write(
+    flags.json
+      ? `${JSON.stringify(contact, null, 2)}\n`
+      : `name: ${contact.name}\nhost: ${contact.host}\nport: ${contact.port}\nkey:  ${key}\n`,
+  );
   return 0;
 }
 
 export async function contactsRemove(name: string, ctx: CliContext): Promise<number> {
-  const removed = await updateContacts(path(ctx), (contacts) => ({ contacts: removeContact(contacts, name), result: findContact(contacts, name)! }));
+  const removed = await updateContacts(path(ctx), (contacts) => ({
+    contacts: removeContact(contacts, name),
+    result: findContact(contacts, name)!,
+  }));
   ctx.stderr.write(`removed ${removed.name}\n`);
   return 0;
 }
 
 export async function contactsRename(from: string, to: string, ctx: CliContext): Promise<number> {
-  const renamed = await updateContacts(path(ctx), (contacts) => ({ contacts: renameContact(contacts, from, to), result: findContact(contacts, from)! }));
+  const renamed = await updateContacts(path(ctx), (contacts) => ({
+    contacts: renameContact(contacts, from, to),
+    result: findContact(contacts, from)!,
+  }));
   ctx.stderr.write(`renamed ${renamed.name} to ${to}\n`);
   return 0;
 }

@@ -31,10 +31,15 @@ function host(answer: string): string {
 export async function startMenu(ctx: CliContext): Promise<string[] | null> {
   for (;;) {
     ctx.stderr.write(MENU);
-    const choice = await ask('choose 1, 2, 3 or q: ', (answer) => {
-      if (!/^[123q]$/i.test(answer)) throw usageError('type 1, 2, 3 or q');
-      return answer.toLowerCase();
-    }, ctx.stderr, 'q');
+    const choice = await ask(
+      'choose 1, 2, 3 or q: ',
+      (answer) => {
+        if (!/^[123q]$/i.test(answer)) throw usageError('type 1, 2, 3 or q');
+        return answer.toLowerCase();
+      },
+      ctx.stderr,
+      'q',
+    );
     try {
       switch (choice) {
         case '1':
@@ -67,9 +72,14 @@ async function pickContact(ctx: CliContext): Promise<string | null> {
     return null;
   }
   contacts.forEach((c, i) => ctx.stderr.write(`  ${i + 1}) ${c.name}  ${formatAddress(c.host, c.port)}\n`));
-  return ask(`contact 1-${contacts.length} (Enter to go back): `, (answer) => {
-    const n = /^\d+$/.test(answer) ? Number(answer) : 0;
-    if (answer !== 'back' && !(n >= 1 && n <= contacts.length)) throw usageError(`type a number from 1 to ${contacts.length}`);
-    return answer === 'back' ? null : contacts[n - 1].name;
-  }, ctx.stderr, 'back');
+  return ask(
+    `contact 1-${contacts.length} (Enter to go back): `,
+    (answer) => {
+      const n = /^\d+$/.test(answer) ? Number(answer) : 0;
+      if (answer !== 'back' && !(n >= 1 && n <= contacts.length)) throw usageError(`type a number from 1 to ${contacts.length}`);
+      return answer === 'back' ? null : contacts[n - 1].name;
+    },
+    ctx.stderr,
+    'back',
+  );
 }
