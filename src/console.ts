@@ -1,8 +1,13 @@
-// The keyboard's line at a terminal: the prompt and the draft (what is typed
-// so far), which may wrap over several rows, kept below whatever is written
-// above it — also across a resize, and across Ctrl-Z and `fg`.
+// Terminal and pipe I/O, and nothing of sessions: stdout (written in batches,
+// flushed at the end, a reader that went away), notices on stderr, the
+// keyboard's line at a terminal — the prompt and the draft (what is typed so
+// far), which may wrap over several rows, kept below whatever is written above
+// it, also across a resize and across Ctrl-Z and `fg` — and piped input cut
+// into lines, paused while the other end is full.
+import { EventEmitter, once } from 'node:events';
 import * as readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { LineSplitter, type Lines } from './protocol.js';
 
 /**
  * readline's own record of the cursor's row within prompt + draft, counted from
@@ -21,7 +26,7 @@ export interface JobControl {
   onContinue: (listener: () => void) => () => void;
 }
 
-export function promptOutput(rl: readline.Interface): Writable {
+function promptOutput(rl: readline.Interface): Writable {
   return (rl as unknown as { output: Writable }).output;
 }
 
@@ -32,7 +37,7 @@ export function promptOutput(rl: readline.Interface): Writable {
  * today's width: after a resize that is where terminals that re-wrap lines
  * (tmux, VTE, kitty, iTerm2, Windows Terminal) have put it.
  */
-export function clearDraft(rl: readline.Interface): Writable {
+function clearDraft(rl: readline.Interface): Writable {
   const output = promptOutput(rl);
   catchUpWithResize(output);
   const { rows } = rl.getCursorPos();
@@ -58,7 +63,7 @@ function catchUpWithResize(output: SizedWritable): void {
 }
 
 /** Draws the prompt and the draft from the cursor's row (after `clearDraft`), the cursor where it was in the draft. */
-export function redrawDraft(rl: readline.Interface): void {
+function redrawDraft(rl: readline.Interface): void {
   rl.prompt(true);
 }
 
@@ -69,7 +74,7 @@ export function redrawDraft(rl: readline.Interface): void {
  * so `npx lanchat` would leave npm running and the shell waiting) and comes
  * back after `fg` in raw mode, reading, with the draft redrawn.
  */
-export function openKeyboard(input: RawReadable, output: Writable | undefined, prompt: string, job?: JobControl): readline.Interface {
+function openKeyboard(input: RawReadable, output: Writable | undefined, prompt: string, job?: JobControl): readline.Interface {
   const rl = readline.createInterface({ input, output, terminal: output !== undefined, prompt });
   if (!rl.terminal || !output) return rl;
   keepInsertingAtTheCursor(rl);
@@ -119,4 +124,318 @@ function keepInsertingAtTheCursor(rl: readline.Interface): void {
 /** Raw mode on or off; a terminal that is gone reports it as an 'error' on `input`. */
 function setRawMode(input: RawReadable, on: boolean): void {
   if (input.isTTY && typeof input.setRawMode === 'function') input.setRawMode(on);
+}
+
+type TtyReadable = Readable & { isTTY?: boolean };
+type TtyWritable = Writable & { isTTY?: boolean };
+
+/** The process's streams, as cli.ts hands them in (tests use in-memory ones). */
+export interface ConsoleIO {
+  stdin: TtyReadable;
+  stdout: TtyWritable;
+  stderr: TtyWritable;
+  /** Takes back a chunk read from stdin once nothing refers to it any more, to read into again. */
+  recycleInput?: (chunk: Buffer) => void;
+  /** Ctrl-Z at the keyboard stops the job through this; without it, readline's own handling. */
+  job?: JobControl;
+}
+
+/** What the keyboard hands on: typed lines, Ctrl-C, and its end. */
+export interface KeyboardHandlers {
+  line: (text: string) => void;
+  interrupt: () => void;
+  /** Ctrl-D, or `terminalClosed`: the terminal itself went away (its window closed). */
+  end: (terminalClosed: boolean) => void;
+}
+
+/** What piped input hands on. */
+export interface PipeHandlers {
+  /** Whole lines; `written` once their buffers may be reused. Return false to pause the input until resumeInput(). */
+  lines: (lines: Lines, written?: () => void) => boolean;
+  /** The input ended; `last` is an unfinished last line (LF added), if any. Throws like LineSplitter.end(). */
+  end: () => void;
+  /** A line over the limit or text that is not UTF-8 (a BadLineError, with the good lines before it). */
+  bad: (error: Error) => void;
+}
+
+/** What the piped input still had after the conversation, counted (see Console.countLeftover). */
+export interface Leftover {
+  lines: number;
+  /** The input came to its end within the time given. */
+  ended: boolean;
+}
+
+export interface Console {
+  /** Whoever reads stdout has gone (`| head -1`): nothing can be delivered any more. */
+  on(event: 'broken', listener: () => void): this;
+  /** The terminal is gone (EIO on reads or mode changes): the end of the keyboard. */
+  on(event: 'keyboard-lost', listener: () => void): this;
+}
+
+/**
+ * One process's terminal or pipes. The keyboard (a readline at a terminal), the
+ * keyboard between sessions (lines read as typed), and piped input are three
+ * ways of reading stdin; one at a time.
+ */
+export class Console extends EventEmitter {
+  readonly interactive: boolean;
+  #io: ConsoleIO;
+  #rl: readline.Interface | null = null;
+  #idle: readline.Interface | null = null;
+  #splitter: LineSplitter | null = null;
+  #pipe: PipeHandlers | null = null;
+  #inputEnded = false;
+  #inputStarted = false;
+  #broken = false;
+
+  /** `interactive`: stdin is a terminal, read with a prompt. */
+  constructor(io: ConsoleIO, { interactive }: { interactive: boolean }) {
+    super();
+    this.#io = io;
+    this.interactive = interactive;
+    io.stdout.on('error', this.#onStdoutError);
+    if (interactive) io.stdin.on('error', this.#onKeyboardLost);
+  }
+
+  get broken(): boolean {
+    return this.#broken;
+  }
+
+  /** Piped input has given something. */
+  get inputStarted(): boolean {
+    return this.#inputStarted;
+  }
+
+  /** Piped input is being read (readPipe was called), whether or not it gave anything yet. */
+  get readingPipe(): boolean {
+    return this.#splitter !== null;
+  }
+
+  /** Piped input has been read to its end. */
+  get inputEnded(): boolean {
+    return this.#inputEnded;
+  }
+
+  /** Piped input holds part of a line, waiting for its end. */
+  get holding(): boolean {
+    return this.#splitter?.holding ?? false;
+  }
+
+  /** The keyboard's prompt is up. */
+  get typing(): boolean {
+    return this.#rl !== null;
+  }
+
+  /**
+   * Writes to stdout, above the prompt and draft when there are; `written` once
+   * it is out (never after a failed write: what was not written is never
+   * acknowledged). Returns false when stdout is full.
+   */
+  write(data: string | Buffer, written?: () => void): boolean {
+    const stdout = this.#io.stdout;
+    const done = (error?: Error | null): void => void (error || written?.());
+    if (this.#rl && this.#rl.terminal && promptOutput(this.#rl) === stdout) {
+      clearDraft(this.#rl);
+      const more = stdout.write(data, done);
+      redrawDraft(this.#rl);
+      return more;
+    }
+    // Writes of one turn of the event loop leave together (one writev to a pipe, not one per TLS record).
+    if (!stdout.writableCorked) {
+      stdout.cork();
+      queueMicrotask(() => stdout.uncork());
+    }
+    return stdout.write(data, done);
+  }
+
+  /** A line for the person: on stderr, or above the prompt and draft. */
+  notice(text: string): void {
+    const rl = this.#rl;
+    if (rl && rl.terminal) {
+      clearDraft(rl).write(`${text}\n`);
+      redrawDraft(rl);
+    } else {
+      this.#io.stderr.write(`${text}\n`);
+    }
+  }
+
+  /** Waits until stdout has taken everything, unless `stop` is aborted or stdout broke. */
+  async flush(stop: AbortSignal): Promise<void> {
+    const { stdout } = this.#io;
+    // process.stdout is never destroyed, even after EPIPE: our own flag says it broke.
+    if (stdout.writableLength === 0 || this.#broken || stop.aborted) return;
+    // Writes complete in order: an empty write's callback comes once all before it are out.
+    // ('drain' would come only if a write had been refused: not when less than a buffer waits.)
+    const flushed = new Promise<void>((resolve) => stdout.write('', () => resolve()));
+    await Promise.race([flushed, once(stdout, 'close'), once(stop, 'abort')]).catch(() => {});
+  }
+
+  /** The prompt and the keyboard, at a terminal (the prompt goes to stderr when stdout is not one). */
+  openKeyboard(prompt: string, handlers: KeyboardHandlers): void {
+    const { stdin, stdout, stderr, job } = this.#io;
+    const output = stdout.isTTY ? stdout : stderr.isTTY ? stderr : undefined;
+    const rl = openKeyboard(stdin, output, prompt, job);
+    this.#rl = rl;
+    rl.on('error', this.#onKeyboardLost); // forwarded from stdin, or raw mode that cannot be set
+    rl.on('line', (line) => {
+      // At the terminal's end (its window closed) readline hands over the draft: Enter was never pressed.
+      if (!stdin.readableEnded) handlers.line(line);
+    });
+    rl.on('SIGINT', handlers.interrupt);
+    rl.on('close', () => {
+      if (this.#rl !== rl) return;
+      // Ctrl-D, or the terminal's end: in raw mode Ctrl-D is a key, so an end of input means the window closed.
+      handlers.end(rl.terminal && stdin.readableEnded);
+    });
+  }
+
+  setPrompt(prompt: string): void {
+    this.#rl?.setPrompt(prompt);
+  }
+
+  prompt(): void {
+    this.#rl?.prompt();
+  }
+
+  /**
+   * The keyboard between sessions: lines as typed (no prompt, the terminal in
+   * its usual mode). `end`: Ctrl-D.
+   */
+  readIdleLines(line: (text: string) => void, end: () => void): void {
+    this.stopIdleLines();
+    const keyboard = readline.createInterface({ input: this.#io.stdin, terminal: false, crlfDelay: Infinity });
+    keyboard.on('line', line);
+    keyboard.on('close', () => {
+      if (this.#idle === keyboard) {
+        this.#idle = null;
+        end();
+      }
+    });
+    this.#idle = keyboard;
+  }
+
+  get readingIdleLines(): boolean {
+    return this.#idle !== null;
+  }
+
+  stopIdleLines(): void {
+    const keyboard = this.#idle;
+    this.#idle = null;
+    keyboard?.close(); // and stdin is paused
+  }
+
+  /**
+   * Reads piped input as whole lines of at most `maxLine` bytes. The
+   * unfinished line and what was read carry over from one call to the next
+   * (listen --keep serves one peer after another from the same input).
+   */
+  readPipe(maxLine: number, handlers: PipeHandlers): void {
+    this.#splitter ??= new LineSplitter(maxLine);
+    this.#splitter.maxLine = maxLine;
+    this.#pipe = handlers;
+    const stdin = this.#io.stdin;
+    stdin.on('data', this.#onStdinData);
+    stdin.on('end', this.#onStdinEnd);
+    stdin.resume();
+  }
+
+  /** After `lines` returned false: read on. */
+  resumeInput(): void {
+    if (this.#pipe) this.#io.stdin.resume();
+  }
+
+  /** Ends the keyboard and the piped input's reading (what was read of a line is kept). */
+  stopInput(): void {
+    const stdin = this.#io.stdin;
+    stdin.off('data', this.#onStdinData);
+    stdin.off('end', this.#onStdinEnd);
+    this.#pipe = null;
+    if (this.#rl) {
+      const rl = this.#rl;
+      this.#rl = null;
+      rl.close();
+      if (rl.terminal) clearDraft(rl);
+    }
+    stdin.pause();
+  }
+
+  /**
+   * Reads what piped input still has, dropping it, until it ends or `ms` pass,
+   * and counts its lines (an unfinished one too): input that was never sent.
+   */
+  async countLeftover(ms: number): Promise<Leftover> {
+    const stdin = this.#io.stdin;
+    let lines = this.holding ? 1 : 0;
+    this.#splitter?.reset();
+    let partial = false; // the last chunk ended mid-line: that line counts too
+    const ended = await new Promise<boolean>((resolve) => {
+      const onData = (chunk: Buffer): void => {
+        for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
+        partial = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
+        this.#io.recycleInput?.(chunk);
+      };
+      const done = (end: boolean): void => {
+        clearTimeout(timer);
+        stdin.off('data', onData).off('end', onEnd).off('error', onEnd);
+        stdin.pause();
+        resolve(end);
+      };
+      const onEnd = (): void => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      if (stdin.readableEnded) return done(true);
+      stdin.on('data', onData).once('end', onEnd).once('error', onEnd);
+      stdin.resume();
+    });
+    if (ended) this.#inputEnded = true;
+    return { lines: lines + (partial ? 1 : 0), ended };
+  }
+
+  close(): void {
+    this.stopIdleLines();
+    this.stopInput();
+    this.#io.stdout.off('error', this.#onStdoutError);
+    this.#io.stdin.off('error', this.#onKeyboardLost);
+  }
+
+  #onStdinData = (chunk: Buffer): void => {
+    const pipe = this.#pipe;
+    if (!pipe) return;
+    this.#inputStarted = true;
+    let lines;
+    try {
+      lines = this.#splitter!.push(chunk);
+    } catch (error) {
+      return pipe.bad(error as Error);
+    }
+    // The chunk may be reused for a later read once nothing refers to it: when its lines
+    // have left (the splitter keeps only a copy of an unfinished line).
+    const { recycleInput } = this.#io;
+    const written = recycleInput && ((): void => recycleInput(chunk));
+    if (!lines) return written?.();
+    if (!pipe.lines(lines, written)) this.#io.stdin.pause(); // until resumeInput()
+  };
+
+  #onStdinEnd = (): void => {
+    this.#inputEnded = true;
+    const pipe = this.#pipe;
+    if (!pipe) return;
+    let last;
+    try {
+      last = this.#splitter!.end();
+    } catch (error) {
+      return pipe.bad(error as Error);
+    }
+    if (last) pipe.lines({ parts: [last], lines: 1 });
+    pipe.end();
+  };
+
+  #onStdoutError = (): void => {
+    this.#broken = true;
+    this.emit('broken');
+  };
+
+  #onKeyboardLost = (): void => {
+    if (this.#idle) return void this.#idle.close(); // as Ctrl-D
+    this.emit('keyboard-lost');
+  };
 }

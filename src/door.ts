@@ -9,7 +9,7 @@ import { refuse } from './peer.js';
 import { secureServer, sniffPeer, type PeerKind, type SniffLimits } from './secure.js';
 import { formatAddress, remoteEndpoint, type Endpoint } from './transport.js';
 import { impostorWarning, loadKeyBook, whoseKey, type KeyBook } from './trust.js';
-import type { SessionSecurity } from './ui.js';
+import type { SessionSecurity } from './conversation.js';
 
 /** Who may come in (listen's --insecure, --secure-only, --known-only). */
 export interface DoorPolicy {

@@ -12,6 +12,19 @@ export function signalExitCode(reason: unknown): number | undefined {
 }
 
 /**
+ * How a conversation ended, for its command to turn into an exit code: stopped
+ * by a signal (Ctrl-C at the keyboard is SIGINT, a closed terminal SIGHUP), or
+ * ended with or without a failure.
+ */
+export type Outcome = { signal: unknown } | { failed: boolean };
+
+/** The one mapping of outcomes to exit codes (see README, "Exit codes"). */
+export function exitCode(outcome: Outcome): number {
+  if ('signal' in outcome) return signalExitCode(outcome.signal) ?? EXIT_FAILURE;
+  return outcome.failed ? EXIT_FAILURE : EXIT_OK;
+}
+
+/**
  * The one error type lanchat throws on purpose. `code` is stable (tests and
  * scripts match on it); `message` is the one line a person reads on stderr.
  */

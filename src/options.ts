@@ -6,7 +6,7 @@ import { usageError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
 import { DEFAULT_MAX_LINE, isValidNick } from './protocol.js';
 import { FORMATS, type Format } from './terminal.js';
-import type { ChatIO, ChatOptions } from './ui.js';
+import type { ChatIO, ChatOptions } from './chat.js';
 import type { Role } from './peer.js';
 
 /** What every command gets from cli.ts instead of touching `process`. */

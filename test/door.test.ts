@@ -40,9 +40,11 @@ describe('nobody squats a listener', () => {
     expect(squatter.told()).toBe('lanchat: someone else came to talk, and you had said nothing: closing\n');
     expect(listen.stderr()).toMatch(/^closed 127\.0\.0\.1:\d+: it said nothing, and 127\.0\.0\.1:\d+ came to talk$/m);
     // Both ways: the listener's input now goes to the newcomer.
+    connect.child.stdin!.write('hello bob\n');
+    await listen.waitForStdout(10);
     listen.child.stdin!.end('for alice\n');
     await connect.waitForStdout(10);
-    connect.child.stdin!.end('hello bob\n');
+    connect.child.stdin!.end();
     expect((await connect.exited).code).toBe(0);
     expect((await listen.exited).code).toBe(0);
     expect(connect.stdout().toString()).toBe('for alice\n');

@@ -1,12 +1,13 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { LanchatError, signalExitCode, usageError } from '../errors.js';
+import { exitCode, LanchatError, signalExitCode, usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { loadIdentity, type Identity } from '../identity.js';
 import { secureClient } from '../secure.js';
 import { checkListenerKey, impostorWarning, loadKeyBook, type Dialled, type KeyBook } from '../trust.js';
 import { dial, formatAddress } from '../transport.js';
-import { Chat, type PeerKey, type SessionSecurity } from '../ui.js';
+import { Chat } from '../chat.js';
+import type { PeerKey, SessionSecurity } from '../conversation.js';
 
 export interface ConnectFlags extends SessionFlags {
   timeout: number;
@@ -71,7 +72,7 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     const vouch: SessionSecurity['vouch'] = book
       ? (nick) => impostorWarning(book, nick, fingerprint, undefined, secure?.contact ?? contact)
       : undefined;
-    const code = await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key, vouch, proven });
+    const code = exitCode(await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key, vouch, proven }));
     return (await (pinned as Promise<boolean> | null)) === false ? 1 : code; // set by proven() meanwhile
   } finally {
     await chat.close();

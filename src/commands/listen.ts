@@ -1,12 +1,12 @@
 import type { Socket } from 'node:net';
 import { admit, barOut, type Admitted, type DoorPolicy } from '../door.js';
-import { signalExitCode } from '../errors.js';
+import { exitCode, signalExitCode } from '../errors.js';
 import { loadIdentity } from '../identity.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { refuse } from '../peer.js';
 import { adoptAccepted, AllowList, formatAddress, openServer, remoteEndpoint } from '../transport.js';
 import { loadKeyBook } from '../trust.js';
-import { Chat } from '../ui.js';
+import { Chat } from '../chat.js';
 
 export interface ListenFlags extends SessionFlags, DoorPolicy {
   host?: string;
@@ -119,7 +119,7 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
       }
       if (!peer) return endOfInput ? code : (signalExitCode(ctx.signal.reason) ?? 1);
       seat.holder = peer;
-      code = await chat.run(peer.stream, peer.from, peer.security);
+      code = exitCode(await chat.run(peer.stream, peer.from, peer.security));
       seat.holder = null;
       // A silent peer that gave its seat away was no session: the one that came to talk is.
       if (seat.next && !ctx.signal.aborted && code < 128 && !chat.outputBroken) continue;

@@ -1,0 +1,204 @@
+// What a Chat talks to: a conversation. `Direct` is the 1:1 one, over one
+// Session: it names the peer, says how safe the link is, checks the nick the
+// peer claims, and turns the way the session ended into what the person is
+// told. Room members and room hosts will be conversations beside it.
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { formatAddress, type Endpoint } from './transport.js';
+import { Session, type Incoming, type SessionEnd, type SessionOptions } from './peer.js';
+import type { TextKind } from './protocol.js';
+import { inert, timestamp, type StatusEvent } from './terminal.js';
+
+/** The peer's key when the session is TLS, and how we know it ("pinned in contact bob", "a new key"). */
+export interface PeerKey {
+  fingerprint: string;
+  note: string;
+}
+
+export interface SessionSecurity {
+  key?: PeerKey;
+  /**
+   * A warning when the nick a peer claims (at hello or /nick) does not fit its
+   * key, or passes for ours (`own`), else null.
+   */
+  vouch?: (nick: string, own: string) => string | null;
+  /** The peer's hello arrived: it has proved to be lanchat (the connector pins a new key only now). */
+  proven?: () => void;
+}
+
+/** How a conversation ended, as the person is told it. */
+export interface ConversationEnd {
+  /** Lines for stderr, in order (peer text already made inert). */
+  notices: string[];
+  /** Something was not delivered, either way, or the link failed. */
+  failed: boolean;
+  /** The peer's goodbye said its input was cut short (a piped receiver fails on it). */
+  peerCut: boolean;
+  /** The peer left (or the link failed) while our side still had input: what to call that. */
+  why: string;
+}
+
+export interface Direct {
+  /** The session is open: the peer is known. */
+  on(event: 'open', listener: () => void): this;
+  /** Join, nick and leave events, for the screen, the transcript and json output. */
+  on(event: 'status', listener: (event: StatusEvent) => void): this;
+  /** A loud warning about who the peer may be (multi-line). */
+  on(event: 'warning', listener: (text: string) => void): this;
+  on(event: 'drain' | 'peer-done' | 'closing', listener: () => void): this;
+}
+
+/** Errors that mean the peer broke the rules, so we hung up on it. */
+const PEER_FAULTS = new Set(['ERR_BAD_FRAME', 'ERR_LINE_TOO_LONG', 'ERR_NOT_UTF8']);
+
+/** A 1:1 conversation over one connection. */
+export class Direct extends EventEmitter {
+  readonly peer: Endpoint;
+  /** The peer's address as shown (`[::1]:5000`). */
+  readonly address: string;
+  /** Resolves once the connection is over; then `conclude` says what it came to. */
+  readonly done: Promise<SessionEnd>;
+  #session: Session;
+  #key: PeerKey | null;
+
+  /** `options.nick` is ours; `deliver` hands the peer's text to the output (see SessionOptions). */
+  constructor(socket: Duplex, peer: Endpoint, security: SessionSecurity, options: Omit<SessionOptions, 'plainNick'>) {
+    super();
+    this.peer = peer;
+    this.address = formatAddress(peer.host, peer.port);
+    this.#key = security.key ?? null;
+    const session = new Session(socket, { ...options, plainNick: this.address });
+    this.#session = session;
+    const vouch = (nick: string): void => {
+      const warning = security.vouch?.(nick, session.nick);
+      if (warning) this.emit('warning', warning);
+    };
+    session.on('open', () => {
+      this.emit('status', {
+        type: 'join',
+        nick: session.peerNick!,
+        address: this.address,
+        plain: session.plain,
+        ...(this.#key && { key: this.#key }),
+      });
+      this.emit('open');
+      if (!session.plain) {
+        security.proven?.();
+        vouch(session.peerNick!);
+      }
+    });
+    session.on('nick', (from: string, to: string) => {
+      this.emit('status', { type: 'nick', from, nick: to });
+      vouch(to);
+    });
+    session.on('drain', () => this.emit('drain'));
+    session.on('peer-done', () => this.emit('peer-done'));
+    session.on('closing', () => this.emit('closing'));
+    this.done = session.done;
+  }
+
+  get isOpen(): boolean {
+    return this.#session.isOpen;
+  }
+
+  get plain(): boolean {
+    return this.#session.plain;
+  }
+
+  /** The peer's nick (its address for a plain peer), or null before the handshake. */
+  get peerNick(): string | null {
+    return this.#session.peerNick;
+  }
+
+  get sendLimit(): number {
+    return this.#session.sendLimit;
+  }
+
+  get linesSent(): number {
+    return this.#session.stats.linesSent;
+  }
+
+  get unconfirmedLines(): number {
+    return this.#session.unconfirmedLines;
+  }
+
+  /** The key as /contact just saved it: how it is known changes. */
+  set keyNote(note: string) {
+    if (this.#key) this.#key = { ...this.#key, note };
+  }
+
+  get key(): PeerKey | null {
+    return this.#key;
+  }
+
+  send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void): boolean {
+    return this.#session.send(kind, text, lines, written);
+  }
+
+  finish(complete = true): void {
+    this.#session.finish(complete);
+  }
+
+  quit(options?: { complete?: boolean; graceMs?: number }): void {
+    this.#session.quit(options);
+  }
+
+  setNick(nick: string): void {
+    this.#session.setNick(nick);
+  }
+
+  /** Said when the conversation opens, and by /who. */
+  security(): string {
+    return this.#key
+      ? `encrypted (TLS 1.3); peer key ${this.#key.fingerprint} (${this.#key.note})`
+      : 'not encrypted: anyone on the network can read this session';
+  }
+
+  /** /who: who, where, since when, how much, how safe. */
+  describe(): string {
+    const session = this.#session;
+    const { linesSent, linesReceived, connectedAt } = session.stats;
+    const kind = session.plain ? 'plain text, no confirmations' : 'lanchat protocol';
+    const unconfirmed = session.unconfirmedLines;
+    const confirmations =
+      unconfirmed === 0 ? 'every line you sent is confirmed' : `${plural(unconfirmed, 'line')} you sent not confirmed yet`;
+    return [
+      `talking to ${inert(session.peerNick ?? '?')} at ${this.address} (${kind})`,
+      `connected since ${connectedAt ? timestamp(connectedAt) : '-'}`,
+      `messages: ${linesSent} sent, ${linesReceived} received`,
+      this.security(),
+      ...(session.plain ? [] : [confirmations]),
+    ].join('\n');
+  }
+
+  /**
+   * What the ended session came to, for the person (the peer's leaving is a
+   * 'status' event). Called once the output is flushed, so that the notices
+   * follow everything the peer said.
+   */
+  conclude(end: SessionEnd): ConversationEnd {
+    const who = this.#session.peerNick ?? this.address;
+    const notices: string[] = [];
+    if (end.peerLeft && !end.error) this.emit('status', { type: 'leave', nick: who });
+    if (end.error) {
+      const dropped = PEER_FAULTS.has(end.error.code) ? `dropped ${who}: ` : '';
+      notices.push(`lanchat: ${inert(dropped + end.error.message)}`);
+    }
+    if (end.unconfirmed > 0) notices.push(`lanchat: ${plural(end.unconfirmed, 'line')} not confirmed by ${inert(who)}`);
+    // Only a goodbye can say this: a peer that vanished is reported above.
+    const peerCut = end.peerCut === true && !end.error;
+    if (peerCut) notices.push(`lanchat: ${inert(who)} stopped before the end of its input: what it sent is incomplete`);
+    return {
+      notices,
+      failed: end.error !== undefined || end.unconfirmed > 0,
+      peerCut,
+      why: end.error ? 'the session ended' : `${inert(who)} left`,
+    };
+  }
+}
+
+export type { Incoming, SessionEnd };
+
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
