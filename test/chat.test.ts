@@ -194,3 +194,70 @@ describe('delivery, as the person at the keyboard sees it', () => {
     await ran;
   });
 });
+
+/** A Chat reading piped input (stdin not a terminal), writing plain text. */
+function pipedChat(options: Partial<ChatOptions> & Pick<ChatOptions, 'role' | 'nick'>, signal = new AbortController().signal) {
+  const stdin = new PassThrough();
+  const stdout = new Screen();
+  const stderr = new Screen();
+  const chat = new Chat(
+    { stdin, stdout, stderr, cwd: process.cwd(), signal },
+    { maxLine: DEFAULT_MAX_LINE, format: 'plain', interactive: false, commands: false, waitMs: 2000, ...options },
+  );
+  cleanups.push(() => chat.close());
+  return { chat, stdin, stdout, stderr };
+}
+
+describe('piped input', () => {
+  it('sends every line, ends at the end of input once all is confirmed: a clean outcome', async () => {
+    const { chat, stdin } = pipedChat({ role: 'connect', nick: 'alice' });
+    const [ours, theirs] = quietPair();
+    const bob = peer(theirs, 'listen', 'bob');
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 5000 });
+    stdin.write('one\ntw');
+    stdin.end('o\nthree');
+    expect(await ran).toEqual({ failed: false });
+    expect(Buffer.concat(bob.received.map((text) => text.body)).toString()).toBe('one\ntwo\nthree\n');
+  });
+
+  it('when the peer finishes first, sends what its input still gives, then ends', async () => {
+    const { chat, stdin, stdout } = pipedChat({ role: 'listen', nick: 'bob' });
+    const [ours, theirs] = quietPair();
+    const alice = peer(theirs, 'connect', 'alice');
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 40000 });
+    await once(alice.session, 'open');
+    alice.session.send('msg', Buffer.from('bye from alice\n'), 1);
+    alice.session.finish(); // alice is done; bob lingers over his input
+    await stdout.waitFor(/bye from alice/);
+    const next = alice.next(); // a write to a flowing stream may be delivered before it returns
+    stdin.write('still coming\n');
+    await next;
+    stdin.end('and the last\n');
+    expect(await ran).toEqual({ failed: false });
+    expect(Buffer.concat(alice.received.map((text) => text.body)).toString()).toBe('still coming\nand the last\n');
+  });
+
+  it('a line over the limit stops the input: the lines before it are sent, the outcome is a failure', async () => {
+    const { chat, stdin, stderr } = pipedChat({ role: 'connect', nick: 'alice', maxLine: 8 });
+    const [ours, theirs] = quietPair();
+    const bob = peer(theirs, 'listen', 'bob');
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 5000 });
+    stdin.end('short\nfar too long for it\nafter\n');
+    expect(await ran).toEqual({ failed: true });
+    expect(stderr.text).toMatch(/^lanchat: a line of input is longer than 8 bytes \(--max-line\)/m);
+    expect(bob.received.map((text) => text.body.toString())).toEqual(['short\n']);
+  });
+
+  it('a signal is the outcome, whatever the session came to', async () => {
+    const stop = new AbortController();
+    const { chat } = pipedChat({ role: 'connect', nick: 'alice' }, stop.signal);
+    const [ours, theirs] = quietPair();
+    const bob = peer(theirs, 'listen', 'bob');
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 5000 });
+    await once(bob.session, 'open');
+    stop.abort('SIGTERM');
+    const outcome = await ran;
+    expect(outcome).toEqual({ signal: 'SIGTERM' });
+    expect(exitCode(outcome)).toBe(143);
+  });
+});
