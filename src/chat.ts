@@ -13,7 +13,8 @@ import { BadLineError, isValidNick, type Lines, type TextKind } from './protocol
 import { SLASH_HELP, needsPeer, parseInput, type Input } from './slash.js';
 import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, type Format, type StatusEvent } from './terminal.js';
 import { Transcript } from './transcript.js';
-import { formatAddress, socketReads, type Endpoint } from './transport.js';
+import { formatAddress, type Endpoint } from './address.js';
+import { socketReads } from './transport.js';
 
 export type { JobControl };
 

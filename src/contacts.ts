@@ -1,9 +1,9 @@
 // The address book: contacts (name → host, port) in contacts.json. The list
 // operations are pure; load and update go through the locked, atomic store.
-import { isIP } from 'node:net';
+import { HOST_RULE, PORT_RULE, isValidPort, normalizeHost, parsePort } from './address.js';
 import { LanchatError, usageError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
-import { readText, updateText } from './store.js';
+import { corruptFile, readText, updateText } from './store.js';
 
 export const CONTACTS_FILE = 'contacts.json';
 const FILE_VERSION = 1;
@@ -17,41 +17,19 @@ export interface Contact {
 }
 
 const NAME = /^[\p{L}\p{M}\p{Nd}._-]{1,32}$/u;
-const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
 
 /** Names: 1–32 letters of any script, digits, '.', '_' or '-'. */
 export function isValidName(name: string): boolean {
   return NAME.test(name);
 }
 
-/** An IPv4 or IPv6 address (brackets allowed) or a host name, in the form to dial. */
-export function normalizeHost(host: string): string | null {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (isIP(bare) === 4) return bare;
-  if (isIP(bare) === 6) {
-    if (bare.includes('%')) return bare; // a zone (fe80::1%eth0) is no URL host: kept as typed
-    const canonical = new URL(`http://[${bare}]/`).hostname.slice(1, -1); // 0:0:0:0:0:0:0:1 → ::1
-    return canonical.startsWith('::ffff:') && bare.includes('.') ? bare.slice(bare.lastIndexOf(':') + 1) : canonical;
-  }
-  const name = bare.endsWith('.') ? bare.slice(0, -1) : bare;
-  const labels = name.split('.');
-  if (name.length === 0 || name.length > 253 || !labels.every((label) => HOST_LABEL.test(label))) return null;
-  // "999.1.1.1", "1.2.3" or "12345" are broken addresses, not names: a top-level label is never all digits.
-  if (/^\d+$/.test(labels.at(-1)!)) return null;
-  return name;
-}
-
-export function isValidPort(port: number): boolean {
-  return Number.isInteger(port) && port >= 1 && port <= 65535;
-}
-
 /** Checks a contact from the command line (the port as typed); a bad field is a usage error. */
 export function validateContact(name: string, host: string, port: string | number, fingerprint?: string): Contact {
   if (!isValidName(name)) throw usageError(`invalid contact name "${name}": use 1 to 32 letters, digits, ".", "_" or "-"`);
   const dialled = normalizeHost(host);
-  if (dialled === null) throw usageError(`invalid host "${host}": give an IPv4 or IPv6 address or a host name`);
-  const number = typeof port === 'number' ? port : /^\d{1,5}$/.test(port) ? Number(port) : NaN;
-  if (!isValidPort(number)) throw usageError(`invalid port "${port}": a port is a whole number from 1 to 65535`);
+  if (dialled === null) throw usageError(`invalid host "${host}": ${HOST_RULE}`);
+  const number = typeof port === 'number' ? (isValidPort(port) ? port : null) : parsePort(port);
+  if (number === null) throw usageError(`invalid port "${port}": ${PORT_RULE}`);
   if (fingerprint === undefined) return { name, host: dialled, port: number };
   const key = normalizeFingerprint(fingerprint);
   if (key === null) throw usageError(`invalid fingerprint "${fingerprint}": give the 32 bytes in hex, as lanchat id prints them`);
@@ -130,7 +108,7 @@ export function sortContacts(contacts: readonly Contact[]): Contact[] {
 }
 
 function corrupt(path: string, problem: string): LanchatError {
-  return new LanchatError('ERR_CONTACTS_CORRUPT', `${path}: ${problem}; fix or remove the file (lanchat will not overwrite it)`);
+  return corruptFile('ERR_CONTACTS_CORRUPT', path, problem, ' (lanchat will not overwrite it)');
 }
 
 /** Parses contacts.json; anything unexpected is an error naming the file and the problem. */

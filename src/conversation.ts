@@ -4,7 +4,7 @@
 // told. Room members and room hosts will be conversations beside it.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { formatAddress, type Endpoint } from './transport.js';
+import { formatAddress, type Endpoint } from './address.js';
 import { Session, type Incoming, type SessionEnd, type SessionOptions } from './peer.js';
 import type { TextKind } from './protocol.js';
 import { inert, timestamp, type StatusEvent } from './terminal.js';

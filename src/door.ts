@@ -7,7 +7,8 @@ import type { LanchatError } from './errors.js';
 import type { Identity } from './identity.js';
 import { refuse } from './peer.js';
 import { secureServer, sniffPeer, type PeerKind, type SniffLimits } from './secure.js';
-import { formatAddress, remoteEndpoint, type Endpoint } from './transport.js';
+import { formatAddress, type Endpoint } from './address.js';
+import { remoteEndpoint } from './transport.js';
 import { impostorWarning, loadKeyBook, whoseKey, type KeyBook } from './trust.js';
 import type { SessionSecurity } from './conversation.js';
 

@@ -2,9 +2,10 @@
 // parsers, and how their defaults are resolved from the environment.
 import { userInfo } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parsePort as portOf } from './address.js';
 import { usageError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
-import { DEFAULT_MAX_LINE, isValidNick } from './protocol.js';
+import { DEFAULT_MAX_LINE, NICK_RULE, isValidNick } from './protocol.js';
 import { FORMATS, type Format } from './terminal.js';
 import type { ChatIO, ChatOptions } from './chat.js';
 import type { Role } from './peer.js';
@@ -22,12 +23,16 @@ function integer(value: string, min: number, max: number, what: string): number 
 }
 
 export function parsePort(value: string): number {
-  return integer(value, 1, 65535, 'a port');
+  const port = portOf(value);
+  if (port === null) throw new InvalidArgumentError('a port must be a whole number from 1 to 65535.');
+  return port;
 }
 
 /** For listen: 0 asks the system for any free port. */
 export function parseListenPort(value: string): number {
-  return integer(value, 0, 65535, 'a port');
+  const port = portOf(value, { listen: true });
+  if (port === null) throw new InvalidArgumentError('a port must be a whole number from 0 to 65535.');
+  return port;
 }
 
 export function parseCount(value: string): number {
@@ -68,7 +73,7 @@ function parseMaxLine(value: string): number {
 }
 
 export function parseNick(value: string): string {
-  if (!isValidNick(value)) throw new InvalidArgumentError('a nick is 1 to 32 characters, with no spaces or control characters.');
+  if (!isValidNick(value)) throw new InvalidArgumentError(`${NICK_RULE}.`);
   return value;
 }
 

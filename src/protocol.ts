@@ -46,6 +46,8 @@ export function bodyLimit(maxLine: number): number {
 }
 
 const NICK = /^[^\p{C}\p{Z}]{1,32}$/u;
+/** What a bad nick is told. */
+export const NICK_RULE = 'a nick is 1 to 32 characters, with no spaces or control characters';
 
 /** Nicks are 1–32 characters with no spaces and no control or format characters. */
 export function isValidNick(nick: string): boolean {

@@ -1,7 +1,6 @@
 // Small settings kept beside the contacts (config.json): for now, the default nick.
-import { LanchatError } from './errors.js';
 import { isValidNick } from './protocol.js';
-import { readText, storePath, updateText } from './store.js';
+import { corruptFile, readText, storePath, updateText } from './store.js';
 
 const SETTINGS_FILE = 'config.json';
 
@@ -18,7 +17,7 @@ function parseSettings(text: string | null, path: string): Settings {
     if (nick !== undefined && (typeof nick !== 'string' || !isValidNick(nick))) throw new Error('"nick" is not a valid nick');
     return data;
   } catch (error) {
-    throw new LanchatError('ERR_SETTINGS_CORRUPT', `${path}: ${(error as Error).message}; fix or remove the file`);
+    throw corruptFile('ERR_SETTINGS_CORRUPT', path, (error as Error).message);
   }
 }
 

@@ -14,6 +14,14 @@ export function configDir(env: NodeJS.ProcessEnv): string {
   return env.LANCHAT_HOME || envPaths('lanchat', { suffix: '' }).config;
 }
 
+/**
+ * A file of ours that does not read as it should: names the file and the
+ * problem, and leaves it to the user (`more`: what else they should know).
+ */
+export function corruptFile(code: string, path: string, problem: string, more = ''): LanchatError {
+  return new LanchatError(code, `${path}: ${problem}; fix or remove the file${more}`);
+}
+
 export function storePath(env: NodeJS.ProcessEnv, file: string): string {
   return join(configDir(env), file);
 }

@@ -1,8 +1,8 @@
 // TCP plumbing: open a listening socket, dial a peer (with timeout and retries),
 // and turn the errors both can meet into one clear LanchatError each.
-import { isIPv6 } from 'node:net';
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { formatAddress, plainHost, type Endpoint } from './address.js';
 import { BufferPool } from './buffers.js';
 import { LanchatError } from './errors.js';
 
@@ -56,50 +56,9 @@ export function adoptAccepted(accepted: net.Socket): net.Socket {
   return socket;
 }
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
-
-/** IPv4-mapped IPv6 (`::ffff:1.2.3.4`) as the plain IPv4 address. */
-function plainHost(host: string): string {
-  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
-}
-
-/** `host:port`, with IPv6 in brackets and IPv4-mapped IPv6 as plain IPv4. */
-export function formatAddress(host: string, port: number): string {
-  const plain = plainHost(host);
-  return isIPv6(plain) ? `[${plain}]:${port}` : `${plain}:${port}`;
-}
-
 /** Where a connected socket's peer is. */
 export function remoteEndpoint(socket: net.Socket): Endpoint {
   return { host: plainHost(socket.remoteAddress ?? '?'), port: socket.remotePort ?? 0 };
-}
-
-/** Who may connect: `--allow 10.0.0.0/8,fd00::/8,192.168.1.7`. */
-export class AllowList {
-  readonly #list = new net.BlockList();
-  readonly rules: string[];
-
-  /** Throws a LanchatError (usage) naming the first rule that is not an address or CIDR. */
-  constructor(rules: string[]) {
-    this.rules = rules;
-    for (const rule of rules) {
-      const [address = '', prefix, extra] = rule.split('/');
-      const family = net.isIP(address);
-      const bits = prefix === undefined ? (family === 4 ? 32 : 128) : /^\d{1,3}$/.test(prefix) ? Number(prefix) : -1;
-      if (family === 0 || extra !== undefined || bits < 0 || bits > (family === 4 ? 32 : 128)) {
-        throw new LanchatError('ERR_USAGE', `invalid --allow rule "${rule}": give an address or CIDR (10.0.0.0/8, fd00::/8)`, 2);
-      }
-      this.#list.addSubnet(address, bits, family === 4 ? 'ipv4' : 'ipv6');
-    }
-  }
-
-  allows(host: string): boolean {
-    const address = plainHost(host);
-    return this.#list.check(address, net.isIPv4(address) ? 'ipv4' : 'ipv6');
-  }
 }
 
 function listenError(error: NodeJS.ErrnoException, host: string | undefined, port: number): LanchatError {

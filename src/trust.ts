@@ -7,11 +7,11 @@
 // recognises a connector's key. Both sides check the nick the other claims,
 // look-alikes (Unicode confusables) included.
 import { createRequire } from 'node:module';
-import { CONTACTS_FILE, findContact, loadContacts, normalizeHost, updateContacts, type Contact } from './contacts.js';
+import { formatAddress, normalizeHost, parseAddress } from './address.js';
+import { CONTACTS_FILE, findContact, loadContacts, updateContacts, type Contact } from './contacts.js';
 import { LanchatError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
-import { readText, storePath, updateText } from './store.js';
-import { formatAddress } from './transport.js';
+import { corruptFile, readText, storePath, updateText } from './store.js';
 
 const KNOWN_PEERS_FILE = 'known-peers.json';
 
@@ -45,7 +45,7 @@ function parseKnownPeers(text: string | null, path: string): KnownPeers {
     }
     return { version: 1, peers };
   } catch (error) {
-    throw new LanchatError('ERR_KNOWN_PEERS_CORRUPT', `${path}: ${(error as Error).message}; fix or remove the file`);
+    throw corruptFile('ERR_KNOWN_PEERS_CORRUPT', path, (error as Error).message);
   }
 }
 
@@ -229,14 +229,6 @@ export function impostorWarning(book: KeyBook, nick: string, fingerprint: string
     ? `${nick}, but its key is not contact ${contact.name}'s`
     : `${spelled(nick)}, a look-alike of contact ${contact.name}`;
   return `WARNING: the peer calls itself ${claim}: it may not be ${contact.name}${keys}`;
-}
-
-/** `HOST:PORT` or `[IPv6]:PORT` (brackets required, as in the warnings), or null. */
-function parseAddress(text: string): { host: string; port: number } | null {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const host = match && normalizeHost(match[1] ?? match[2]);
-  const port = match ? Number(match[3]) : NaN;
-  return host && port >= 1 && port <= 65535 ? { host, port } : null;
 }
 
 /**

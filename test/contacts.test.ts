@@ -6,7 +6,6 @@ import {
   addContact,
   isValidName,
   loadContacts,
-  normalizeHost,
   parseContacts,
   removeContact,
   renameContact,
@@ -16,6 +15,7 @@ import {
   validateContact,
   type Contact,
 } from '../src/contacts.js';
+import { normalizeHost } from '../src/address.js';
 
 const bob: Contact = { name: 'bob', host: '10.0.0.4', port: 5000 };
 const book: Contact[] = [bob, { name: 'alice', host: 'alice.lan', port: 6000 }];

@@ -1,11 +1,12 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { formatAddress, unbracket } from '../address.js';
 import { exitCode, LanchatError, signalExitCode, usageError } from '../errors.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { loadIdentity, type Identity } from '../identity.js';
 import { secureClient } from '../secure.js';
 import { checkListenerKey, impostorWarning, loadKeyBook, type Dialled, type KeyBook } from '../trust.js';
-import { dial, formatAddress } from '../transport.js';
+import { dial } from '../transport.js';
 import { Chat } from '../chat.js';
 import type { PeerKey, SessionSecurity } from '../conversation.js';
 
@@ -22,7 +23,7 @@ export interface ConnectFlags extends SessionFlags {
 /** `lanchat connect <host> <port>` (and `chat <contact>`, which names the contact): dial a listener and chat. */
 export async function connect(given: string, port: number, flags: ConnectFlags, ctx: CliContext, contact?: string): Promise<number> {
   if (given.trim() === '') throw usageError('a host is required (an IP address or a host name)');
-  const host = /^\[.*\]$/.test(given) ? given.slice(1, -1) : given; // [::1] as in URLs
+  const host = unbracket(given); // [::1] as in URLs
   const options = await chatOptions(flags, ctx, 'connect', {
     plain: flags.raw,
     handshakeMs: flags.timeout * 1000,

@@ -15,7 +15,7 @@ import { LanchatError, usageError } from '../errors.js';
 import type { CliContext } from '../options.js';
 import { ask } from '../prompt.js';
 import { storePath } from '../store.js';
-import { formatAddress } from '../transport.js';
+import { formatAddress } from '../address.js';
 
 const path = (ctx: CliContext): string => storePath(ctx.env, CONTACTS_FILE);
 

@@ -4,7 +4,8 @@ import { exitCode, signalExitCode } from '../errors.js';
 import { loadIdentity } from '../identity.js';
 import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
 import { refuse } from '../peer.js';
-import { adoptAccepted, AllowList, formatAddress, openServer, remoteEndpoint } from '../transport.js';
+import { AllowList, formatAddress } from '../address.js';
+import { adoptAccepted, openServer, remoteEndpoint } from '../transport.js';
 import { loadKeyBook } from '../trust.js';
 import { Chat } from '../chat.js';
 

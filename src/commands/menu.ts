@@ -1,9 +1,9 @@
-import { CONTACTS_FILE, loadContacts, normalizeHost, sortContacts } from '../contacts.js';
+import { HOST_RULE, PORT_RULE, formatAddress, normalizeHost, parsePort } from '../address.js';
+import { CONTACTS_FILE, loadContacts, sortContacts } from '../contacts.js';
 import { usageError, type LanchatError } from '../errors.js';
 import type { CliContext } from '../options.js';
 import { ask } from '../prompt.js';
 import { storePath } from '../store.js';
-import { formatAddress } from '../transport.js';
 
 const MENU = `lanchat: chat with someone on your network
   1) wait for messages
@@ -13,14 +13,14 @@ const MENU = `lanchat: chat with someone on your network
 `;
 
 function port(answer: string): string {
-  const n = /^\d{1,5}$/.test(answer) ? Number(answer) : NaN;
-  if (!(n >= 1 && n <= 65535)) throw usageError('a port is a whole number from 1 to 65535');
+  const n = parsePort(answer);
+  if (n === null) throw usageError(PORT_RULE);
   return String(n);
 }
 
 function host(answer: string): string {
   const dialled = normalizeHost(answer);
-  if (dialled === null) throw usageError('give an IPv4 or IPv6 address or a host name');
+  if (dialled === null) throw usageError(HOST_RULE);
   return dialled;
 }
 
