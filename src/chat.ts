@@ -6,7 +6,8 @@
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Console, type ConsoleIO, type JobControl } from './console.js';
-import { Direct, plural, type Incoming, type SessionSecurity } from './conversation.js';
+import { Direct, plural, type Incoming } from './conversation.js';
+import type { SessionSecurity } from './door.js';
 import { LanchatError, type Outcome } from './errors.js';
 import type { Role } from './peer.js';
 import { BadLineError, isValidNick, type Lines, type TextKind } from './protocol.js';

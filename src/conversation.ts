@@ -5,26 +5,10 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { formatAddress, type Endpoint } from './address.js';
+import type { PeerKey, SessionSecurity } from './door.js';
 import { Session, type Incoming, type SessionEnd, type SessionOptions } from './peer.js';
 import type { TextKind } from './protocol.js';
 import { inert, timestamp, type StatusEvent } from './terminal.js';
-
-/** The peer's key when the session is TLS, and how we know it ("pinned in contact bob", "a new key"). */
-export interface PeerKey {
-  fingerprint: string;
-  note: string;
-}
-
-export interface SessionSecurity {
-  key?: PeerKey;
-  /**
-   * A warning when the nick a peer claims (at hello or /nick) does not fit its
-   * key, or passes for ours (`own`), else null.
-   */
-  vouch?: (nick: string, own: string) => string | null;
-  /** The peer's hello arrived: it has proved to be lanchat (the connector pins a new key only now). */
-  proven?: () => void;
-}
 
 /** How a conversation ended, as the person is told it. */
 export interface ConversationEnd {

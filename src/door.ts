@@ -1,16 +1,38 @@
-// The door of a listener: what kind of peer a new connection is (TLS,
-// plaintext lanchat, netcat), whether it may come in, and telling it why not
-// in a form it reads. Free of process.*: the command gives it a place to log.
+// The door of a listener: from an accepted connection to an admitted peer or
+// a refusal in the form the peer reads. It tells what kind of peer a new
+// connection is (TLS, plaintext lanchat, netcat), whether its address may
+// connect (--allow), how many may be looked at at once, whose key it holds
+// (--known-only), and turns away whom the listener cannot take (busy,
+// stopped). Where an admitted peer goes is the listener's business
+// (commands/listen.ts). Free of process.*: the command gives it a place to log.
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex, Readable } from 'node:stream';
+import { formatAddress, type AllowList, type Endpoint } from './address.js';
 import type { LanchatError } from './errors.js';
 import type { Identity } from './identity.js';
-import { refuse } from './peer.js';
-import { secureServer, sniffPeer, type PeerKind, type SniffLimits } from './secure.js';
-import { formatAddress, type Endpoint } from './address.js';
-import { remoteEndpoint } from './transport.js';
+import { closeSoon } from './peer.js';
+import { MAX_HEADER_BYTES, encodeControl, isHelloLine, type ControlFrame } from './protocol.js';
+import { secureServer } from './secure.js';
+import { adoptAccepted, remoteEndpoint } from './transport.js';
 import { impostorWarning, loadKeyBook, whoseKey, type KeyBook } from './trust.js';
-import type { SessionSecurity } from './conversation.js';
+
+/** The peer's key when the session is TLS, and how we know it ("pinned in contact bob", "a new key"). */
+export interface PeerKey {
+  fingerprint: string;
+  note: string;
+}
+
+export interface SessionSecurity {
+  key?: PeerKey;
+  /**
+   * A warning when the nick a peer claims (at hello or /nick) does not fit its
+   * key, or passes for ours (`own`), else null.
+   */
+  vouch?: (nick: string, own: string) => string | null;
+  /** The peer's hello arrived: it has proved to be lanchat (the connector pins a new key only now). */
+  proven?: () => void;
+}
 
 /** Who may come in (listen's --insecure, --secure-only, --known-only). */
 export interface DoorPolicy {
@@ -36,6 +58,18 @@ export interface Admitted {
   quiet?: () => boolean;
 }
 
+export interface DoorOptions {
+  policy: DoorPolicy;
+  /** To serve connectors that ask for TLS. */
+  identity: Identity;
+  /** Where the pins are (trust.ts). */
+  env: NodeJS.ProcessEnv;
+  /** Who may connect (--allow); null: anyone. */
+  allow: AllowList | null;
+  /** Where the door notes whom it refused, and why. */
+  log: (line: string) => void;
+}
+
 /** How long a new peer may stay silent before it is taken for netcat. */
 const GRACE_MS = 2000;
 /** How long a TLS handshake, and then the connector's hello, may take. */
@@ -45,6 +79,19 @@ const FIRST_WORDS: SniffLimits = { silentMs: GRACE_MS, lineMs: HANDSHAKE_MS };
 /** Inside TLS, the connector's hello comes at once (or it did not accept our key and leaves). */
 const HELLO_IN_TLS: SniffLimits = { silentMs: HANDSHAKE_MS, lineMs: HANDSHAKE_MS };
 const ENCRYPTED_ONLY = 'this listener accepts only encrypted lanchat sessions';
+/** New connections looked at (first bytes, TLS handshake) at once, in all and from one address; more are dropped. */
+const MAX_ADMITTING = 16;
+const MAX_ADMITTING_FROM_ONE = 4;
+/** Connections from addresses --allow bars, being told so at once; more are closed without a word. */
+const MAX_BARRED = 8;
+/** How long close() waits for the peers still at the door to be told, before it drops them. */
+const CLOSE_MS = 1000;
+
+/** Why a listener turns an admitted peer away: what we note, and what the peer is told. */
+const TURNED_AWAY = {
+  busy: { noted: 'already in a chat', told: 'busy: already in a chat, try again later' },
+  stopped: { noted: 'the listener stopped', told: 'the listener has stopped' },
+} as const;
 
 class Refused extends Error {
   constructor(
@@ -54,6 +101,184 @@ class Refused extends Error {
     readonly told: string,
   ) {
     super(noted);
+  }
+}
+
+/** A peer may reset at any time before (or while) it is told anything: no concern of ours. */
+function ignoreError(): void {}
+
+/**
+ * The listener's door. Give it each accepted connection (`take`, fit for a
+ * server's 'connection' event); it emits 'admitted' for each peer it lets in,
+ * looking at new connections side by side, so that a slow or silent one holds
+ * up neither the running chat nor the next peer.
+ */
+export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
+  readonly #options: DoorOptions;
+  /** The connections being looked at, each with its admission. */
+  readonly #admitting = new Map<Socket, Promise<void>>();
+  /** Connections from barred addresses being told so. */
+  #barred = 0;
+  #closed: Promise<void> | null = null;
+
+  constructor(options: DoorOptions) {
+    super();
+    this.#options = options;
+  }
+
+  /** A connection accepted by openServer's server (paused): let in, turned away, or dropped. */
+  readonly take = (accepted: Socket): void => {
+    const { allow, log } = this.#options;
+    const socket = adoptAccepted(accepted);
+    socket.on('error', ignoreError); // a peer may reset before its session starts
+    const from = remoteEndpoint(socket);
+    const refused = (why: string): void => log(`refused ${formatAddress(from.host, from.port)}: ${why}`);
+    if (allow && !allow.allows(from.host)) {
+      const rule = `not allowed (--allow ${allow.rules.join(',')})`;
+      // Each is told why, within a few seconds; a crowd of them must not take every file descriptor.
+      if (this.#barred >= MAX_BARRED) {
+        refused(`${rule}; too many at once, closed`);
+        return void socket.destroy();
+      }
+      refused(rule);
+      this.#barred++;
+      socket.once('close', () => this.#barred--);
+      return void this.#barOut(socket);
+    }
+    const fromThere = [...this.#admitting.keys()].filter((other) => remoteEndpoint(other).host === from.host).length;
+    if (this.#admitting.size >= MAX_ADMITTING || fromThere >= MAX_ADMITTING_FROM_ONE) {
+      refused('too many connections at once');
+      return void socket.destroy();
+    }
+    const admission = this.#admit(socket)
+      .then((peer) => {
+        if (!peer) return;
+        // Let in after the listener stopped: told so, not just dropped.
+        if (this.#closed) void this.turnAway(peer, 'stopped');
+        else this.emit('admitted', peer);
+      })
+      .finally(() => this.#admitting.delete(socket));
+    this.#admitting.set(socket, admission);
+  };
+
+  /** Turns away a peer the listener cannot take, telling it why in the form it reads. */
+  turnAway(peer: Admitted, why: keyof typeof TURNED_AWAY): Promise<void> {
+    const { noted, told } = TURNED_AWAY[why];
+    this.#options.log(`refused ${formatAddress(peer.from.host, peer.from.port)}: ${noted}`);
+    return refuse(peer.stream, told, peer.security.plain);
+  }
+
+  /**
+   * Stops admitting: whoever is still at the door is told that the listener
+   * has stopped, not just dropped — within a second; then the rest are
+   * dropped. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      const admissions = Promise.all(this.#admitting.values());
+      await Promise.race([admissions, new Promise((resolve) => setTimeout(resolve, CLOSE_MS).unref())]);
+      for (const socket of this.#admitting.keys()) socket.destroy();
+    })();
+    return this.#closed;
+  }
+
+  /**
+   * Looks at a new connection — TLS, plaintext lanchat or netcat — and lets it
+   * in or turns it away, telling it why in a form it reads (over TLS, as a
+   * lanchat error, or as a plain line) and noting it on the log. Resolves to
+   * the admitted peer, or null.
+   */
+  async #admit(socket: Socket): Promise<Admitted | null> {
+    const { policy: flags, identity, env, log } = this.#options;
+    const from = remoteEndpoint(socket);
+    const address = formatAddress(from.host, from.port);
+    let stream: Duplex = socket;
+    let plain = false;
+    try {
+      const sniffed = await sniffPeer(socket, FIRST_WORDS);
+      const { kind } = sniffed;
+      stream = sniffed.stream;
+      // A port probe (nc -z) or a peer that changed its mind is no session.
+      if (kind === 'gone') throw new Error('connected and left without a word');
+      plain = kind !== 'tls' && kind !== 'lanchat';
+      if (kind !== 'tls') {
+        const refusal = plaintextRefusal(kind, flags);
+        if (refusal) throw refusal;
+        if (kind === 'silent')
+          return { stream, from, security: { plain }, quiet: () => socket.bytesRead === 0 && socket.bytesWritten === 0 };
+        if (plain) return { stream, from, security: { plain } }; // netcat has no nick to check
+        const book = await currentKeyBook(env, flags, log);
+        return {
+          stream,
+          from,
+          security: { plain, vouch: (nick, own) => impostorWarning(book, nick, null, { nick: own, fingerprint: null }) },
+        };
+      }
+
+      const secure = await secureServer(socket, identity, HANDSHAKE_MS).catch((error: LanchatError) => {
+        throw error.code === 'ERR_TLS_LEFT' ? new Error(`${error.message} (it may not have accepted this listener's key)`) : error;
+      });
+      stream = secure.socket;
+      const { fingerprint } = secure;
+      if (!fingerprint) {
+        plain = true; // no lanchat client: tell it in text
+        throw new Refused(
+          'no certificate: not a lanchat connector',
+          'lanchat peers present a certificate (their identity); this one did not',
+        );
+      }
+      const book = await currentKeyBook(env, flags, log); // after the handshake: a refusal goes over TLS
+      const whose = whoseKey(book, fingerprint);
+      if (flags.knownOnly && !whose) {
+        throw new Refused(
+          `unknown key ${fingerprint} (--known-only)`,
+          'your key is not known here: this listener accepts only its contacts and the peers it has connected to (send them your `lanchat id`)',
+        );
+      }
+      // A connector checks our key once TLS is up, and leaves without a word if it is not the one it pinned.
+      const first = await sniffPeer(secure.socket, HELLO_IN_TLS);
+      stream = first.stream;
+      if (first.kind === 'gone')
+        throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
+      if (first.kind === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
+      const key = { fingerprint, note: whose ?? 'a new key: not a contact or known peer; /contact NAME PORT saves it' };
+      return {
+        stream,
+        from,
+        security: {
+          plain: first.kind !== 'lanchat',
+          key,
+          vouch: (nick, own) => impostorWarning(book, nick, fingerprint, { nick: own, fingerprint: identity.fingerprint }),
+        },
+      };
+    } catch (error) {
+      if (!(error instanceof Refused)) {
+        log(`lanchat: ${address}: ${(error as Error).message}`);
+        stream.destroy();
+        return null;
+      }
+      log(`refused ${address}: ${error.noted}`);
+      void refuse(stream, error.told, plain);
+      return null;
+    }
+  }
+
+  /**
+   * Turns away a peer whose address may not connect (--allow), in the form it
+   * reads, without taking a place at the door: its first words and its TLS
+   * handshake get only the grace of a silent peer. (take caps how many are
+   * turned away at once.)
+   */
+  async #barOut(socket: Socket): Promise<void> {
+    const reason = 'not allowed from your address';
+    try {
+      const { kind, stream } = await sniffPeer(socket, { silentMs: GRACE_MS, lineMs: GRACE_MS });
+      if (kind === 'tls') await refuse((await secureServer(socket, this.#options.identity, GRACE_MS)).socket, reason);
+      else if (kind === 'lanchat' || kind === 'text') await refuse(stream, reason, kind === 'text');
+      else socket.destroy();
+    } catch {
+      socket.destroy();
+    }
   }
 }
 
@@ -72,109 +297,6 @@ function plaintextRefusal(kind: PeerKind, flags: DoorPolicy): Refused | null {
 }
 
 /**
- * Looks at a new connection — TLS, plaintext lanchat or netcat — and lets it
- * in or turns it away, telling it why in a form it reads (over TLS, as a
- * lanchat error, or as a plain line) and noting it on `log`. Resolves to the
- * admitted peer, or null.
- */
-export async function admit(
-  socket: Socket,
-  flags: DoorPolicy,
-  identity: Identity,
-  env: NodeJS.ProcessEnv,
-  log: (line: string) => void,
-): Promise<Admitted | null> {
-  const from = remoteEndpoint(socket);
-  const address = formatAddress(from.host, from.port);
-  let stream: Duplex = socket;
-  let plain = false;
-  try {
-    const sniffed = await sniffPeer(socket, FIRST_WORDS);
-    const { kind } = sniffed;
-    stream = sniffed.stream;
-    // A port probe (nc -z) or a peer that changed its mind is no session.
-    if (kind === 'gone') throw new Error('connected and left without a word');
-    plain = kind !== 'tls' && kind !== 'lanchat';
-    if (kind !== 'tls') {
-      const refusal = plaintextRefusal(kind, flags);
-      if (refusal) throw refusal;
-      if (kind === 'silent') return { stream, from, security: { plain }, quiet: () => socket.bytesRead === 0 && socket.bytesWritten === 0 };
-      if (plain) return { stream, from, security: { plain } }; // netcat has no nick to check
-      const book = await currentKeyBook(env, flags, log);
-      return {
-        stream,
-        from,
-        security: { plain, vouch: (nick, own) => impostorWarning(book, nick, null, { nick: own, fingerprint: null }) },
-      };
-    }
-
-    const secure = await secureServer(socket, identity, HANDSHAKE_MS).catch((error: LanchatError) => {
-      throw error.code === 'ERR_TLS_LEFT' ? new Error(`${error.message} (it may not have accepted this listener's key)`) : error;
-    });
-    stream = secure.socket;
-    const { fingerprint } = secure;
-    if (!fingerprint) {
-      plain = true; // no lanchat client: tell it in text
-      throw new Refused(
-        'no certificate: not a lanchat connector',
-        'lanchat peers present a certificate (their identity); this one did not',
-      );
-    }
-    const book = await currentKeyBook(env, flags, log); // after the handshake: a refusal goes over TLS
-    const whose = whoseKey(book, fingerprint);
-    if (flags.knownOnly && !whose) {
-      throw new Refused(
-        `unknown key ${fingerprint} (--known-only)`,
-        'your key is not known here: this listener accepts only its contacts and the peers it has connected to (send them your `lanchat id`)',
-      );
-    }
-    // A connector checks our key once TLS is up, and leaves without a word if it is not the one it pinned.
-    const first = await sniffPeer(secure.socket, HELLO_IN_TLS);
-    stream = first.stream;
-    if (first.kind === 'gone')
-      throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
-    if (first.kind === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
-    const key = { fingerprint, note: whose ?? 'a new key: not a contact or known peer; /contact NAME PORT saves it' };
-    return {
-      stream,
-      from,
-      security: {
-        plain: first.kind !== 'lanchat',
-        key,
-        vouch: (nick, own) => impostorWarning(book, nick, fingerprint, { nick: own, fingerprint: identity.fingerprint }),
-      },
-    };
-  } catch (error) {
-    if (!(error instanceof Refused)) {
-      log(`lanchat: ${address}: ${(error as Error).message}`);
-      stream.destroy();
-      return null;
-    }
-    log(`refused ${address}: ${error.noted}`);
-    void refuse(stream, error.told, plain);
-    return null;
-  }
-}
-
-/**
- * Turns away a peer whose address may not connect (--allow), in the form it
- * reads, without taking a place at the door: its first words and its TLS
- * handshake get only the grace of a silent peer. (listen caps how many are
- * turned away at once.)
- */
-export async function barOut(socket: Socket, identity: Identity): Promise<void> {
-  const reason = 'not allowed from your address';
-  try {
-    const { kind, stream } = await sniffPeer(socket, { silentMs: GRACE_MS, lineMs: GRACE_MS });
-    if (kind === 'tls') await refuse((await secureServer(socket, identity, GRACE_MS)).socket, reason);
-    else if (kind === 'lanchat' || kind === 'text') await refuse(stream, reason, kind === 'text');
-    else socket.destroy();
-  } catch {
-    socket.destroy();
-  }
-}
-
-/**
  * The pins as they are now (contacts may have changed since the last peer). A
  * file broken meanwhile is reported, and peers go unrecognised until it is
  * fixed — except under --known-only, which cannot check anyone then.
@@ -187,4 +309,98 @@ async function currentKeyBook(env: NodeJS.ProcessEnv, flags: DoorPolicy, log: (l
     if (flags.knownOnly) throw new Refused('keys cannot be checked (--known-only)', 'this listener cannot check keys right now');
     return { contacts: [], peers: {} };
   }
+}
+
+/**
+ * Sends a one-line refusal to a peer we will not talk to, then closes it: an
+ * error frame to a lanchat peer, a plain `lanchat: …` line to netcat (`asText`).
+ */
+export function refuse(socket: Duplex, reason: string, asText = false): Promise<void> {
+  const frame: ControlFrame = { type: 'error', message: reason };
+  socket.on('error', ignoreError); // a peer that resets first is no concern of ours
+  socket.end(asText ? `lanchat: ${reason}\n` : encodeControl(frame));
+  return closeSoon(socket);
+}
+
+/** The first byte of a TLS handshake record. */
+const TLS_HANDSHAKE = 0x16;
+
+/**
+ * What kind of peer a listener has, by what it sends first: a TLS handshake,
+ * a plaintext lanchat hello, other text (netcat) — or nothing, either
+ * staying connected ('silent') or leaving ('gone').
+ */
+export type PeerKind = 'tls' | 'lanchat' | 'text' | 'silent' | 'gone';
+
+/** How long sniffPeer waits (both from its start). */
+export interface SniffLimits {
+  /** For a first byte: a peer that sends none is 'silent'. */
+  silentMs: number;
+  /** For the end of a first line that may be a hello: unfinished by then, it is 'text'. */
+  lineMs: number;
+}
+
+/** What a peer sniffed was, and the stream to go on with (the socket, its first bytes put back). */
+export interface Sniffed {
+  kind: PeerKind;
+  stream: Duplex;
+}
+
+/**
+ * The kind of a peer by its first bytes, or null while they may still be the
+ * start of a hello: a hello is one JSON line, so a first line that opens with
+ * "{" is waited for up to its end (a hello cut by the network, or typed
+ * slowly, is still a hello), but never past MAX_HEADER_BYTES. `ended`: the
+ * peer sent nothing more.
+ */
+export function classifyFirstBytes(bytes: Buffer, ended = false): 'tls' | 'lanchat' | 'text' | null {
+  if (bytes.length === 0) return null;
+  if (bytes[0] === TLS_HANDSHAKE) return 'tls';
+  const newline = bytes.indexOf(0x0a);
+  if (newline >= 0) return isHelloLine(bytes.subarray(0, newline)) ? 'lanchat' : 'text';
+  if (bytes[0] !== 0x7b || bytes.length >= MAX_HEADER_BYTES || ended) return 'text';
+  return null;
+}
+
+/**
+ * Listener: the kind of a new peer (or of what comes first inside TLS), told
+ * once: the session takes it as it is. What was read is put back for whoever
+ * reads next. A peer that leaves after a few bytes, no whole line yet, can no
+ * longer have them put back (its end was read): it is handed on as a stream
+ * that replays them, then ends.
+ */
+export function sniffPeer(socket: Socket, limits: SniffLimits): Promise<Sniffed> {
+  return new Promise((resolve) => {
+    // It may have gone while we were busy elsewhere (a TLS peer while its keys were looked up).
+    if (socket.destroyed || socket.readableEnded) return resolve({ kind: 'gone', stream: socket });
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const finish = (kind: PeerKind, stream: Duplex = socket): void => {
+      clearTimeout(silentTimer);
+      clearTimeout(lineTimer);
+      socket.off('data', onData).off('end', onEnd).off('close', onClose);
+      socket.pause();
+      // After pause(): a flowing socket would hand it straight back. One chunk (the usual case) goes back as it
+      // came, so that its reader can recycle it (transport.ts: socketReads).
+      if (bytes > 0 && !socket.readableEnded) socket.unshift(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      resolve({ kind, stream });
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      bytes += chunk.length;
+      const kind = classifyFirstBytes(chunks.length === 1 ? chunk : Buffer.concat(chunks));
+      if (kind) finish(kind);
+    };
+    const onEnd = (): void => (bytes === 0 ? finish('gone') : finish('text', replayThenEnd(Buffer.concat(chunks), socket)));
+    const onClose = (): void => finish('gone'); // reset: nobody left to talk to
+    const silentTimer = setTimeout(() => bytes === 0 && finish('silent'), limits.silentMs);
+    const lineTimer = setTimeout(() => finish(bytes === 0 ? 'silent' : 'text'), Math.max(limits.lineMs, limits.silentMs));
+    socket.on('data', onData).once('end', onEnd).once('close', onClose);
+    socket.resume(); // an accepted socket starts paused (transport.ts: adoptAccepted)
+  });
+}
+
+/** A stream that reads `bytes` and then its end, and writes to `socket`. */
+function replayThenEnd(bytes: Buffer, socket: Socket): Duplex {
+  return Duplex.from({ readable: Readable.from([bytes], { objectMode: false }), writable: socket });
 }

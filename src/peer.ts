@@ -678,22 +678,11 @@ export class Session extends EventEmitter {
 }
 
 /**
- * Sends a one-line refusal to a peer we will not talk to, then closes it: an
- * error frame to a lanchat peer, a plain `lanchat: …` line to netcat (`asText`).
- */
-export function refuse(socket: Duplex, reason: string, asText = false): Promise<void> {
-  const frame: ControlFrame = { type: 'error', message: reason };
-  socket.on('error', () => {}); // a peer that resets first is no concern of ours
-  socket.end(asText ? `lanchat: ${reason}\n` : encodeControl(frame));
-  return closeSoon(socket);
-}
-
-/**
  * Destroys an ended socket after QUIT_FLUSH_MS, giving its last line a moment
  * to leave; resolves once that line has left (or the socket is gone), for a
  * process that may exit right after.
  */
-function closeSoon(socket: Duplex): Promise<void> {
+export function closeSoon(socket: Duplex): Promise<void> {
   setTimeout(() => socket.destroy(), QUIT_FLUSH_MS).unref();
   return new Promise((resolve) => {
     if (socket.writableFinished || socket.destroyed) return resolve();

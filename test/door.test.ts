@@ -5,13 +5,19 @@ import { mkdtempSync } from 'node:fs';
 import { connect as dialTcp, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Door, type Admitted } from '../src/door.js';
+import { loadIdentity } from '../src/identity.js';
+import { openServer } from '../src/transport.js';
 import { CLI, fileInput, killAll, lanchat, listener, rawPeer, spawnProc } from './cli-helpers.js';
 
 const sockets: Socket[] = [];
+const servers: Server[] = [];
 afterEach(() => {
   killAll();
   for (const socket of sockets.splice(0)) socket.destroy();
+  for (const server of servers.splice(0)) server.close();
 });
 
 const home = (): string => mkdtempSync(join(tmpdir(), 'lanchat-door-'));
@@ -108,4 +114,57 @@ describe('a peer is classified once, by the door', () => {
     },
     15_000,
   );
+});
+
+describe('the door in-process: accepted connection in, admitted peer or refusal out', () => {
+  /** A door on a loopback server, noting what it logs; `wire: false` leaves the server's connections to the test. */
+  async function door(wire = true): Promise<{ door: Door; server: Server; port: number; logged: string[] }> {
+    const identity = await loadIdentity({ LANCHAT_HOME: home() });
+    const logged: string[] = [];
+    const made = new Door({ policy: {}, identity, env: { LANCHAT_HOME: home() }, allow: null, log: (line) => logged.push(line) });
+    const { server, address } = await openServer('127.0.0.1', 0);
+    servers.push(server);
+    if (wire) server.on('connection', made.take);
+    return { door: made, server, port: Number(address.split(':')[1]), logged };
+  }
+
+  /** Everything a raw client is told, up to the listener closing it. */
+  async function toldUntilClosed(peer: { socket: Socket; told: () => string }): Promise<string> {
+    if (!peer.socket.closed) await once(peer.socket, 'close');
+    return peer.told();
+  }
+
+  it('emits a netcat peer once, as plain text, and turns it away as busy in a line it reads', async () => {
+    const { door: made, port, logged } = await door();
+    const admitted: Admitted[] = [];
+    made.on('admitted', (peer) => admitted.push(peer));
+    const client = await quietPeer(port);
+    const { localPort } = client.socket;
+    client.socket.write('hello there\n');
+    while (admitted.length === 0) await once(made, 'admitted');
+    expect(admitted).toHaveLength(1);
+    expect(admitted[0].security.plain).toBe(true);
+    expect(admitted[0].from).toEqual({ host: '127.0.0.1', port: localPort });
+    await made.turnAway(admitted[0], 'busy');
+    expect(await toldUntilClosed(client)).toBe('lanchat: busy: already in a chat, try again later\n');
+    expect(logged).toEqual([`refused 127.0.0.1:${localPort}: already in a chat`]);
+  });
+
+  it('close() is idempotent, and a peer let in after it is told that the listener has stopped', async () => {
+    const { door: made, server, port, logged } = await door(false);
+    const emitted: Admitted[] = [];
+    made.on('admitted', (peer) => emitted.push(peer));
+    const accepted = once(server, 'connection');
+    const client = await quietPeer(port);
+    const { localPort } = client.socket;
+    const [socket] = (await accepted) as [Socket];
+    made.take(socket); // at the door, silent so far, when the listener stops
+    const closed = made.close();
+    expect(made.close()).toBe(closed);
+    client.socket.write('hello there\n'); // let in only now
+    await closed;
+    expect(await toldUntilClosed(client)).toBe('lanchat: the listener has stopped\n');
+    expect(emitted).toEqual([]);
+    expect(logged).toEqual([`refused 127.0.0.1:${localPort}: the listener stopped`]);
+  });
 });

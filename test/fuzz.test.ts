@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { LanchatError } from '../src/errors.js';
 import { Session, type SessionEnd } from '../src/peer.js';
 import { encodeControl, encodeTextHeader } from '../src/protocol.js';
-import { classifyFirstBytes } from '../src/secure.js';
+import { classifyFirstBytes } from '../src/door.js';
 import { duplexPair } from './duplex-pair.js';
 
 /** mulberry32: a small seeded generator, so a failure can be replayed. */

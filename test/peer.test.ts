@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Duplex } from 'node:stream';
-import { Session, refuse, type Incoming, type SessionOptions } from '../src/peer.js';
+import { refuse } from '../src/door.js';
+import { Session, type Incoming, type SessionOptions } from '../src/peer.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 import { duplexPair } from './duplex-pair.js';
 

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadIdentity } from '../src/identity.js';
-import { secureServer, sniffPeer } from '../src/secure.js';
+import { sniffPeer } from '../src/door.js';
+import { secureServer } from '../src/secure.js';
 import { awkwardText, fileInput, freePort, killAll, lanchat, listener, rawPeer, spawnProc, type Proc } from './cli-helpers.js';
 
 afterEach(killAll);

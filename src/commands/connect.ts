@@ -8,7 +8,7 @@ import { secureClient } from '../secure.js';
 import { checkListenerKey, impostorWarning, loadKeyBook, type Dialled, type KeyBook } from '../trust.js';
 import { dial } from '../transport.js';
 import { Chat } from '../chat.js';
-import type { PeerKey, SessionSecurity } from '../conversation.js';
+import type { PeerKey, SessionSecurity } from '../door.js';
 
 export interface ConnectFlags extends SessionFlags {
   timeout: number;
