@@ -10,7 +10,7 @@ import { Direct, plural, type Incoming } from './conversation.js';
 import type { SessionSecurity } from './door.js';
 import { LanchatError, type Outcome } from './errors.js';
 import type { Role } from './peer.js';
-import { BadLineError, isValidNick, type Lines, type TextKind } from './protocol.js';
+import { BadLineError, NICK_RULE, isValidNick, type Lines, type TextKind } from './protocol.js';
 import { SLASH_HELP, needsPeer, parseInput, type Input } from './slash.js';
 import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, type Format, type StatusEvent } from './terminal.js';
 import { Transcript } from './transcript.js';
@@ -518,7 +518,7 @@ export class Chat {
 
   /** /nick, in a session or (no `session`) at a listener with nobody connected yet. */
   #changeNick(nick: string, session?: Direct): void {
-    if (!isValidNick(nick)) return this.#notice('lanchat: a nick is 1 to 32 characters, with no spaces or control characters');
+    if (!isValidNick(nick)) return this.#notice(`lanchat: ${NICK_RULE}`);
     this.#nick = nick;
     if (session) {
       session.setNick(nick);

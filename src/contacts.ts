@@ -18,6 +18,9 @@ export interface Contact {
 
 const NAME = /^[\p{L}\p{M}\p{Nd}._-]{1,32}$/u;
 
+/** What a bad contact name is told (after `invalid contact name "…": `). */
+const NAME_RULE = 'use 1 to 32 letters, digits, ".", "_" or "-"';
+
 /** Names: 1–32 letters of any script, digits, '.', '_' or '-'. */
 export function isValidName(name: string): boolean {
   return NAME.test(name);
@@ -25,7 +28,7 @@ export function isValidName(name: string): boolean {
 
 /** Checks a contact from the command line (the port as typed); a bad field is a usage error. */
 export function validateContact(name: string, host: string, port: string | number, fingerprint?: string): Contact {
-  if (!isValidName(name)) throw usageError(`invalid contact name "${name}": use 1 to 32 letters, digits, ".", "_" or "-"`);
+  if (!isValidName(name)) throw usageError(`invalid contact name "${name}": ${NAME_RULE}`);
   const dialled = normalizeHost(host);
   if (dialled === null) throw usageError(`invalid host "${host}": ${HOST_RULE}`);
   const number = typeof port === 'number' ? (isValidPort(port) ? port : null) : parsePort(port);
@@ -96,7 +99,7 @@ export function removeContact(contacts: readonly Contact[], name: string): Conta
 export function renameContact(contacts: readonly Contact[], from: string, to: string): Contact[] {
   const existing = findContact(contacts, from);
   if (!existing) throw unknownContact(contacts, from);
-  if (!isValidName(to)) throw usageError(`invalid contact name "${to}": use 1 to 32 letters, digits, ".", "_" or "-"`);
+  if (!isValidName(to)) throw usageError(`invalid contact name "${to}": ${NAME_RULE}`);
   const clash = findContact(contacts, to);
   if (clash && clash !== existing) throw new LanchatError('ERR_CONTACT_EXISTS', `a contact named "${clash.name}" exists already`);
   return contacts.map((c) => (c === existing ? { ...c, name: to } : c));
