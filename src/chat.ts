@@ -9,7 +9,7 @@ import { Console, type ConsoleIO, type JobControl } from './console.js';
 import { Direct, plural, type Incoming } from './conversation.js';
 import type { SessionSecurity } from './door.js';
 import { LanchatError, type Outcome } from './errors.js';
-import type { Role } from './peer.js';
+import type { Role } from './session.js';
 import { BadLineError, NICK_RULE, isValidNick, type Lines, type TextKind } from './protocol.js';
 import { SLASH_HELP, needsPeer, parseInput, type Input } from './slash.js';
 import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, type Format, type StatusEvent } from './terminal.js';

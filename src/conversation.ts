@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { formatAddress, type Endpoint } from './address.js';
 import type { PeerKey, SessionSecurity } from './door.js';
-import { Session, type Incoming, type SessionEnd, type SessionOptions } from './peer.js';
+import { Session, type Incoming, type SessionEnd, type SessionOptions } from './session.js';
 import type { TextKind } from './protocol.js';
 import { inert, timestamp, type StatusEvent } from './terminal.js';
 

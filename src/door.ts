@@ -11,7 +11,7 @@ import { Duplex, Readable } from 'node:stream';
 import { formatAddress, type AllowList, type Endpoint } from './address.js';
 import type { LanchatError } from './errors.js';
 import type { Identity } from './identity.js';
-import { closeSoon } from './peer.js';
+import { closeSoon } from './session.js';
 import { MAX_HEADER_BYTES, encodeControl, isHelloLine, type ControlFrame } from './protocol.js';
 import { secureServer } from './secure.js';
 import { adoptAccepted, remoteEndpoint } from './transport.js';

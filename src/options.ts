@@ -8,7 +8,7 @@ import { normalizeFingerprint } from './fingerprint.js';
 import { DEFAULT_MAX_LINE, NICK_RULE, isValidNick } from './protocol.js';
 import { FORMATS, type Format } from './terminal.js';
 import type { ChatIO, ChatOptions } from './chat.js';
-import type { Role } from './peer.js';
+import type { Role } from './session.js';
 
 /** What every command gets from cli.ts instead of touching `process`. */
 export interface CliContext extends ChatIO {

@@ -3,7 +3,7 @@
 import { EventEmitter, once } from 'node:events';
 import { PassThrough, type Duplex } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Session, type Incoming } from '../src/peer.js';
+import { Session, type Incoming } from '../src/session.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 import { Chat, type ChatOptions } from '../src/chat.js';
 import { exitCode } from '../src/errors.js';

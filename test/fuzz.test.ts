@@ -4,7 +4,7 @@
 // whether the session speaks lanchat or plain lines.
 import { describe, expect, it } from 'vitest';
 import { LanchatError } from '../src/errors.js';
-import { Session, type SessionEnd } from '../src/peer.js';
+import { Session, type SessionEnd } from '../src/session.js';
 import { encodeControl, encodeTextHeader } from '../src/protocol.js';
 import { classifyFirstBytes } from '../src/door.js';
 import { duplexPair } from './duplex-pair.js';

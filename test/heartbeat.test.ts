@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseAlive } from '../src/options.js';
-import { Session, type Incoming, type SessionOptions } from '../src/peer.js';
+import { Session, type Incoming, type SessionOptions } from '../src/session.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 
 const LIMIT = 3000;

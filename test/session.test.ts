@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Duplex } from 'node:stream';
 import { refuse } from '../src/door.js';
-import { Session, type Incoming, type SessionOptions } from '../src/peer.js';
+import { Session, type Incoming, type SessionOptions } from '../src/session.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 import { duplexPair } from './duplex-pair.js';
 
