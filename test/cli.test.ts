@@ -471,7 +471,7 @@ describe('endings when both sides have something to say', () => {
   });
 });
 
-describe('plain peers, more closely', () => {
+describe('plain peers: half-closes, last lines without a newline, bad lines, signals', () => {
   it('nc sends one line and half-closes: it still gets everything the listener pipes', async () => {
     const lines = Array.from({ length: 300_000 }, (_, i) => `${i}\n`).join('');
     const fd = fileInput(lines);
@@ -536,7 +536,7 @@ describe('start-up fast paths', () => {
   });
 });
 
-describe('second review', () => {
+describe('listening on with --keep, bad nicks in a hello, and an empty host', () => {
   it('listen --keep | head -1 stops listening once its reader is gone', async () => {
     const sink = spawnProc('sh', ['-c', `node ${CLI} listen 0 --host 127.0.0.1 --keep | head -1`]);
     const [, port] = await sink.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/);
@@ -593,7 +593,7 @@ describe('second review', () => {
   });
 });
 
-describe('third review', () => {
+describe('piped input that ends or quits, --wait, and IPv6 addresses in brackets', () => {
   it('a listener with empty input is a pure receiver: a slow sender gets everything through', async () => {
     const listen = await listener([], { stdin: 'ignore' });
     const sender = spawnProc('sh', [

@@ -505,7 +505,7 @@ describe('the door of a listener', () => {
   });
 });
 
-describe('more of the door', () => {
+describe('the door: busy, a TLS client without a certificate, a contacts file broken while listening', () => {
   it('of two connectors at once, the one not served is told the listener is busy', async () => {
     const listen = await listener([], { stdin: 'ignore' });
     const [first, second] = [1, 2].map(() =>
