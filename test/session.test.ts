@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { refuse } from '../src/door.js';
 import { Session, type Incoming, type SessionOptions } from '../src/session.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
@@ -40,8 +40,8 @@ function pair(): { alice: Side; bob: Side } {
 }
 
 /** A pair whose raw ends (played by the test) ignore the reset a session sends when it drops them. */
-function quietPair(): [Duplex, Duplex] {
-  const pair = duplexPair();
+function quietPair(...options: Parameters<typeof duplexPair>): [Duplex, Duplex] {
+  const pair = duplexPair(...options);
   for (const end of pair) end.on('error', () => {});
   return pair;
 }
@@ -185,30 +185,39 @@ describe('Session between two lanchat peers', () => {
 
 describe('acks under a full socket', () => {
   it('a peer that floods us and never reads gets one newest ack when it drains, not a backlog', async () => {
-    // Our side's writes are held (a peer that does not read) until the test lets them go.
-    const held: Array<() => void> = [];
+    // The flooder's socket takes a few bytes and then nothing (it does not read); our socket is full early.
+    const [flooder, socket] = quietPair({ readableHighWaterMark: 64 }, { writableHighWaterMark: 64 });
     const written: string[] = [];
-    const socket = new Duplex({
-      writableHighWaterMark: 64,
-      read() {},
-      write(chunk, _encoding, callback) {
-        written.push(chunk.toString());
-        held.push(callback);
-      },
-    });
     const bob = side(socket, { role: 'listen', nick: 'bob' });
-    socket.push('{"type":"hello","version":1,"nick":"flood","maxLine":100}\n');
+    flooder.write('{"type":"hello","version":1,"nick":"flood","maxLine":100}\n');
     await once(bob.session, 'open');
-    for (let id = 1; id <= 1000; id++) socket.push(`{"type":"msg","id":${id},"size":2}\nx\n`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The callback of the last write: bob has read every message (his output takes each at once).
+    for (let id = 1; id < 1000; id++) flooder.write(`{"type":"msg","id":${id},"size":2}\nx\n`);
+    await new Promise((resolve) => flooder.write('{"type":"msg","id":1000,"size":2}\nx\n', resolve));
+    // And every text is written (each a turn later): its acks are due.
+    await new Promise((resolve) => setImmediate(resolve));
     expect(bob.received).toHaveLength(1000);
     // What waits to be written: a handful of bytes, not a thousand acks.
     expect(socket.writableLength).toBeLessThan(200);
-    for (let round = 0; round < 10 && held.length > 0; round++) {
-      while (held.length > 0) held.shift()!(); // the peer reads at last
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    // The peer reads at last, until the newest ack arrives.
+    const newest = '{"type":"ack","id":1000}\n';
+    flooder.on('data', (chunk: Buffer) => written.push(chunk.toString()));
+    while (!written.includes(newest)) await once(flooder, 'data');
     expect(written.at(-1)).toBe('{"type":"ack","id":1000}\n');
+  });
+
+  it('send says the socket is full while the peer does not read, and drain follows once it does', async () => {
+    const [raw, end] = quietPair({ readableHighWaterMark: 1024 });
+    const alice = side(end, { role: 'connect', nick: 'alice' });
+    raw.write('{"type":"hello","version":1,"nick":"bob","maxLine":65536}\n');
+    await once(alice.session, 'open');
+    let sent = 0;
+    while (alice.session.send('msg', ...lines('x'.repeat(99) + '\n')) && sent < 10_000) sent++;
+    expect(sent).toBeLessThan(10_000); // the socket filled up
+    const drained = once(alice.session, 'drain');
+    raw.resume(); // the peer reads at last
+    await drained;
+    expect(alice.session.send('msg', ...lines('more\n'))).toBe(true);
   });
 });
 
