@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Duplex } from 'node:stream';
 import { refuse } from '../src/door.js';
@@ -294,29 +294,37 @@ describe('Session waiting for the goodbye', () => {
 describe('Session reading into reused buffers', () => {
   /**
    * A listener whose output writes a moment later (copying the text only
-   * then), and whose recycle scribbles over each chunk, as the next read into
+   * then, a few turns of the event loop on: after the next chunks have come
+   * in), and whose recycle scribbles over each chunk, as the next read into
    * that buffer would: text taken from a chunk recycled too early, or a chunk
-   * kept past its recycling, shows up as '#'.
+   * kept past its recycling, shows up as '#'. `settled()` resolves once the
+   * output has written everything it was given.
    */
   function scribbledListener(options: Partial<SessionOptions> = {}): {
     session: Session;
     raw: Duplex;
     written: string[];
     recycled: Buffer[];
+    settled: () => Promise<unknown>;
   } {
     const [raw, end] = quietPair();
     const written: string[] = [];
     const recycled: Buffer[] = [];
+    const output = new EventEmitter();
+    let writing = 0;
+    const later = (turns: number, then: () => void): unknown => setImmediate(turns > 1 ? () => later(turns - 1, then) : then);
     const session = new Session(end, {
       role: 'listen',
       nick: 'bob',
       maxLine: DEFAULT_MAX_LINE,
       waitMs: 2000,
       deliver: (text, done) => {
-        setTimeout(() => {
+        writing++;
+        later(5, () => {
           written.push(text.body.toString());
           done();
-        }, 5);
+          if (--writing === 0) output.emit('settled');
+        });
         return true;
       },
       recycle: (chunk) => {
@@ -327,11 +335,9 @@ describe('Session reading into reused buffers', () => {
     });
     session.on('peer-done', () => session.finish());
     sessions.push(session);
-    return { session, raw, written, recycled };
+    const settled = async (): Promise<unknown> => writing === 0 || once(output, 'settled');
+    return { session, raw, written, recycled, settled };
   }
-
-  /** The output's last writes are done (they take 5 ms). */
-  const settled = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 50));
 
   /** Writes `text` cut at `cuts`, each piece its own chunk (a turn of the event loop apart). */
   async function writeCut(raw: Duplex, text: string, cuts: number[]): Promise<Buffer[]> {
@@ -344,7 +350,7 @@ describe('Session reading into reused buffers', () => {
   }
 
   it('recycles every chunk once, after its text is written, and keeps nothing of it', async () => {
-    const { session, raw, written, recycled } = scribbledListener();
+    const { session, raw, written, recycled, settled } = scribbledListener();
     const wire =
       '{"type":"hello","version":1,"nick":"alice","maxLine":65536}\n' +
       '{"type":"msg","id":1,"size":18}\nhello\nworld\nagain\n' +
@@ -359,7 +365,7 @@ describe('Session reading into reused buffers', () => {
   });
 
   it("keeps nothing of a plain peer's chunks past their recycling either", async () => {
-    const { session, raw, written, recycled } = scribbledListener({ plain: true });
+    const { session, raw, written, recycled, settled } = scribbledListener({ plain: true });
     await once(session, 'open');
     const pieces = await writeCut(raw, 'one line\nand a second one\nlast', [4, 12, 20]);
     raw.end();
