@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { formatAddress, type Endpoint } from './address.js';
 import type { PeerKey, SessionSecurity } from './door.js';
-import { Session, type Incoming, type SessionEnd, type SessionOptions } from './session.js';
+import { openSession, type Incoming, type Session, type SessionEnd, type SessionOptions } from './session.js';
 import type { TextKind } from './protocol.js';
 import { inert, timestamp, type StatusEvent } from './terminal.js';
 
@@ -51,7 +51,7 @@ export class Direct extends EventEmitter {
     this.peer = peer;
     this.address = formatAddress(peer.host, peer.port);
     this.#key = security.key ?? null;
-    const session = new Session(socket, { ...options, plainNick: this.address });
+    const session = openSession(socket, { ...options, plainNick: this.address });
     this.#session = session;
     const vouch = (nick: string): void => {
       const warning = security.vouch?.(nick, session.nick);

@@ -122,27 +122,27 @@ export interface Session {
   on(event: 'closing', listener: () => void): this;
 }
 
-export class Session extends EventEmitter {
+/**
+ * What both kinds of session share: the socket's wiring, the state from open
+ * to closed, delivery with backpressure and chunk recycling, --idle-timeout,
+ * the one pending deadline, and the way out (finish, quit, failure, the end).
+ * What is said on the wire is the subclass's: `LanchatSession` (hellos,
+ * frames, acks, heartbeats) or `PlainSession` (lines both ways, as netcat).
+ * Build one with `openSession`, which picks by `options.plain`.
+ */
+export abstract class Session extends EventEmitter {
   readonly role: Role;
   readonly done: Promise<SessionEnd>;
-  #socket: Duplex;
-  #options: SessionOptions;
-  #waitMs: number;
+  /** A plain-text peer (netcat): lines both ways, no hello, no acks. */
+  abstract readonly plain: boolean;
+  protected readonly socket: Duplex;
+  protected readonly options: SessionOptions;
+  protected readonly waitMs: number;
+  protected readonly aliveMs: number;
+  /** Lines we sent so far. */
+  protected linesSent = 0;
   #state: State;
   #nick: string;
-  #peerNick: string | null = null;
-  #plain: boolean;
-  #peerMaxLine: number;
-  #aliveMs: number;
-  #peerFeatures: readonly string[] = [];
-  #peerAliveMs = DEFAULT_ALIVE_MS;
-  /** Heartbeats (see #watchLink): a ping when we have sent nothing for a while; the peer lost when nothing arrives. */
-  #pingTimer: NodeJS.Timeout | null = null;
-  #lossTimer: NodeJS.Timeout | null = null;
-  /** The chunk being decoded held more than heartbeats. */
-  #heardTraffic = false;
-  #decoder: FrameDecoder;
-  #splitter: LineSplitter | null = null;
   /** The one pending deadline: handshake, or the wait at the end. */
   #timer: NodeJS.Timeout | null = null;
   #idleTimer: NodeJS.Timeout | null = null;
@@ -154,34 +154,20 @@ export class Session extends EventEmitter {
   #sentBye = false;
   /** Our goodbye will say that we stopped before the end of our input. */
   #cut = false;
-  #peerCut = false;
   #paused = 0;
-  /** The newest ack not sent yet (0: none), waiting for the socket to drain. */
-  #ackPending = 0;
-  // Confirmation bookkeeping: ids are sequential and acks cumulative, so a queue
-  // of (id, lines sent up to and including it) is all we need.
-  #nextId = 1;
-  #unacked: Array<[id: number, linesThrough: number]> = [];
-  #linesSent = 0;
-  #linesConfirmed = 0;
   #linesReceived = 0;
   #connectedAt: Date | null = null;
   /** The newest delivery's state: a chunk is recycled once the last text taken from it is written. */
   #lastDelivery: Delivery | null = null;
-  /** Connector: whether the listener's first byte opened a JSON object (null: nothing yet). */
-  #spokeJson: boolean | null = null;
 
   constructor(socket: Duplex, options: SessionOptions) {
     super();
     this.role = options.role;
-    this.#socket = socket;
-    this.#options = options;
-    this.#waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
+    this.socket = socket;
+    this.options = options;
+    this.waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
     this.#nick = options.nick;
-    this.#plain = options.plain === true;
-    this.#peerMaxLine = options.maxLine;
-    this.#aliveMs = options.aliveMs ?? DEFAULT_ALIVE_MS;
-    this.#decoder = new FrameDecoder(options.maxLine);
+    this.aliveMs = options.aliveMs ?? DEFAULT_ALIVE_MS;
     this.done = new Promise((resolve) => (this.#resolve = resolve));
 
     // A peer may have left while it waited to be served (--keep): its end was already read.
@@ -189,9 +175,9 @@ export class Session extends EventEmitter {
     socket.on('data', (chunk: Buffer) => this.#onSocketData(chunk));
     socket.on('end', () => this.#onSocketEnd());
     socket.on('error', (error: NodeJS.ErrnoException) => this.#onSocketError(error));
-    socket.on('close', () => this.#onSocketClose());
+    socket.on('close', () => this.onSocketClose());
     socket.on('drain', () => {
-      this.#flushAck();
+      this.flushAck();
       this.emit('drain');
     });
     socket.resume(); // it may have been paused while the listener looked at its first bytes
@@ -199,23 +185,11 @@ export class Session extends EventEmitter {
     if (options.idleMs) {
       const seconds = options.idleMs / 1000;
       this.#idleTimer = setTimeout(
-        () => this.#fail(new LanchatError('ERR_IDLE', `no traffic for ${seconds} s (--idle-timeout)`), true),
+        () => this.fail(new LanchatError('ERR_IDLE', `no traffic for ${seconds} s (--idle-timeout)`), true),
         options.idleMs,
       );
     }
-
     this.#state = 'handshake';
-    if (this.#plain) {
-      queueMicrotask(() => this.#openPlain());
-    } else if (options.role === 'connect') {
-      this.#write(encodeControl(this.#hello()));
-      this.#startTimer(options.handshakeMs ?? DEFAULT_HANDSHAKE_MS, () =>
-        this.#fail(new LanchatError('ERR_HANDSHAKE', 'the peer did not answer as a lanchat listener (for netcat, use --raw)')),
-      );
-    } else {
-      const ms = options.handshakeMs ?? DEFAULT_HANDSHAKE_MS;
-      this.#startTimer(ms, () => this.#fail(new LanchatError('ERR_HANDSHAKE', `no hello within ${ms / 1000} s`)));
-    }
   }
 
   get nick(): string {
@@ -223,17 +197,11 @@ export class Session extends EventEmitter {
   }
 
   /** The peer's nick, or `plainNick` for a plain peer; null before the handshake. */
-  get peerNick(): string | null {
-    return this.#plain ? (this.#options.plainNick ?? 'peer') : this.#peerNick;
-  }
-
-  get plain(): boolean {
-    return this.#plain;
-  }
+  abstract get peerNick(): string | null;
 
   /** What the peer's hello offered (see PROTOCOL.md, features); none for a plain or an older peer. */
   get peerFeatures(): readonly string[] {
-    return this.#peerFeatures;
+    return [];
   }
 
   get isOpen(): boolean {
@@ -242,16 +210,16 @@ export class Session extends EventEmitter {
 
   /** The longest line both sides accept. */
   get sendLimit(): number {
-    return Math.min(this.#options.maxLine, this.#peerMaxLine);
+    return this.options.maxLine;
   }
 
   get stats(): { linesSent: number; linesReceived: number; connectedAt: Date | null } {
-    return { linesSent: this.#linesSent, linesReceived: this.#linesReceived, connectedAt: this.#connectedAt };
+    return { linesSent: this.linesSent, linesReceived: this.#linesReceived, connectedAt: this.#connectedAt };
   }
 
   /** Lines sent and not confirmed by the peer yet (always 0 with plain peers). */
   get unconfirmedLines(): number {
-    return this.#unconfirmed;
+    return this.unconfirmed;
   }
 
   /**
@@ -263,12 +231,383 @@ export class Session extends EventEmitter {
   send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void): boolean {
     if (this.#state !== 'open') return false;
     this.#idleTimer?.refresh();
-    const parts = Array.isArray(text) ? text : [text];
-    if (this.#plain) {
-      this.#linesSent += lines;
-      if (kind === 'me') parts.unshift(Buffer.from(`* ${this.#nick} `));
-      return this.#writeAll(parts, written);
+    return this.sendText(kind, Array.isArray(text) ? text : [text], lines, written);
+  }
+
+  /** Changes our nick; the peer is told. */
+  setNick(nick: string): void {
+    this.#nick = nick;
+    if (this.#state === 'open') this.tellNick(nick);
+  }
+
+  /**
+   * We have nothing more to send: wait until every line is confirmed, say
+   * goodbye, and end once the peer has finished too. Every wait gives up after
+   * `waitMs` without progress. `complete`: false when our input was not all sent
+   * (the goodbye tells the peer so).
+   */
+  finish(complete = true): void {
+    if (this.#state !== 'open') return;
+    this.#cut = !complete;
+    this.#ending = 'finish';
+    this.#state = 'closing';
+    this.emit('closing');
+    this.startFinishing();
+  }
+
+  /**
+   * Leaves: goodbye after whatever is already on its way. `graceMs`: first wait
+   * that long at most for the acks of lines already sent (a person who types a
+   * line and /quit at once). `complete`: as for finish().
+   */
+  quit({ complete = true, graceMs = 0 }: { complete?: boolean; graceMs?: number } = {}): void {
+    if (this.#state === 'closed' || this.#ending === 'quit') return;
+    this.#cut ||= !complete;
+    this.#ending = 'quit';
+    this.#state = 'closing';
+    this.emit('closing');
+    if (graceMs > 0 && this.unconfirmed > 0 && !this.#sentBye) {
+      this.startTimer(graceMs, () => this.leave());
+      return;
     }
+    this.leave();
+  }
+
+  // What the kinds of session say differently.
+
+  /** Sends whole lines, as `send` (the session is open). */
+  protected abstract sendText(kind: TextKind, parts: Buffer[], lines: number, written?: () => void): boolean;
+  /** Tells the peer our new nick, if it can hear it. */
+  protected abstract tellNick(nick: string): void;
+  /** Reads a chunk from the socket; true when it held traffic (more than heartbeats). Throws LanchatError. */
+  protected abstract read(chunk: Buffer): boolean;
+  /** `finish()` was called: go on to the goodbye, now or once our lines are confirmed. */
+  protected abstract startFinishing(): void;
+  /** The goodbye to write ('' for none). */
+  protected abstract goodbye(): string;
+  /** Our goodbye has gone and the peer has not finished yet: wait for it. */
+  protected abstract awaitPeer(): void;
+
+  /** Lines sent and not confirmed by the peer yet. */
+  protected get unconfirmed(): number {
+    return 0;
+  }
+
+  /** The peer's goodbye said that it stopped before the end of its input. */
+  protected get peerCut(): boolean {
+    return false;
+  }
+
+  /** Sends the newest ack not sent yet, if the protocol has any. */
+  protected flushAck(): void {}
+
+  /** The text delivered with `ackId` (> 0) is written: the peer may be told. */
+  protected acknowledge(_ackId: number): void {}
+
+  /** We wrote to the socket (a sign of life for the peer). */
+  protected wrote(): void {}
+
+  /** We read again after pausing the socket. */
+  protected resumed(): void {}
+
+  /** Stops watching the link (the session is over). */
+  protected stopWatching(): void {}
+
+  /** The line that tells the peer why we drop it ('' when it cannot read one). */
+  protected errorLine(_error: LanchatError): string {
+    return '';
+  }
+
+  /**
+   * Keeps watch on the link once the session is open: a peer that cannot ping
+   * (netcat, an older lanchat) gets TCP keepalive, timed to give up at about
+   * the limit.
+   */
+  protected watchLink(): void {
+    if (this.aliveMs === 0) return;
+    const socket = this.socket as Duplex & { setKeepAlive?: (enable: boolean, delayMs: number) => unknown };
+    socket.setKeepAlive?.(true, Math.max(1000, this.aliveMs - KEEPALIVE_PROBES_MS));
+  }
+
+  /** The socket ended (its reading half): a subclass may have text left to deliver. */
+  protected onSocketEnd(): void {
+    this.onSocketClose();
+  }
+
+  // What the subclasses use.
+
+  protected get state(): State {
+    return this.#state;
+  }
+
+  protected get ending(): 'finish' | 'quit' | null {
+    return this.#ending;
+  }
+
+  protected get sentBye(): boolean {
+    return this.#sentBye;
+  }
+
+  /** Our goodbye says that we stopped before the end of our input. */
+  protected get cut(): boolean {
+    return this.#cut;
+  }
+
+  /** We chose not to read (our output is slow). */
+  protected get readingPaused(): boolean {
+    return this.#paused > 0;
+  }
+
+  /** Writes buffers as one batch (a single writev); `written` follows the last (writes complete in order). */
+  protected writeAll(parts: Buffer[], written?: () => void): boolean {
+    this.wrote();
+    this.socket.cork();
+    let ok = true;
+    parts.forEach((part, i) => (ok = this.socket.write(part, i === parts.length - 1 ? written : undefined)));
+    this.socket.uncork();
+    return ok;
+  }
+
+  protected write(data: string): void {
+    if (this.socket.writableEnded || this.socket.destroyed) return;
+    this.wrote();
+    this.socket.write(data);
+  }
+
+  protected startTimer(ms: number, onTimeout: () => void): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(onTimeout, ms);
+  }
+
+  /** Progress: the pending wait starts again. */
+  protected refreshTimer(): void {
+    this.#timer?.refresh();
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  protected opened(): void {
+    this.#stopTimer();
+    this.#state = 'open';
+    this.#connectedAt = new Date();
+    this.watchLink();
+    this.emit('open');
+  }
+
+  #onSocketData(chunk: Buffer): void {
+    this.#lastDelivery = null;
+    this.#takeChunk(chunk);
+    // Writes complete in order: once the last text taken from this chunk is out, all of it is.
+    const last = this.#lastDelivery as Delivery | null;
+    if (last && !last.written) last.chunk = chunk;
+    else this.options.recycle?.(chunk);
+  }
+
+  #takeChunk(chunk: Buffer): void {
+    if (this.#state === 'closed') return;
+    let traffic: boolean;
+    try {
+      traffic = this.read(chunk);
+    } catch (error) {
+      if (!(error instanceof LanchatError)) throw error;
+      // The good lines before a bad one are still the peer's words.
+      if (error instanceof BadLineError && error.before.lines > 0) this.deliver('msg', error.before.parts, error.before.lines, 0);
+      return this.readFailed(error);
+    }
+    // Traffic, not heartbeats: what --idle-timeout counts, and progress while we wait for the peer to finish.
+    if ((this.#state as State) === 'closed' || !traffic) return; // reading may have ended the session
+    this.#idleTimer?.refresh();
+    if (this.#sentBye && this.#ending === 'finish') this.#timer?.refresh();
+  }
+
+  /** What the peer sent could not be read: drop it, saying why. */
+  protected readFailed(error: LanchatError): void {
+    this.fail(error, true);
+  }
+
+  /** Hands text to the output; once the last part is written, acks `ackId` (0: nothing to ack). */
+  protected deliver(kind: TextKind, parts: Buffer[], lines: number, ackId: number): void {
+    this.#linesReceived += lines;
+    const delivery: Delivery = { written: false, chunk: null };
+    this.#lastDelivery = delivery;
+    let paused = false;
+    const onWritten = (): void => {
+      delivery.written = true;
+      if (ackId > 0 && this.#state !== 'closed') this.acknowledge(ackId);
+      if (paused && --this.#paused === 0 && this.#state !== 'closed') {
+        this.socket.resume();
+        this.resumed();
+      }
+      if (delivery.chunk) this.options.recycle?.(delivery.chunk);
+    };
+    let more = true;
+    // Writes complete in order, so the last part's callback speaks for all of them.
+    parts.forEach((body, i) => {
+      more = this.options.deliver({ kind, nick: this.peerNick!, body }, i === parts.length - 1 ? onWritten : () => {}) && more;
+    });
+    if (parts.length === 0) onWritten();
+    // Backpressure: read no more until this text is out (unless it already is).
+    if (!more && !delivery.written) {
+      paused = true;
+      if (this.#paused++ === 0) this.socket.pause();
+    }
+  }
+
+  /** The goodbye (unless one went already) and the end of our half; the session ends once it has left. */
+  protected leave(): void {
+    const goodbye = this.#sentBye ? '' : this.goodbye();
+    this.#sentBye = true;
+    this.flushAck();
+    if (this.socket.writableEnded || this.socket.destroyed) return this.end('quit');
+    this.socket.end(goodbye, () => this.end('quit'));
+    this.startTimer(QUIT_FLUSH_MS, () => this.end('quit'));
+  }
+
+  /** The peer has finished sending (its goodbye, or a plain peer's end of stream). */
+  protected onPeerDone(): void {
+    if (this.#peerDone) return;
+    this.#peerDone = true;
+    if (this.#sentBye) return this.end(this.#ending === 'quit' ? 'quit' : 'finished');
+    this.#peerFirst = true;
+    this.emit('peer-done');
+  }
+
+  /** Our goodbye, once our lines are confirmed (or the wait ran out). */
+  protected sayBye(): void {
+    if (this.#sentBye) return;
+    this.#sentBye = true;
+    this.flushAck();
+    const goodbye = this.goodbye();
+    if (goodbye) this.write(goodbye);
+    if (this.#peerDone) return this.end('peer-left');
+    this.awaitPeer();
+  }
+
+  /** The end as it stands when our wait ran out: 'peer-left' if the peer finished first. */
+  protected endFinished(): void {
+    this.end(this.#peerFirst ? 'peer-left' : 'finished');
+  }
+
+  #onSocketEnd(): void {
+    if (this.#state === 'closed') return;
+    this.onSocketEnd();
+  }
+
+  #onSocketError(error: NodeJS.ErrnoException): void {
+    if (this.#state === 'closed') return;
+    const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
+    if (reset && (this.#peerDone || this.#ending === 'quit')) return this.onSocketClose();
+    // TCP keepalive (or the kernel's retransmissions) gave up on the peer.
+    if (error.code === 'ETIMEDOUT')
+      return this.fail(new LanchatError('ERR_PEER_LOST', `lost ${this.peerNick ?? 'the peer'}: no answer (the connection timed out)`));
+    this.fail(reset ? this.#lost('the connection was reset') : new LanchatError('ERR_SOCKET', error.message));
+  }
+
+  protected onSocketClose(): void {
+    if (this.#state === 'closed') return;
+    if (this.#ending === 'quit') return this.end('quit');
+    if (this.#peerDone) return this.endFinished();
+    this.fail(this.#lost());
+  }
+
+  #lost(how = 'the connection closed'): LanchatError {
+    const who = this.peerNick ?? 'the peer';
+    const when = this.#state === 'handshake' ? 'before the handshake' : 'without saying goodbye';
+    return new LanchatError('ERR_PEER_LOST', `${how}: ${who} left ${when}`);
+  }
+
+  protected fail(error: LanchatError, tellPeer = false): void {
+    if (this.#state === 'closed') return;
+    const line = tellPeer ? this.errorLine(error) : '';
+    if (line) {
+      this.#sentBye = true;
+      if (!this.socket.writableEnded && !this.socket.destroyed) this.socket.end(line);
+    }
+    this.end('failed', error);
+  }
+
+  protected end(reason: EndReason, error?: LanchatError): void {
+    if (this.#state === 'closed') return;
+    this.flushAck();
+    this.#state = 'closed';
+    this.#stopTimer();
+    this.stopWatching();
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+    const socket = this.socket;
+    if (!socket.writableEnded) socket.end();
+    // Give a goodbye or an error line a moment to leave before the socket goes,
+    // and report the end only once it has left: the process may exit right
+    // after, and over TLS the last bytes take a few turns of the event loop.
+    const unconfirmed = this.unconfirmed;
+    const peerCut = this.peerCut || undefined;
+    void closeSoon(socket).then(() => this.#resolve({ reason, error, unconfirmed, peerLeft: this.#peerDone, peerCut }));
+  }
+}
+
+/** A session with a lanchat peer: hellos, frames, acks, nick changes, goodbyes and heartbeats (PROTOCOL.md). */
+export class LanchatSession extends Session {
+  readonly plain = false;
+  #peerNick: string | null = null;
+  #peerMaxLine: number;
+  #peerFeatures: readonly string[] = [];
+  #peerAliveMs = DEFAULT_ALIVE_MS;
+  /** Heartbeats (see #watchLink): a ping when we have sent nothing for a while; the peer lost when nothing arrives. */
+  #pingTimer: NodeJS.Timeout | null = null;
+  #lossTimer: NodeJS.Timeout | null = null;
+  /** The chunk being decoded held more than heartbeats. */
+  #heardTraffic = false;
+  #decoder: FrameDecoder;
+  #peerCut = false;
+  /** The newest ack not sent yet (0: none), waiting for the socket to drain. */
+  #ackPending = 0;
+  // Confirmation bookkeeping: ids are sequential and acks cumulative, so a queue
+  // of (id, lines sent up to and including it) is all we need.
+  #nextId = 1;
+  #unacked: Array<[id: number, linesThrough: number]> = [];
+  #linesConfirmed = 0;
+  /** Connector: whether the listener's first byte opened a JSON object (null: nothing yet). */
+  #spokeJson: boolean | null = null;
+
+  constructor(socket: Duplex, options: SessionOptions) {
+    super(socket, options);
+    this.#peerMaxLine = options.maxLine;
+    this.#decoder = new FrameDecoder(options.maxLine);
+    if (options.role === 'connect') {
+      this.write(encodeControl(this.#hello()));
+      this.startTimer(options.handshakeMs ?? DEFAULT_HANDSHAKE_MS, () =>
+        this.fail(new LanchatError('ERR_HANDSHAKE', 'the peer did not answer as a lanchat listener (for netcat, use --raw)')),
+      );
+    } else {
+      const ms = options.handshakeMs ?? DEFAULT_HANDSHAKE_MS;
+      this.startTimer(ms, () => this.fail(new LanchatError('ERR_HANDSHAKE', `no hello within ${ms / 1000} s`)));
+    }
+  }
+
+  get peerNick(): string | null {
+    return this.#peerNick;
+  }
+
+  override get peerFeatures(): readonly string[] {
+    return this.#peerFeatures;
+  }
+
+  override get sendLimit(): number {
+    return Math.min(this.options.maxLine, this.#peerMaxLine);
+  }
+
+  protected override get unconfirmed(): number {
+    return this.linesSent - this.#linesConfirmed;
+  }
+
+  protected override get peerCut(): boolean {
+    return this.#peerCut;
+  }
+
+  protected sendText(kind: TextKind, parts: Buffer[], lines: number, written?: () => void): boolean {
     const size = parts.reduce((sum, part) => sum + part.length, 0);
     const limit = bodyLimit(this.#peerMaxLine);
     if (size <= limit) return this.#sendFrame(kind, parts, size, lines, written);
@@ -285,95 +624,49 @@ export class Session extends EventEmitter {
 
   #sendFrame(kind: TextKind, parts: Buffer[], size: number, lines: number, written?: () => void): boolean {
     const id = this.#nextId++;
-    this.#linesSent += lines;
-    this.#unacked.push([id, this.#linesSent]);
-    return this.#writeAll([Buffer.from(encodeTextHeader(kind, id, size)), ...parts], written);
+    this.linesSent += lines;
+    this.#unacked.push([id, this.linesSent]);
+    return this.writeAll([Buffer.from(encodeTextHeader(kind, id, size)), ...parts], written);
   }
 
-  /** Writes buffers as one batch (a single writev); `written` follows the last (writes complete in order). */
-  #writeAll(parts: Buffer[], written?: () => void): boolean {
-    this.#pingTimer?.refresh();
-    this.#socket.cork();
-    let ok = true;
-    parts.forEach((part, i) => (ok = this.#socket.write(part, i === parts.length - 1 ? written : undefined)));
-    this.#socket.uncork();
-    return ok;
+  protected tellNick(nick: string): void {
+    this.write(encodeControl({ type: 'nick', nick }));
   }
 
-  /** Changes our nick; the peer is told. */
-  setNick(nick: string): void {
-    this.#nick = nick;
-    if (this.#state === 'open' && !this.#plain) this.#write(encodeControl({ type: 'nick', nick }));
-  }
-
-  /**
-   * We have nothing more to send: wait until every line is confirmed, say
-   * goodbye, and end once the peer has finished too. Every wait gives up after
-   * `waitMs` without progress. `complete`: false when our input was not all sent
-   * (the goodbye tells the peer so).
-   */
-  finish(complete = true): void {
-    if (this.#state !== 'open') return;
-    this.#cut = !complete;
-    this.#ending = 'finish';
-    this.#state = 'closing';
-    this.emit('closing');
-    if (this.#plain) return this.#sayBye();
-    this.#startTimer(this.#waitMs, () => {
+  protected startFinishing(): void {
+    this.startTimer(this.waitMs, () => {
       // The wait for confirmations ran out: the peer is stuck, so do not wait
       // for its goodbye as well.
-      this.#sayBye();
-      this.#end(this.#peerFirst ? 'peer-left' : 'finished');
+      this.sayBye();
+      this.endFinished();
     });
-    if (this.#unconfirmed === 0) this.#sayBye();
+    if (this.unconfirmed === 0) this.sayBye();
   }
 
-  /**
-   * Leaves: goodbye after whatever is already on its way. `graceMs`: first wait
-   * that long at most for the acks of lines already sent (a person who types a
-   * line and /quit at once). `complete`: as for finish().
-   */
-  quit({ complete = true, graceMs = 0 }: { complete?: boolean; graceMs?: number } = {}): void {
-    if (this.#state === 'closed' || this.#ending === 'quit') return;
-    this.#cut ||= !complete;
-    this.#ending = 'quit';
-    this.#state = 'closing';
-    this.emit('closing');
-    if (graceMs > 0 && this.#unconfirmed > 0 && !this.#sentBye) {
-      this.#startTimer(graceMs, () => this.#leave());
-      return;
-    }
-    this.#leave();
+  /** Our goodbye frame (none before the handshake): `complete: false` only when we stopped before the end of our input. */
+  protected goodbye(): string {
+    if (this.#peerNick === null) return '';
+    return encodeControl(this.cut ? { type: 'bye', complete: false } : { type: 'bye' });
   }
 
-  /** The goodbye (unless one went already) and the end of our half; the session ends once it has left. */
-  #leave(): void {
-    const goodbye = this.#plain || this.#peerNick === null || this.#sentBye ? '' : this.#bye();
-    this.#sentBye = true;
-    this.#flushAck();
-    if (this.#socket.writableEnded || this.#socket.destroyed) return this.#end('quit');
-    this.#socket.end(goodbye, () => this.#end('quit'));
-    this.#startTimer(QUIT_FLUSH_MS, () => this.#end('quit'));
-  }
-
-  /** Our goodbye frame: `complete: false` only when we stopped before the end of our input. */
-  #bye(): string {
-    return encodeControl(this.#cut ? { type: 'bye', complete: false } : { type: 'bye' });
-  }
-
-  get #unconfirmed(): number {
-    return this.#plain ? 0 : this.#linesSent - this.#linesConfirmed;
-  }
-
-  #write(data: string): void {
-    if (this.#socket.writableEnded || this.#socket.destroyed) return;
-    this.#pingTimer?.refresh();
-    this.#socket.write(data);
+  protected awaitPeer(): void {
+    // A lanchat peer may still send, and its lines need acks: keep our half
+    // open until its goodbye.
+    this.startTimer(this.waitMs, () => {
+      // A lanchat peer that goes quiet without its goodbye may not have sent everything.
+      const seconds = this.waitMs / 1000;
+      this.fail(
+        new LanchatError(
+          'ERR_NO_GOODBYE',
+          `${this.peerNick ?? 'the peer'} sent nothing for ${seconds} s and did not say goodbye: what it was still sending may be lost`,
+        ),
+      );
+    });
   }
 
   #hello(): ControlFrame {
-    const hello: ControlFrame = { type: 'hello', version: PROTOCOL_VERSION, nick: this.#nick, maxLine: this.#options.maxLine };
-    return this.#aliveMs > 0 ? { ...hello, features: [PING], aliveMs: this.#aliveMs } : hello;
+    const hello: ControlFrame = { type: 'hello', version: PROTOCOL_VERSION, nick: this.nick, maxLine: this.options.maxLine };
+    return this.aliveMs > 0 ? { ...hello, features: [PING], aliveMs: this.aliveMs } : hello;
   }
 
   /**
@@ -382,124 +675,80 @@ export class Session extends EventEmitter {
    * third of the peer's limit, and takes the peer for lost when nothing at all
    * has arrived for its own limit. Pings are never answered: a side that keeps
    * its socket paused (its output is slow) reads nothing, but it still pings,
-   * and its own countdown stands still until it reads again. A peer that
-   * cannot ping (netcat, an older lanchat) gets TCP keepalive, timed to give
-   * up at about the same limit.
+   * and its own countdown stands still until it reads again. An older lanchat
+   * gets TCP keepalive, as a plain peer does.
    */
-  #watchLink(): void {
-    if (this.#aliveMs === 0) return;
-    if (!this.#plain && this.#peerFeatures.includes(PING)) {
+  protected override watchLink(): void {
+    if (this.aliveMs === 0) return;
+    if (this.#peerFeatures.includes(PING)) {
       this.#pingTimer = setTimeout(() => this.#pingDue(), Math.max(this.#peerAliveMs, MIN_PEER_ALIVE_MS) / 3);
-      this.#lossTimer = setTimeout(() => this.#lossDue(), this.#aliveMs);
+      this.#lossTimer = setTimeout(() => this.#lossDue(), this.aliveMs);
       return;
     }
-    const socket = this.#socket as Duplex & { setKeepAlive?: (enable: boolean, delayMs: number) => unknown };
-    socket.setKeepAlive?.(true, Math.max(1000, this.#aliveMs - KEEPALIVE_PROBES_MS));
+    super.watchLink();
   }
 
   #pingDue(): void {
     // Bytes still queued reach the peer before a ping would: they are the sign of life.
-    if (this.#socket.writableLength === 0) this.#write(PING_LINE);
+    if (this.socket.writableLength === 0) this.write(PING_LINE);
     this.#pingTimer?.refresh();
   }
 
   #lossDue(): void {
     // We chose not to read (our output is slow): the countdown starts again when we resume.
-    if (this.#paused > 0) return;
-    this.#fail(new LanchatError('ERR_PEER_LOST', `lost ${this.peerNick}: no answer for ${this.#aliveMs / 1000} s`));
-    this.#socket.destroy(); // nothing queued for it will arrive: do not wait for it to leave
+    if (this.readingPaused) return;
+    this.fail(new LanchatError('ERR_PEER_LOST', `lost ${this.peerNick}: no answer for ${this.aliveMs / 1000} s`));
+    this.socket.destroy(); // nothing queued for it will arrive: do not wait for it to leave
   }
 
-  #stopWatching(): void {
+  protected override stopWatching(): void {
     if (this.#pingTimer) clearTimeout(this.#pingTimer);
     if (this.#lossTimer) clearTimeout(this.#lossTimer);
     this.#pingTimer = this.#lossTimer = null;
   }
 
-  #startTimer(ms: number, onTimeout: () => void): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(onTimeout, ms);
+  protected override wrote(): void {
+    this.#pingTimer?.refresh();
   }
 
-  #stopTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+  protected override resumed(): void {
+    this.#lossTimer?.refresh(); // the countdown stood still while we did not read
   }
 
-  #opened(): void {
-    this.#stopTimer();
-    this.#state = 'open';
-    this.#connectedAt = new Date();
-    this.#watchLink();
-    this.emit('open');
-  }
-
-  #openPlain(): void {
-    if (this.#state !== 'handshake') return;
-    this.#splitter = new LineSplitter(this.#options.maxLine);
-    this.#opened();
-  }
-
-  #onSocketData(chunk: Buffer): void {
-    this.#lastDelivery = null;
-    this.#takeChunk(chunk);
-    // Writes complete in order: once the last text taken from this chunk is out, all of it is.
-    const last = this.#lastDelivery as Delivery | null;
-    if (last && !last.written) last.chunk = chunk;
-    else this.#options.recycle?.(chunk);
-  }
-
-  #takeChunk(chunk: Buffer): void {
+  protected read(chunk: Buffer): boolean {
     this.#lossTimer?.refresh(); // any byte is a sign of life
-    if (this.#state === 'handshake' && this.#spokeJson === null && chunk.length > 0) this.#spokeJson = chunk[0] === 0x7b;
-    this.#heardTraffic = this.#plain;
-    this.#decode(chunk);
-    // Traffic, not heartbeats: what --idle-timeout counts, and progress while we wait for the peer to finish.
-    if (this.#state === 'closed' || !(this.#heardTraffic || this.#decoder.partial)) return;
-    this.#idleTimer?.refresh();
-    if (this.#sentBye && this.#ending === 'finish') this.#timer?.refresh();
+    if (this.state === 'handshake' && this.#spokeJson === null && chunk.length > 0) this.#spokeJson = chunk[0] === 0x7b;
+    this.#heardTraffic = false;
+    this.#decoder.push(chunk, (frame) => this.#onFrame(frame));
+    return this.#heardTraffic || this.#decoder.partial;
   }
 
-  #decode(chunk: Buffer): void {
-    try {
-      if (this.#state === 'closed') return;
-      if (this.#plain) return this.#onPlainData(chunk);
-      this.#decoder.push(chunk, (frame) => this.#onFrame(frame));
-    } catch (error) {
-      if (!(error instanceof LanchatError)) throw error;
-      // The good lines before a bad one are still the peer's words.
-      if (error instanceof BadLineError && error.before.lines > 0) this.#deliver('msg', error.before.parts, error.before.lines, 0);
-      // A listener whose first byte is not "{" is no lanchat at all; one that
-      // speaks JSON but breaks the rules (a bad nick, say) is told so.
-      if (this.#state === 'handshake' && this.role === 'connect' && error.code === 'ERR_BAD_FRAME' && !this.#spokeJson) {
-        return this.#fail(new LanchatError('ERR_NOT_LANCHAT', 'the peer is not a lanchat listener (for netcat, use --raw)'));
-      }
-      this.#fail(error, true);
+  protected override readFailed(error: LanchatError): void {
+    // A listener whose first byte is not "{" is no lanchat at all; one that
+    // speaks JSON but breaks the rules (a bad nick, say) is told so.
+    if (this.state === 'handshake' && this.role === 'connect' && error.code === 'ERR_BAD_FRAME' && !this.#spokeJson) {
+      return this.fail(new LanchatError('ERR_NOT_LANCHAT', 'the peer is not a lanchat listener (for netcat, use --raw)'));
     }
-  }
-
-  #onPlainData(chunk: Buffer): void {
-    const lines = this.#splitter!.push(chunk);
-    if (lines) this.#deliver('msg', lines.parts, lines.lines, 0);
+    super.readFailed(error);
   }
 
   #onFrame(frame: Frame): void {
-    if (this.#state === 'closed') return;
+    if (this.state === 'closed') return;
     if (frame.type !== 'ping') this.#heardTraffic = true;
-    if (this.#state === 'handshake') {
-      if (frame.type === 'error') return this.#fail(new LanchatError('ERR_PEER_REFUSED', `the peer refused: ${frame.message}`));
+    if (this.state === 'handshake') {
+      if (frame.type === 'error') return this.fail(new LanchatError('ERR_PEER_REFUSED', `the peer refused: ${frame.message}`));
       if (frame.type !== 'hello') throw protocolError('it did not start with a hello');
       this.#peerNick = frame.nick;
       this.#peerMaxLine = frame.maxLine;
       this.#peerFeatures = frame.features ?? [];
       if (frame.aliveMs !== undefined) this.#peerAliveMs = frame.aliveMs;
-      if (this.role === 'listen') this.#write(encodeControl(this.#hello()));
-      return this.#opened();
+      if (this.role === 'listen') this.write(encodeControl(this.#hello()));
+      return this.opened();
     }
     switch (frame.type) {
       case 'msg':
       case 'me':
-        return this.#deliver(frame.type, frame.parts, frame.lines, frame.last ? frame.id : 0);
+        return this.deliver(frame.type, frame.parts, frame.lines, frame.last ? frame.id : 0);
       case 'ack':
         return this.#confirm(frame.id);
       case 'nick': {
@@ -510,41 +759,13 @@ export class Session extends EventEmitter {
       }
       case 'bye':
         this.#peerCut = frame.complete === false;
-        return this.#onPeerDone();
+        return this.onPeerDone();
       case 'error':
-        return this.#fail(new LanchatError('ERR_PEER_ERROR', `the peer reported an error: ${frame.message}`));
+        return this.fail(new LanchatError('ERR_PEER_ERROR', `the peer reported an error: ${frame.message}`));
       case 'ping':
         return; // a sign of life, already counted
       case 'hello':
         throw protocolError('it sent a second hello');
-    }
-  }
-
-  /** Hands text to the output; once the last part is written, acks `ackId` (0: nothing to ack). */
-  #deliver(kind: TextKind, parts: Buffer[], lines: number, ackId: number): void {
-    this.#linesReceived += lines;
-    const delivery: Delivery = { written: false, chunk: null };
-    this.#lastDelivery = delivery;
-    let paused = false;
-    const onWritten = (): void => {
-      delivery.written = true;
-      if (ackId > 0 && this.#state !== 'closed') this.#ack(ackId);
-      if (paused && --this.#paused === 0 && this.#state !== 'closed') {
-        this.#socket.resume();
-        this.#lossTimer?.refresh(); // the countdown stood still while we did not read
-      }
-      if (delivery.chunk) this.#options.recycle?.(delivery.chunk);
-    };
-    let more = true;
-    // Writes complete in order, so the last part's callback speaks for all of them.
-    parts.forEach((body, i) => {
-      more = this.#options.deliver({ kind, nick: this.peerNick!, body }, i === parts.length - 1 ? onWritten : () => {}) && more;
-    });
-    if (parts.length === 0) onWritten();
-    // Backpressure: read no more until this text is out (unless it already is).
-    if (!more && !delivery.written) {
-      paused = true;
-      if (this.#paused++ === 0) this.#socket.pause();
     }
   }
 
@@ -553,16 +774,16 @@ export class Session extends EventEmitter {
    * kept (and sent on 'drain'): a peer that floods us and never reads cannot
    * make a backlog of acks grow.
    */
-  #ack(id: number): void {
+  protected override acknowledge(id: number): void {
     this.#ackPending = Math.max(this.#ackPending, id);
-    if (!this.#socket.writableNeedDrain) this.#flushAck();
+    if (!this.socket.writableNeedDrain) this.flushAck();
   }
 
-  #flushAck(): void {
+  protected override flushAck(): void {
     if (this.#ackPending === 0) return;
     const id = this.#ackPending;
     this.#ackPending = 0;
-    this.#write(encodeControl({ type: 'ack', id }));
+    this.write(encodeControl({ type: 'ack', id }));
   }
 
   #confirm(id: number): void {
@@ -570,111 +791,92 @@ export class Session extends EventEmitter {
     while (this.#unacked.length > 0 && this.#unacked[0][0] <= id) {
       this.#linesConfirmed = this.#unacked.shift()![1];
     }
-    if (this.#sentBye || this.#linesConfirmed === before) return;
+    if (this.sentBye || this.#linesConfirmed === before) return;
     // A quit waiting (briefly) for the acks of lines already sent leaves once they are in.
-    if (this.#ending === 'quit') return void (this.#unconfirmed === 0 && this.#leave());
-    if (this.#ending !== 'finish') return;
-    if (this.#unconfirmed === 0) this.#sayBye();
-    else this.#timer?.refresh(); // progress: the wait starts again
+    if (this.ending === 'quit') return void (this.unconfirmed === 0 && this.leave());
+    if (this.ending !== 'finish') return;
+    if (this.unconfirmed === 0) this.sayBye();
+    else this.refreshTimer(); // progress: the wait starts again
   }
 
-  /** The peer has finished sending (its goodbye, or a plain peer's end of stream). */
-  #onPeerDone(): void {
-    if (this.#peerDone) return;
-    this.#peerDone = true;
-    if (this.#sentBye) return this.#end(this.#ending === 'quit' ? 'quit' : 'finished');
-    this.#peerFirst = true;
-    this.emit('peer-done');
+  protected override onSocketEnd(): void {
+    if (this.#decoder.partial) return this.fail(protocolError('it closed in the middle of a frame'));
+    super.onSocketEnd();
   }
 
-  /** Our goodbye, once our lines are confirmed (or the wait ran out). */
-  #sayBye(): void {
-    if (this.#sentBye) return;
-    this.#sentBye = true;
-    this.#flushAck();
-    if (!this.#plain) this.#write(this.#bye());
-    if (this.#peerDone) return this.#end('peer-left');
-    // A lanchat peer may still send, and its lines need acks: keep our half
-    // open until its goodbye. A plain peer learns we are done from our FIN.
-    if (this.#plain) this.#socket.end();
-    this.#startTimer(this.#waitMs, () => {
-      // A plain peer need never close; a lanchat peer that goes quiet without its goodbye may not have sent everything.
-      if (this.#plain) return this.#end('finished');
-      const seconds = this.#waitMs / 1000;
-      this.#fail(
-        new LanchatError(
-          'ERR_NO_GOODBYE',
-          `${this.peerNick ?? 'the peer'} sent nothing for ${seconds} s and did not say goodbye: what it was still sending may be lost`,
-        ),
-      );
-    });
+  protected override errorLine(error: LanchatError): string {
+    return encodeControl({ type: 'error', message: error.message });
+  }
+}
+
+/**
+ * A session with a plain-text peer (netcat; `connect --raw`, or a listener's
+ * peer that its door found to be plain): lines both ways, no hello, no acks,
+ * no heartbeats (TCP keepalive instead). Its end of stream is its goodbye,
+ * and our FIN is ours.
+ */
+export class PlainSession extends Session {
+  readonly plain = true;
+  #splitter: LineSplitter | null = null;
+
+  constructor(socket: Duplex, options: SessionOptions) {
+    super(socket, options);
+    queueMicrotask(() => this.#open());
   }
 
-  #onSocketEnd(): void {
-    if (this.#state === 'closed') return;
-    if (this.#plain && this.#state !== 'handshake') {
-      try {
-        const last = this.#splitter?.end();
-        if (last) this.#deliver('msg', [last], 1, 0);
-      } catch (error) {
-        return this.#fail(error as LanchatError);
-      }
-      return this.#onPeerDone();
+  get peerNick(): string {
+    return this.options.plainNick ?? 'peer';
+  }
+
+  #open(): void {
+    if (this.state !== 'handshake') return;
+    this.#splitter = new LineSplitter(this.options.maxLine);
+    this.opened();
+  }
+
+  protected sendText(kind: TextKind, parts: Buffer[], lines: number, written?: () => void): boolean {
+    this.linesSent += lines;
+    if (kind === 'me') parts.unshift(Buffer.from(`* ${this.nick} `));
+    return this.writeAll(parts, written);
+  }
+
+  protected tellNick(): void {} // a plain peer has no word for it
+
+  protected startFinishing(): void {
+    this.sayBye(); // nothing to confirm
+  }
+
+  protected goodbye(): string {
+    return '';
+  }
+
+  protected awaitPeer(): void {
+    // A plain peer learns we are done from our FIN, and need never close.
+    this.socket.end();
+    this.startTimer(this.waitMs, () => this.end('finished'));
+  }
+
+  protected read(chunk: Buffer): boolean {
+    const lines = this.#splitter!.push(chunk);
+    if (lines) this.deliver('msg', lines.parts, lines.lines, 0);
+    return true;
+  }
+
+  protected override onSocketEnd(): void {
+    if (this.state === 'handshake') return super.onSocketEnd();
+    try {
+      const last = this.#splitter?.end();
+      if (last) this.deliver('msg', [last], 1, 0);
+    } catch (error) {
+      return this.fail(error as LanchatError);
     }
-    if (this.#decoder.partial) return this.#fail(protocolError('it closed in the middle of a frame'));
-    this.#onSocketClose();
+    this.onPeerDone();
   }
+}
 
-  #onSocketError(error: NodeJS.ErrnoException): void {
-    if (this.#state === 'closed') return;
-    const reset = error.code === 'ECONNRESET' || error.code === 'EPIPE';
-    if (reset && (this.#peerDone || this.#ending === 'quit')) return this.#onSocketClose();
-    // TCP keepalive (or the kernel's retransmissions) gave up on the peer.
-    if (error.code === 'ETIMEDOUT')
-      return this.#fail(new LanchatError('ERR_PEER_LOST', `lost ${this.peerNick ?? 'the peer'}: no answer (the connection timed out)`));
-    this.#fail(reset ? this.#lost('the connection was reset') : new LanchatError('ERR_SOCKET', error.message));
-  }
-
-  #onSocketClose(): void {
-    if (this.#state === 'closed') return;
-    if (this.#ending === 'quit') return this.#end('quit');
-    if (this.#peerDone) return this.#end(this.#peerFirst ? 'peer-left' : 'finished');
-    this.#fail(this.#lost());
-  }
-
-  #lost(how = 'the connection closed'): LanchatError {
-    const who = this.peerNick ?? 'the peer';
-    const when = this.#state === 'handshake' ? 'before the handshake' : 'without saying goodbye';
-    return new LanchatError('ERR_PEER_LOST', `${how}: ${who} left ${when}`);
-  }
-
-  #fail(error: LanchatError, tellPeer = false): void {
-    if (this.#state === 'closed') return;
-    if (tellPeer && !this.#plain) {
-      this.#sentBye = true;
-      if (!this.#socket.writableEnded && !this.#socket.destroyed)
-        this.#socket.end(encodeControl({ type: 'error', message: error.message }));
-    }
-    this.#end('failed', error);
-  }
-
-  #end(reason: EndReason, error?: LanchatError): void {
-    if (this.#state === 'closed') return;
-    this.#flushAck();
-    this.#state = 'closed';
-    this.#stopTimer();
-    this.#stopWatching();
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#idleTimer = null;
-    const socket = this.#socket;
-    if (!socket.writableEnded) socket.end();
-    // Give a goodbye or an error line a moment to leave before the socket goes,
-    // and report the end only once it has left: the process may exit right
-    // after, and over TLS the last bytes take a few turns of the event loop.
-    const unconfirmed = this.#unconfirmed;
-    const peerCut = this.#peerCut || undefined;
-    void closeSoon(socket).then(() => this.#resolve({ reason, error, unconfirmed, peerLeft: this.#peerDone, peerCut }));
-  }
+/** A session of the kind the caller knows its peer to be (`options.plain`): the session never guesses. */
+export function openSession(socket: Duplex, options: SessionOptions): Session {
+  return options.plain ? new PlainSession(socket, options) : new LanchatSession(socket, options);
 }
 
 /**

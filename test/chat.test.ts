@@ -3,7 +3,7 @@
 import { EventEmitter, once } from 'node:events';
 import { PassThrough, type Duplex } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Session, type Incoming } from '../src/session.js';
+import { openSession, type Incoming } from '../src/session.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 import { Chat, type ChatOptions } from '../src/chat.js';
 import { exitCode } from '../src/errors.js';
@@ -59,7 +59,7 @@ function keyboardChat(options: Partial<ChatOptions> & Pick<ChatOptions, 'role' |
 function peer(socket: Duplex, role: 'connect' | 'listen', nick: string, { acks = (_text: Incoming): boolean => true } = {}) {
   const received: Incoming[] = [];
   const arrivals = new EventEmitter();
-  const session = new Session(socket, {
+  const session = openSession(socket, {
     role,
     nick,
     maxLine: DEFAULT_MAX_LINE,

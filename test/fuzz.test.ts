@@ -4,7 +4,7 @@
 // whether the session speaks lanchat or plain lines.
 import { describe, expect, it } from 'vitest';
 import { LanchatError } from '../src/errors.js';
-import { Session, type SessionEnd } from '../src/session.js';
+import { openSession, type SessionEnd } from '../src/session.js';
 import { encodeControl, encodeTextHeader } from '../src/protocol.js';
 import { classifyFirstBytes } from '../src/door.js';
 import { duplexPair } from './duplex-pair.js';
@@ -79,7 +79,7 @@ async function feed(data: Buffer, rand: () => number): Promise<SessionEnd> {
   const [peer, socket] = duplexPair();
   peer.on('data', () => {}); // the listener's replies
   peer.on('error', () => {}); // reset when the session gives up on it
-  const session = new Session(socket, {
+  const session = openSession(socket, {
     role: 'listen',
     nick: 'bob',
     maxLine: 1024,
@@ -130,7 +130,7 @@ describe('fuzzing a listener', () => {
 
   it('a flood without newlines is cut off at the line limit, whatever its size', async () => {
     const [peer, socket] = duplexPair();
-    const session = new Session(socket, { role: 'listen', nick: 'bob', maxLine: 1024, plain: true, deliver: () => true });
+    const session = openSession(socket, { role: 'listen', nick: 'bob', maxLine: 1024, plain: true, deliver: () => true });
     let sent = 0;
     const chunk = Buffer.alloc(512, 'x');
     const stop = session.done.then(() => true);

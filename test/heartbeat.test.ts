@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseAlive } from '../src/options.js';
-import { Session, type Incoming, type SessionOptions } from '../src/session.js';
+import { openSession, type Session, type Incoming, type SessionOptions } from '../src/session.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 
 const LIMIT = 3000;
@@ -54,7 +54,7 @@ interface Side {
 /** A session whose output is instant, or slow (`slow`: every write waits until the test releases it). */
 function side(socket: Duplex, options: Partial<SessionOptions> & Pick<SessionOptions, 'role' | 'nick'>, slow = false): Side {
   const state: Side = { session: null as unknown as Session, received: [], held: [], ended: false };
-  state.session = new Session(socket, {
+  state.session = openSession(socket, {
     maxLine: DEFAULT_MAX_LINE,
     aliveMs: LIMIT,
     deliver: (text, written) => {

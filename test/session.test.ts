@@ -2,7 +2,7 @@ import { EventEmitter, once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Duplex } from 'node:stream';
 import { refuse } from '../src/door.js';
-import { Session, type Incoming, type SessionOptions } from '../src/session.js';
+import { openSession, type Session, type Incoming, type SessionOptions } from '../src/session.js';
 import { DEFAULT_MAX_LINE } from '../src/protocol.js';
 import { duplexPair } from './duplex-pair.js';
 
@@ -19,7 +19,7 @@ interface Side {
 
 function side(socket: Duplex, options: Partial<SessionOptions> & Pick<SessionOptions, 'role' | 'nick'>): Side {
   const received: Incoming[] = [];
-  const session = new Session(socket, {
+  const session = openSession(socket, {
     maxLine: DEFAULT_MAX_LINE,
     waitMs: 2000,
     deliver: (text, written) => {
@@ -313,7 +313,7 @@ describe('Session reading into reused buffers', () => {
     const output = new EventEmitter();
     let writing = 0;
     const later = (turns: number, then: () => void): unknown => setImmediate(turns > 1 ? () => later(turns - 1, then) : then);
-    const session = new Session(end, {
+    const session = openSession(end, {
       role: 'listen',
       nick: 'bob',
       maxLine: DEFAULT_MAX_LINE,
