@@ -221,6 +221,48 @@ describe('acks under a full socket', () => {
   });
 });
 
+describe('backpressure from the output to the sender', () => {
+  it("a receiver whose output is full stops reading, the sender's socket fills, and both go on once the output takes the text", async () => {
+    const [a, b] = quietPair();
+    const alice = side(a, { role: 'connect', nick: 'alice' });
+    // Bob's output is full at first: each write waits until the test lets it go.
+    const held: Array<() => void> = [];
+    let full = true;
+    const received: string[] = [];
+    const bob = openSession(b, {
+      role: 'listen',
+      nick: 'bob',
+      maxLine: DEFAULT_MAX_LINE,
+      waitMs: 2000,
+      deliver: (text, written) => {
+        received.push(text.body.toString());
+        if (full) held.push(written);
+        else setImmediate(written);
+        return !full;
+      },
+    });
+    sessions.push(bob);
+    await Promise.all([once(alice.session, 'open'), once(bob, 'open')]);
+    const line = `${'x'.repeat(999)}\n`;
+    let sent = 0;
+    while (alice.session.send('msg', ...lines(line)) && sent < 10_000) {
+      sent++;
+      if (sent % 16 === 0) await new Promise((resolve) => setImmediate(resolve)); // the link moves what it can
+    }
+    expect(sent).toBeLessThan(10_000); // alice's socket filled up: bob stopped reading
+    expect(held.length).toBeLessThan(sent); // bob read only part of it
+    const drained = once(alice.session, 'drain');
+    // Bob's output takes everything, now and as it comes.
+    full = false;
+    for (const written of held.splice(0)) written();
+    await drained;
+    alice.session.finish();
+    bob.on('peer-done', () => bob.finish());
+    expect(await alice.session.done).toMatchObject({ reason: 'finished', unconfirmed: 0 });
+    expect(received.join('')).toBe(line.repeat(sent + 1));
+  });
+});
+
 describe('Session with a plain (netcat) peer', () => {
   it('a listener whose door found a plain peer speaks plain lines with it', async () => {
     const [a, b] = quietPair();
