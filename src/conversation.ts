@@ -58,6 +58,8 @@ export class Direct extends EventEmitter {
       if (warning) this.emit('warning', warning);
     };
     session.on('open', () => {
+      // A lanchat peer has proved to be one: a new key is pinned (and said) first, before the lines about the session.
+      if (!session.plain) security.proven?.();
       this.emit('status', {
         type: 'join',
         nick: session.peerNick!,
@@ -66,10 +68,7 @@ export class Direct extends EventEmitter {
         ...(this.#key && { key: this.#key }),
       });
       this.emit('open');
-      if (!session.plain) {
-        security.proven?.();
-        vouch(session.peerNick!);
-      }
+      if (!session.plain) vouch(session.peerNick!);
     });
     session.on('nick', (from: string, to: string) => {
       this.emit('status', { type: 'nick', from, nick: to });
