@@ -629,13 +629,15 @@ describe('piped input that ends or quits, --wait, and IPv6 addresses in brackets
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const started = Date.now();
-      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port), '--wait', '1', '--insecure'], {
+      const connect = lanchat(['connect', '127.0.0.1', String((server.address() as AddressInfo).port), '--wait', '2', '--insecure'], {
         stdin: fileInput('a\nb\n'),
       });
+      // Timed from the session's start, not the process's (which a loaded machine makes slow): under twice the wait.
+      await connect.waitForStderr(/connected to mute/, 10_000);
+      const started = Date.now();
       expect((await connect.exited).code).toBe(1);
       expect(connect.stderr()).toMatch(/2 lines not confirmed by mute/);
-      expect(Date.now() - started).toBeLessThan(1900);
+      expect(Date.now() - started).toBeLessThan(3900);
     } finally {
       server.close();
     }

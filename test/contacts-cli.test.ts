@@ -185,7 +185,7 @@ describe('nick defaults and the bare command', () => {
       listen.child.kill('SIGTERM');
       await Promise.all([listen.exited, connect.exited]);
     }
-  });
+  }, 60_000); // ten processes one after another: slow on a loaded machine
 
   it('bare lanchat without a terminal prints help and exits 2', async () => {
     const result = await run([], home().env);
