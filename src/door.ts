@@ -72,18 +72,28 @@ export interface DoorOptions {
 
 /** How long a new peer may stay silent before it is taken for netcat. */
 const GRACE_MS = 2000;
-/** How long a TLS handshake, and then the connector's hello, may take. */
-const HANDSHAKE_MS = 10_000;
-/** At the door: a first byte within the grace; a first line that may be a hello, within the handshake's time. */
-const FIRST_WORDS: SniffLimits = { silentMs: GRACE_MS, lineMs: HANDSHAKE_MS };
+/** How long a first line that may be a plaintext hello may take (a hello cut by the network, or typed slowly). */
+const FIRST_LINE_MS = 10_000;
+/**
+ * How long a TLS handshake, and then the connector's hello, may take (sshd's
+ * LoginGraceTime): a lanchat connector on a LAN is through in milliseconds.
+ */
+const HANDSHAKE_MS = 3000;
+/** At the door: a first byte within the grace; a first line that may be a hello, within its time. */
+const FIRST_WORDS: SniffLimits = { silentMs: GRACE_MS, lineMs: FIRST_LINE_MS };
 /** Inside TLS, the connector's hello comes at once (or it did not accept our key and leaves). */
 const HELLO_IN_TLS: SniffLimits = { silentMs: HANDSHAKE_MS, lineMs: HANDSHAKE_MS };
 const ENCRYPTED_ONLY = 'this listener accepts only encrypted lanchat sessions';
-/** New connections looked at (first bytes, TLS handshake) at once, in all and from one address; more are dropped. */
+/** New connections looked at (first bytes, TLS handshake) at once, in all and from one address. */
 const MAX_ADMITTING = 16;
 const MAX_ADMITTING_FROM_ONE = 4;
-/** Connections from addresses --allow bars, being told so at once; more are closed without a word. */
-const MAX_BARRED = 8;
+/**
+ * A connection at the door this long is stalled: when the door is full, a
+ * newcomer may take its place (see makeRoom). A real peer is through long before.
+ */
+const STALLED_MS = 250;
+/** Connections turned away at the door (barred by --allow, or no room), being told so at once; more are closed without a word. */
+const MAX_SENDING_AWAY = 8;
 /** How long close() waits for the peers still at the door to be told, before it drops them. */
 const CLOSE_MS = 1000;
 
@@ -104,6 +114,17 @@ class Refused extends Error {
   }
 }
 
+/** A connection being looked at: where it comes from, since when, and its admission. */
+interface AtTheDoor {
+  from: Endpoint;
+  since: number;
+  admission: Promise<void>;
+  /** Closed to make room for a newcomer (noted so then: its admission notes nothing more). */
+  closedToMakeRoom: boolean;
+}
+
+const address = (from: Endpoint): string => formatAddress(from.host, from.port);
+
 /** A peer may reset at any time before (or while) it is told anything: no concern of ours. */
 function ignoreError(): void {}
 
@@ -115,10 +136,10 @@ function ignoreError(): void {}
  */
 export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
   readonly #options: DoorOptions;
-  /** The connections being looked at, each with its admission. */
-  readonly #admitting = new Map<Socket, Promise<void>>();
-  /** Connections from barred addresses being told so. */
-  #barred = 0;
+  /** The connections being looked at, oldest first. */
+  readonly #admitting = new Map<Socket, AtTheDoor>();
+  /** Connections turned away at the door being told so, by why. */
+  readonly #sendingAway = { barred: 0, busy: 0 };
   #closed: Promise<void> | null = null;
 
   constructor(options: DoorOptions) {
@@ -128,38 +149,81 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
 
   /** A connection accepted by openServer's server (paused): let in, turned away, or dropped. */
   readonly take = (accepted: Socket): void => {
-    const { allow, log } = this.#options;
+    const { allow } = this.#options;
+    // Where it comes from, once, now: later notes and counts use this (a socket that has reset no longer says).
+    const from = remoteEndpoint(accepted);
     const socket = adoptAccepted(accepted);
     socket.on('error', ignoreError); // a peer may reset before its session starts
-    const from = remoteEndpoint(socket);
-    const refused = (why: string): void => log(`refused ${formatAddress(from.host, from.port)}: ${why}`);
     if (allow && !allow.allows(from.host)) {
-      const rule = `not allowed (--allow ${allow.rules.join(',')})`;
-      // Each is told why, within a few seconds; a crowd of them must not take every file descriptor.
-      if (this.#barred >= MAX_BARRED) {
-        refused(`${rule}; too many at once, closed`);
-        return void socket.destroy();
-      }
-      refused(rule);
-      this.#barred++;
-      socket.once('close', () => this.#barred--);
-      return void this.#barOut(socket);
+      return this.#sendAway(socket, from, 'barred', `not allowed (--allow ${allow.rules.join(',')})`, 'not allowed from your address');
     }
-    const fromThere = [...this.#admitting.keys()].filter((other) => remoteEndpoint(other).host === from.host).length;
-    if (this.#admitting.size >= MAX_ADMITTING || fromThere >= MAX_ADMITTING_FROM_ONE) {
-      refused('too many connections at once');
-      return void socket.destroy();
+    if (!this.#makeRoom(from)) {
+      return this.#sendAway(socket, from, 'busy', 'too many connections at once', 'busy: too many connections at once, try again later');
     }
-    const admission = this.#admit(socket)
+    const entry: AtTheDoor = { from, since: Date.now(), admission: Promise.resolve(), closedToMakeRoom: false };
+    this.#admitting.set(socket, entry);
+    entry.admission = this.#admit(socket, entry)
       .then((peer) => {
-        if (!peer) return;
+        if (!peer || entry.closedToMakeRoom) return;
         // Let in after the listener stopped: told so, not just dropped.
         if (this.#closed) void this.turnAway(peer, 'stopped');
         else this.emit('admitted', peer);
       })
-      .finally(() => this.#admitting.delete(socket));
-    this.#admitting.set(socket, admission);
+      .finally(() => {
+        if (this.#admitting.get(socket) === entry) this.#admitting.delete(socket);
+      });
   };
+
+  /**
+   * Room at the door for a newcomer from `from`, as sshd's MaxStartups keeps
+   * room for a real login: true if there is, or once a stalled connection (at
+   * the door for STALLED_MS, which a real peer never is) was closed to make
+   * it — from the address that holds the most places (the oldest of its), and
+   * only one that holds more than the newcomer's; from the newcomer's own
+   * address when that one holds all it may. A flood of unfinished handshakes
+   * thus keeps nobody out for long; only a door full of fresh connections
+   * turns a newcomer away.
+   */
+  #makeRoom(from: Endpoint): boolean {
+    const held = new Map<string, number>();
+    for (const { from: other } of this.#admitting.values()) held.set(other.host, (held.get(other.host) ?? 0) + 1);
+    const mine = held.get(from.host) ?? 0;
+    if (this.#admitting.size < MAX_ADMITTING && mine < MAX_ADMITTING_FROM_ONE) return true;
+    const now = Date.now();
+    let victim: [Socket, AtTheDoor] | null = null;
+    for (const [socket, entry] of this.#admitting) {
+      if (now - entry.since < STALLED_MS) continue;
+      const theirs = held.get(entry.from.host)!;
+      const fair = mine >= MAX_ADMITTING_FROM_ONE ? entry.from.host === from.host : theirs > mine;
+      // Oldest first (insertion order): a later one replaces it only by holding more.
+      if (fair && (!victim || theirs > held.get(victim[1].from.host)!)) victim = [socket, entry];
+    }
+    if (!victim) return false;
+    const [socket, entry] = victim;
+    const seconds = ((now - entry.since) / 1000).toFixed(1);
+    this.#options.log(`closed ${address(entry.from)}: unfinished at the door after ${seconds} s, to make room for ${address(from)}`);
+    entry.closedToMakeRoom = true;
+    this.#admitting.delete(socket);
+    socket.destroy();
+    return true;
+  }
+
+  /**
+   * Turns away a connection at the door — its address barred, or no room —
+   * without a place there: it is told why within a few seconds (sendAway),
+   * and a crowd of them must not take every file descriptor.
+   */
+  #sendAway(socket: Socket, from: Endpoint, why: 'barred' | 'busy', noted: string, told: string): void {
+    const refused = (line: string): void => this.#options.log(`refused ${address(from)}: ${line}`);
+    if (this.#sendingAway[why] >= MAX_SENDING_AWAY) {
+      refused(`${noted}; too many at once, closed`);
+      return void socket.destroy();
+    }
+    refused(noted);
+    this.#sendingAway[why]++;
+    socket.once('close', () => this.#sendingAway[why]--);
+    void sendAway(socket, this.#options.identity, told);
+  }
 
   /** Turns away a peer the listener cannot take, telling it why in the form it reads. */
   turnAway(peer: Admitted, why: keyof typeof TURNED_AWAY): Promise<void> {
@@ -175,7 +239,7 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      const admissions = Promise.all(this.#admitting.values());
+      const admissions = Promise.all([...this.#admitting.values()].map((entry) => entry.admission));
       await Promise.race([admissions, new Promise((resolve) => setTimeout(resolve, CLOSE_MS).unref())]);
       for (const socket of this.#admitting.keys()) socket.destroy();
     })();
@@ -188,10 +252,9 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
    * lanchat error, or as a plain line) and noting it on the log. Resolves to
    * the admitted peer, or null.
    */
-  async #admit(socket: Socket): Promise<Admitted | null> {
+  async #admit(socket: Socket, entry: AtTheDoor): Promise<Admitted | null> {
     const { policy: flags, identity, env, log } = this.#options;
-    const from = remoteEndpoint(socket);
-    const address = formatAddress(from.host, from.port);
+    const { from } = entry;
     let stream: Duplex = socket;
     let plain = false;
     try {
@@ -252,33 +315,33 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
         },
       };
     } catch (error) {
+      if (entry.closedToMakeRoom) return null;
       if (!(error instanceof Refused)) {
-        log(`lanchat: ${address}: ${(error as Error).message}`);
+        log(`lanchat: ${address(from)}: ${(error as Error).message}`);
         stream.destroy();
         return null;
       }
-      log(`refused ${address}: ${error.noted}`);
+      log(`refused ${address(from)}: ${error.noted}`);
       void refuse(stream, error.told, plain);
       return null;
     }
   }
+}
 
-  /**
-   * Turns away a peer whose address may not connect (--allow), in the form it
-   * reads, without taking a place at the door: its first words and its TLS
-   * handshake get only the grace of a silent peer. (take caps how many are
-   * turned away at once.)
-   */
-  async #barOut(socket: Socket): Promise<void> {
-    const reason = 'not allowed from your address';
-    try {
-      const { kind, stream } = await sniffPeer(socket, { silentMs: GRACE_MS, lineMs: GRACE_MS });
-      if (kind === 'tls') await refuse((await secureServer(socket, this.#options.identity, GRACE_MS)).socket, reason);
-      else if (kind === 'lanchat' || kind === 'text') await refuse(stream, reason, kind === 'text');
-      else socket.destroy();
-    } catch {
-      socket.destroy();
-    }
+/**
+ * Turns away a connection that gets no place at the door (its address barred
+ * by --allow, or no room), in the form it reads: its first words and its TLS
+ * handshake get only the grace of a silent peer. (Door caps how many are
+ * turned away at once.)
+ */
+async function sendAway(socket: Socket, identity: Identity, reason: string): Promise<void> {
+  try {
+    const { kind, stream } = await sniffPeer(socket, { silentMs: GRACE_MS, lineMs: GRACE_MS });
+    if (kind === 'tls') await refuse((await secureServer(socket, identity, GRACE_MS)).socket, reason);
+    else if (kind === 'lanchat' || kind === 'text') await refuse(stream, reason, kind === 'text');
+    else socket.destroy();
+  } catch {
+    socket.destroy();
   }
 }
 

@@ -2,13 +2,15 @@
 // address may cost, and that a peer is classified once, by the door.
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { connect as dialTcp, type Socket } from 'node:net';
+import { connect as dialTcp, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { connect as tlsConnect } from 'node:tls';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Door, type Admitted } from '../src/door.js';
 import { loadIdentity } from '../src/identity.js';
+import { encodeControl } from '../src/protocol.js';
 import { openServer } from '../src/transport.js';
 import { CLI, fileInput, killAll, lanchat, listener, rawPeer, spawnProc } from './cli-helpers.js';
 
@@ -150,6 +152,31 @@ describe('the door in-process: accepted connection in, admitted peer or refusal 
     expect(logged).toEqual([`refused 127.0.0.1:${localPort}: already in a chat`]);
   });
 
+  it('a door full of fresh connections tells a TLS newcomer over TLS that it is busy, and notes its address', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] }); // nobody at the door is ever stalled: no place can be made
+    try {
+      const { server, port, logged } = await door();
+      let taken = 0;
+      server.on('connection', () => taken++); // after the door's take
+      for (let i = 0; i < 4; i++) (await quietPeer(port)).socket.write(Buffer.from([0x16, 0x03, 0x01]));
+      while (taken < 4) await once(server, 'connection');
+      const { key, cert } = await loadIdentity({ LANCHAT_HOME: home() });
+      const raw = dialTcp({ host: '127.0.0.1', port });
+      sockets.push(raw);
+      await once(raw, 'connect');
+      const { localPort } = raw;
+      const client = tlsConnect({ socket: raw, key, cert, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
+      let told = '';
+      client.setEncoding('utf8').on('data', (chunk: string) => (told += chunk));
+      client.on('error', () => {});
+      await once(client, 'close');
+      expect(told).toBe(encodeControl({ type: 'error', message: 'busy: too many connections at once, try again later' }));
+      expect(logged).toEqual([`refused 127.0.0.1:${localPort}: too many connections at once`]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('close() is idempotent, and a peer let in after it is told that the listener has stopped', async () => {
     const { door: made, server, port, logged } = await door(false);
     const emitted: Admitted[] = [];
@@ -166,5 +193,70 @@ describe('the door in-process: accepted connection in, admitted peer or refusal 
     expect(await toldUntilClosed(client)).toBe('lanchat: the listener has stopped\n');
     expect(emitted).toEqual([]);
     expect(logged).toEqual([`refused 127.0.0.1:${localPort}: the listener stopped`]);
+  });
+});
+
+describe('a flood of unfinished TLS handshakes', () => {
+  /** The start of a TLS handshake record that never comes whole. */
+  const UNFINISHED = Buffer.from([0x16, 0x03, 0x01]);
+
+  it('held from 4 addresses, 4 each and re-opened as they are dropped, lets at least 9 of 10 lanchat connectors in', async () => {
+    const listen = await listener(['--keep']);
+    let opened = 0;
+    let holding = true;
+    const MAX_OPENED = 20_000; // bounds the flood whatever the door does
+    const open = (localAddress: string): void => {
+      if (!holding || opened >= MAX_OPENED) return;
+      opened++;
+      const socket = dialTcp({ host: '127.0.0.1', port: listen.port, localAddress });
+      sockets.push(socket);
+      socket.on('error', () => {}).resume();
+      socket.once('connect', () => socket.write(UNFINISHED));
+      socket.once('close', () => {
+        sockets.splice(sockets.indexOf(socket), 1);
+        setImmediate(open, localAddress);
+      });
+    };
+    for (const address of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) for (let i = 0; i < 4; i++) open(address);
+    // Held for a whole handshake deadline: the first of the flood has been dropped (and re-opened).
+    await listen.waitForStderr(/^lanchat: 127\.0\.0\.[2-5]:\d+: no TLS handshake within \d+ s$/m, 20_000);
+    const connectorHome = home();
+    let gotIn = 0;
+    for (let i = 0; i < 10; i++) {
+      const connect = lanchat(['connect', '127.0.0.1', String(listen.port)], {
+        env: { LANCHAT_HOME: connectorHome },
+        stdin: fileInput(`real peer ${i}\n`),
+      });
+      if ((await connect.exited).code === 0) gotIn++;
+      else console.log(`connector ${i}: ${connect.stderr()}`);
+    }
+    holding = false;
+    const delivered =
+      listen
+        .stdout()
+        .toString()
+        .match(/^real peer \d$/gm) ?? [];
+    console.log(`flood: ${opened} connections opened; ${gotIn} of 10 connectors got in, ${delivered.length} messages arrived`);
+    expect(gotIn).toBeGreaterThanOrEqual(9);
+    expect(delivered.length).toBeGreaterThanOrEqual(9);
+    // The flood was held, and made room: each connection closed for a connector is noted with its address.
+    expect(listen.stderr()).toMatch(
+      /^closed 127\.0\.0\.[2-5]:\d+: unfinished at the door after \d+\.\d s, to make room for 127\.0\.0\.1:\d+$/m,
+    );
+  }, 50_000);
+});
+
+describe('a connector the door turns away', () => {
+  it('hung up on during its TLS handshake, says the listener is busy', async () => {
+    // A listener whose door is full: it reads the connector's first bytes and hangs up.
+    const full = createServer((socket) => socket.once('data', () => socket.destroy()));
+    servers.push(full);
+    await new Promise<void>((resolve) => full.listen(0, '127.0.0.1', resolve));
+    const { port } = full.address() as AddressInfo;
+    const connect = lanchat(['connect', '127.0.0.1', String(port)], { env: { LANCHAT_HOME: home() }, stdin: 'ignore' });
+    expect((await connect.exited).code).toBe(1);
+    expect(connect.stderr()).toMatch(
+      /^lanchat: the listener is busy: it (hung up|left) during the TLS handshake \(too many connections at once\); try again later$/m,
+    );
   });
 });

@@ -420,21 +420,20 @@ describe('the door of a listener', () => {
     expect(listen.stdout().toString()).toBe('not blocked\n');
   });
 
-  it('one address gets at most 4 places at the door; a connector turned away there is told at once', async () => {
+  it('one address gets at most 4 places at the door: a fifth from there takes the place of its oldest stalled one', async () => {
     const listen = await listener(['--keep']);
     const stallers = await Promise.all([1, 2, 3, 4].map(() => rawPeer(listen.port)));
     for (const staller of stallers) staller.write(Buffer.from([0x16, 0x03, 0x01]));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const started = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 300)); // stalled: a real connector is through by then
     const fifth = await run(['connect', '127.0.0.1', String(listen.port)], home(), 'hi\n');
-    expect(fifth.code).toBe(1);
-    expect(fifth.stderr()).toMatch(
-      /^lanchat: the listener (hung up at once|hung up during the TLS handshake|left during the TLS handshake) \(busy, or not allowing your address\?\)$/m,
+    expect(fifth.code).toBe(0);
+    expect(listen.stderr()).toMatch(
+      /^closed 127\.0\.0\.1:\d+: unfinished at the door after \d+\.\d s, to make room for 127\.0\.0\.1:\d+$/m,
     );
-    expect(Date.now() - started).toBeLessThan(5000); // not the 10 s handshake timeout
-    expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: too many connections at once$/m);
+    await listen.waitForStdout(3);
     for (const staller of stallers) staller.destroy();
     await stop(listen);
+    expect(listen.stdout().toString()).toBe('hi\n');
   });
 
   it('garbage after a TLS byte is one plain line on the listener, which goes on listening', async () => {

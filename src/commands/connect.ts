@@ -108,8 +108,17 @@ async function secureSession(
   const secure = await secureClient(socket, identity, flags.timeout * 1000, ctx.signal).catch((error: LanchatError) => {
     socket.destroy();
     if (error.code === 'ERR_ABORTED') throw error;
-    const hint = error.code === 'ERR_TLS_LEFT' ? 'busy, or not allowing your address?' : 'is lanchat listening there? for netcat use --raw';
-    throw new LanchatError(error.code, `${error.message.replace('the peer', 'the listener')} (${hint})`);
+    // A lanchat listener hangs up on a handshake only when its door is full (it tells refusals over TLS).
+    if (error.code === 'ERR_TLS_LEFT') {
+      throw new LanchatError(
+        error.code,
+        `the listener is busy: ${error.message.replace('the peer', 'it')} (too many connections at once); try again later`,
+      );
+    }
+    throw new LanchatError(
+      error.code,
+      `${error.message.replace('the peer', 'the listener')} (is lanchat listening there? for netcat use --raw)`,
+    );
   });
   const { fingerprint } = secure;
   const address = formatAddress(dialled.host, dialled.port);
