@@ -94,6 +94,8 @@ const MAX_ADMITTING_FROM_ONE = 4;
 const STALLED_MS = 250;
 /** Connections turned away at the door (barred by --allow, or no room), being told so at once; more are closed without a word. */
 const MAX_SENDING_AWAY = 8;
+/** Connections reset before they could be accepted are noted together, at most this often (a storm is a line, not thousands). */
+const GONE_NOTE_MS = 1000;
 /** How long close() waits for the peers still at the door to be told, before it drops them. */
 const CLOSE_MS = 1000;
 
@@ -141,6 +143,8 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
   /** Connections turned away at the door being told so, by why. */
   readonly #sendingAway = { barred: 0, busy: 0 };
   #closed: Promise<void> | null = null;
+  /** Connections reset before they could be accepted, not noted yet. */
+  #gone = 0;
 
   constructor(options: DoorOptions) {
     super();
@@ -151,6 +155,12 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
   readonly take = (accepted: Socket): void => {
     const { allow } = this.#options;
     // Where it comes from, once, now: later notes and counts use this (a socket that has reset no longer says).
+    // One that reset before we could accept it is already gone, and its address with it: the kernel keeps it
+    // only for accept(2), which Node (libuv) calls without asking. Counted, not noted as an unknown address.
+    if (accepted.remoteAddress === undefined) {
+      accepted.destroy();
+      return this.#noteGone();
+    }
     const from = remoteEndpoint(accepted);
     const socket = adoptAccepted(accepted);
     socket.on('error', ignoreError); // a peer may reset before its session starts
@@ -173,6 +183,17 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
         if (this.#admitting.get(socket) === entry) this.#admitting.delete(socket);
       });
   };
+
+  #noteGone(): void {
+    if (this.#gone++ === 0) setTimeout(() => this.#flushGone(), GONE_NOTE_MS).unref();
+  }
+
+  #flushGone(): void {
+    const gone = this.#gone;
+    this.#gone = 0;
+    if (gone === 1) this.#options.log('lanchat: a connection reset before it could be accepted: its address is gone');
+    else if (gone > 1) this.#options.log(`lanchat: ${gone} connections reset before they could be accepted: their addresses are gone`);
+  }
 
   /**
    * Room at the door for a newcomer from `from`, as sshd's MaxStartups keeps
@@ -242,6 +263,7 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
       const admissions = Promise.all([...this.#admitting.values()].map((entry) => entry.admission));
       await Promise.race([admissions, new Promise((resolve) => setTimeout(resolve, CLOSE_MS).unref())]);
       for (const socket of this.#admitting.keys()) socket.destroy();
+      this.#flushGone();
     })();
     return this.#closed;
   }

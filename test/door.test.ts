@@ -260,3 +260,32 @@ describe('a connector the door turns away', () => {
     );
   });
 });
+
+describe('connections that reset at once', () => {
+  it('are each noted once, by address (left, refused, closed), or counted as reset before they could be accepted: never as ?:0', async () => {
+    const listen = await listener(['--keep']);
+    const STORM = 50;
+    await Promise.all(
+      Array.from({ length: STORM }, async () => {
+        const socket = dialTcp({ host: '127.0.0.1', port: listen.port, localAddress: '127.0.0.9' });
+        socket.on('error', () => {});
+        await once(socket, 'connect');
+        socket.resetAndDestroy();
+      }),
+    );
+    const noted = (): number => {
+      const named = listen.stderr().match(/^(lanchat|refused|closed):? 127\.0\.0\.9:\d+: /gm)?.length ?? 0;
+      const counted = [...listen.stderr().matchAll(/^lanchat: (\d+|a) connections? reset before (?:it|they) could be accepted/gm)];
+      return named + counted.reduce((sum, [, n]) => sum + (n === 'a' ? 1 : Number(n)), 0);
+    };
+    const deadline = Date.now() + 15_000;
+    while (noted() < STORM) {
+      if (Date.now() > deadline) throw new Error(`${noted()} of ${STORM} resets noted; stderr:\n${listen.stderr()}`);
+      await Promise.race([once(listen.child.stderr!, 'data'), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    }
+    const named = listen.stderr().match(/^(lanchat|refused|closed):? 127\.0\.0\.9:\d+: /gm)?.length ?? 0;
+    console.log(`resets: ${named} of ${STORM} noted by address, ${STORM - named} counted as gone before accept`);
+    expect(noted()).toBe(STORM);
+    expect(listen.stderr()).not.toMatch(/\?:0/);
+  }, 30_000);
+});
