@@ -160,7 +160,7 @@ describe('secure by default', () => {
     expect((await run(['chat', 'bob'], aliceHome, 'new key\n')).code).toBe(0);
     await listen.exited;
     expect(JSON.parse(readFileSync(join(aliceHome, 'contacts.json'), 'utf8')).contacts[0].fingerprint).toBe(await idOf(newHome));
-  });
+  }, 60_000); // many processes one after another: slow on a loaded machine
 });
 
 describe('keys: pinned only for lanchat, and they belong to the person', () => {
