@@ -151,6 +151,7 @@ export async function main(argv: string[]): Promise<number> {
     stderr: process.stderr,
     cwd: process.cwd(),
     env: process.env,
+    ...(process.geteuid && { uid: process.geteuid() }),
     signal: controller.signal,
     ...(process.platform !== 'win32' && { job: jobControl }),
   };
