@@ -1,11 +1,12 @@
 // --log and /save against another local user and a full disk, end to end.
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, chownSync, closeSync, lstatSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, fileInput, killAll, lanchat, listener, spawnProc, type Proc } from './cli-helpers.js';
+import { CLI, fileInput, killAll, lanchat, listener, rawPeer, spawnProc, type Proc } from './cli-helpers.js';
 
 const mounts: string[] = [];
 
@@ -167,5 +168,37 @@ describe('a log or a spool that fills', () => {
     ).toBe(true);
     expect((await exitWithin(connect, 20_000)).code).toBe(0);
     await exitWithin(listen, 20_000);
+  });
+});
+
+describe('a second signal', () => {
+  it('ends the process at once, even with a log write stuck in the thread pool', async () => {
+    // A hung disk, simulated: on SIGUSR2 the one thread of the pool opens a FIFO nobody opens
+    // for writing, so every file operation after it (the log's writes) waits forever.
+    const dir = tmp();
+    const fifo = join(dir, 'stuck');
+    execFileSync('mkfifo', [fifo]);
+    const preload = join(dir, 'stuck.mjs');
+    writeFileSync(preload, `import { open } from 'node:fs';\nprocess.on('SIGUSR2', () => open(${JSON.stringify(fifo)}, 'r', () => {}));\n`);
+    const listen = spawnProc(
+      process.execPath,
+      ['--import', preload, CLI, 'listen', '0', '--host', '127.0.0.1', '--log', join(dir, 'chat.log')],
+      {
+        env: { UV_THREADPOOL_SIZE: '1' },
+      },
+    );
+    const [, port] = await listen.waitForStderr(/^listening on 127\.0\.0\.1:(\d+)$/m);
+    const peer = await rawPeer(Number(port));
+    peer.write('first\n');
+    await listen.waitForStdout('first\n'.length);
+    listen.child.kill('SIGUSR2');
+    peer.write('second\n');
+    await listen.waitForStdout('first\nsecond\n'.length);
+    const peerClosed = once(peer, 'close');
+    listen.child.kill('SIGTERM'); // the session ends (the peer sees it close); closing waits for the log
+    await Promise.race([peerClosed, exitWithin(listen, 10_000)]);
+    listen.child.kill('SIGTERM');
+    expect(await exitWithin(listen, 5000)).toMatchObject({ signal: 'SIGTERM' });
+    peer.destroy();
   });
 });
