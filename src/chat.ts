@@ -13,7 +13,7 @@ import type { Role } from './session.js';
 import { BadLineError, NICK_RULE, isValidNick, type Lines, type TextKind } from './protocol.js';
 import { SLASH_HELP, needsPeer, parseInput, type Input } from './slash.js';
 import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, type Format, type StatusEvent } from './terminal.js';
-import { Transcript } from './transcript.js';
+import { Transcript, type LogFile } from './transcript.js';
 import { formatAddress, type Endpoint } from './address.js';
 import { socketReads } from './transport.js';
 
@@ -39,7 +39,8 @@ export interface ChatOptions {
   /** How long the peer may stay silent before it is lost (0: never); see SessionOptions. */
   aliveMs?: number;
   plain?: boolean;
-  log?: string;
+  /** --log, opened (and checked) before any peer is reached: see openLog. */
+  log?: LogFile;
   handshakeMs?: number;
   /** Several sessions one after another (listen --keep): input left at the end of one goes to the next. */
   keep?: boolean;
@@ -123,7 +124,7 @@ export class Chat {
     this.#console.on('keyboard-lost', this.#onKeyboardLost);
     this.#transcript = new Transcript({
       keep: options.commands,
-      logPath: options.log,
+      log: options.log,
       onError: (message) => this.#notice(`lanchat: ${message}`),
     });
   }
@@ -182,7 +183,8 @@ export class Chat {
     if (inputError) this.#notice(`lanchat: ${inputError.message}`);
     const unsent = inputError || this.#handingOn ? null : await this.#leftoverInput();
     if (unsent) this.#notice(`lanchat: ${unsent}: ${report.why}`);
-    const failed = report.failed || inputError || unsent || (report.peerCut && !this.#options.interactive);
+    // A log that stopped short (a full disk) fails the session too: what the user asked to keep is not all there.
+    const failed = report.failed || inputError || unsent || (report.peerCut && !this.#options.interactive) || !this.#transcript.logComplete;
     return { failed: Boolean(failed) };
   }
 
@@ -316,12 +318,13 @@ export class Chat {
     this.#session?.quit();
   }
 
-  /** Releases stdin, and resolves once the log is written out. */
-  close(): Promise<void> {
+  /** Releases stdin, and resolves once the log is written out: to false if it could not be written completely. */
+  async close(): Promise<boolean> {
     this.#stopIdle();
     this.#stopInput();
     this.#console.close();
-    return this.#transcript.close();
+    await this.#transcript.close();
+    return this.#transcript.logComplete;
   }
 
   #onOutputBroken = (): void => {
@@ -592,8 +595,9 @@ export class Chat {
     const peer = (session.peerNick ?? 'peer').replace(/[^\p{L}\p{N}._-]/gu, '_');
     const path = resolve(this.#io.cwd, file ?? `lanchat-${peer}-${compactTimestamp(new Date())}.txt`);
     try {
-      const lines = this.#transcript.save(path);
-      this.#notice(`saved ${plural(lines, 'line')} to ${path}`);
+      const { lines, complete } = this.#transcript.save(path);
+      const incomplete = complete ? '' : '; the conversation is incomplete: what came after could not be kept';
+      this.#notice(`saved ${plural(lines, 'line')} to ${path}${incomplete}`);
     } catch (error) {
       const { code, message } = error as NodeJS.ErrnoException;
       const why = SAVE_ERRORS[code ?? ''] ?? message;

@@ -140,8 +140,14 @@ export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM'] as const;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(signalExitCode(signal)); // asked twice: go now
-    controller.abort(signal);
+    if (!controller.signal.aborted) return controller.abort(signal);
+    // Asked twice: go now. Not with process.exit, which waits for the thread
+    // pool, where a file operation may be stuck for good (a FIFO's open, a hung
+    // network disk): the signal's own default action ends us, whatever is pending.
+    // Every listener goes (the lock library's too): with none, the default is back.
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+    process.exit(signalExitCode(signal)); // not reached: the signal has ended us
   };
   for (const signal of SIGNALS) process.on(signal, onSignal);
   process.stderr.on('error', () => {}); // stderr gone (a closed terminal): nowhere left to say anything
@@ -151,6 +157,7 @@ export async function main(argv: string[]): Promise<number> {
     stderr: process.stderr,
     cwd: process.cwd(),
     env: process.env,
+    ...(process.geteuid && { uid: process.geteuid() }),
     signal: controller.signal,
     ...(process.platform !== 'win32' && { job: jobControl }),
   };

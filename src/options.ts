@@ -1,18 +1,33 @@
 // Options shared by the commands that start a session (listen, connect), their
 // parsers, and how their defaults are resolved from the environment.
 import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parsePort as portOf } from './address.js';
-import { usageError } from './errors.js';
+import { EXIT_FAILURE, EXIT_OK, usageError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
 import { DEFAULT_MAX_LINE, NICK_RULE, isValidNick } from './protocol.js';
 import { FORMATS, type Format } from './terminal.js';
+import { openLog } from './transcript.js';
 import type { ChatIO, ChatOptions } from './chat.js';
 import type { Role } from './session.js';
 
 /** What every command gets from cli.ts instead of touching `process`. */
 export interface CliContext extends ChatIO {
   env: NodeJS.ProcessEnv;
+  /** Our effective user id, where there is one: --log appends only to our own files. */
+  uid?: number;
+}
+
+/** How a chat's last steps went, once it is closed. */
+export interface ChatEnd {
+  /** False when --log could not be written completely. */
+  logComplete?: boolean;
+}
+
+/** A session that went well is still a failure (1) when its log stopped short. */
+export function withLog(code: number, end: ChatEnd): number {
+  return code === EXIT_OK && end.logComplete === false ? EXIT_FAILURE : code;
 }
 
 function integer(value: string, min: number, max: number, what: string): number {
@@ -170,7 +185,8 @@ export async function chatOptions(
     commands: interactive || flags.commands === true,
     waitMs: flags.wait * 1000,
     aliveMs: flags.alive * 1000,
-    log: flags.log,
+    // Opened now, before any peer is reached: a refused log is one line, and no session.
+    log: flags.log === undefined ? undefined : openLog(resolve(ctx.cwd, flags.log), ctx.uid),
     // The address book loads only when /contact is used: a chat need not pay for it.
     saveContact: async (contact) => {
       const [{ CONTACTS_FILE, saveContact }, { storePath }] = await Promise.all([import('./contacts.js'), import('./store.js')]);

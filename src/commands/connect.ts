@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { formatAddress, unbracket } from '../address.js';
 import { exitCode, LanchatError, signalExitCode, usageError } from '../errors.js';
-import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
+import { chatOptions, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
 import { loadIdentity, type Identity } from '../identity.js';
 import { secureClient } from '../secure.js';
 import { checkListenerKey, impostorWarning, loadKeyBook, type Dialled, type KeyBook } from '../trust.js';
@@ -22,6 +22,19 @@ export interface ConnectFlags extends SessionFlags {
 
 /** `lanchat connect <host> <port>` (and `chat <contact>`, which names the contact): dial a listener and chat. */
 export async function connect(given: string, port: number, flags: ConnectFlags, ctx: CliContext, contact?: string): Promise<number> {
+  const end: ChatEnd = {};
+  const code = await connectUntilDone(given, port, flags, ctx, contact, end);
+  return withLog(code, end);
+}
+
+async function connectUntilDone(
+  given: string,
+  port: number,
+  flags: ConnectFlags,
+  ctx: CliContext,
+  contact: string | undefined,
+  end: ChatEnd,
+): Promise<number> {
   if (given.trim() === '') throw usageError('a host is required (an IP address or a host name)');
   const host = unbracket(given); // [::1] as in URLs
   const options = await chatOptions(flags, ctx, 'connect', {
@@ -76,7 +89,7 @@ export async function connect(given: string, port: number, flags: ConnectFlags, 
     const code = exitCode(await chat.run(secure?.stream ?? socket, { host, port }, { key: secure?.key, vouch, proven }));
     return (await (pinned as Promise<boolean> | null)) === false ? 1 : code; // set by proven() meanwhile
   } finally {
-    await chat.close();
+    end.logComplete = await chat.close();
   }
 }
 

@@ -2,7 +2,7 @@ import { AllowList, formatAddress } from '../address.js';
 import { Door, type Admitted, type DoorPolicy } from '../door.js';
 import { exitCode, signalExitCode } from '../errors.js';
 import { loadIdentity } from '../identity.js';
-import { chatOptions, type CliContext, type SessionFlags } from '../options.js';
+import { chatOptions, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
 import { openServer } from '../transport.js';
 import { loadKeyBook } from '../trust.js';
 import { Chat } from '../chat.js';
@@ -16,6 +16,12 @@ export interface ListenFlags extends SessionFlags, DoorPolicy {
 
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
 export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
+  const end: ChatEnd = {};
+  const code = await listenUntilDone(port, flags, ctx, end);
+  return withLog(code, end);
+}
+
+async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext, end: ChatEnd): Promise<number> {
   const allow = flags.allow ? new AllowList(flags.allow) : null;
   const options = await chatOptions(flags, ctx, 'listen', {
     idleMs: flags.idleTimeout === undefined ? undefined : flags.idleTimeout * 1000,
@@ -92,6 +98,6 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
     if (seat.next) void door.turnAway(seat.next, 'stopped');
     await door.close();
     door.off('admitted', onAdmitted);
-    await chat.close();
+    end.logComplete = await chat.close();
   }
 }
