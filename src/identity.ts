@@ -3,11 +3,10 @@
 // one file (identity.pem, mode 0600) beside the contacts. No crypto of our own:
 // node:crypto reads and fingerprints it.
 import { X509Certificate, createPrivateKey, randomUUID } from 'node:crypto';
-import { link, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, stat, unlink, writeFile } from 'node:fs/promises';
 import { platform } from 'node:os';
-import { dirname } from 'node:path';
 import { LanchatError } from './errors.js';
-import { readText, storePath } from './store.js';
+import { makeStoreDir, readText, storePath } from './store.js';
 
 export const IDENTITY_FILE = 'identity.pem';
 
@@ -70,7 +69,7 @@ export async function loadIdentity(env: NodeJS.ProcessEnv): Promise<Identity> {
     algorithm: 'sha256',
     notAfterDate: new Date(Date.UTC(2126, 0, 1)),
   });
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await makeStoreDir(path);
   const candidate = `${path}.${randomUUID()}.tmp`;
   await writeFile(candidate, `${made.private}${made.cert}`, { mode: 0o600, flag: 'wx' });
   try {
