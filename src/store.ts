@@ -3,7 +3,7 @@
 // concurrent commands never lose each other's changes and a crash never leaves
 // half a file.
 import fs from 'node:fs';
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import envPaths from 'env-paths';
 import lockfile from 'proper-lockfile';
@@ -49,13 +49,66 @@ export function fsProblem(error: unknown): string {
   return /^E[A-Z0-9]+: (.+?)(?:, \w+(?: '.*')?)?$/.exec(message)?.[1] ?? message;
 }
 
-/** Reads a file's text, or null when it does not exist yet. */
-export async function readText(path: string): Promise<string | null> {
+/**
+ * Like ssh's StrictModes: what lanchat reads here decides whom it trusts (the
+ * pins, the contacts' addresses, its own key), so a directory or file that
+ * another user owns, or that other users can write, is not used at all (POSIX
+ * modes only). Root's own are fine: root can change anything anyway.
+ */
+function checkTrusted(stats: fs.Stats, path: string): void {
+  const uid = process.getuid?.(); // who we are (a read: nothing of the process is changed)
+  if (uid === undefined) return;
+  const fix = stats.isDirectory() ? 'chmod 700' : 'chmod 600';
+  if (stats.uid !== uid && stats.uid !== 0) {
+    const what = stats.isDirectory() ? 'will not use it;' : 'will not trust it; remove it, or';
+    throw new LanchatError(
+      'ERR_STORE_UNSAFE',
+      `${path} belongs to another user (uid ${stats.uid}): lanchat ${what} if it is yours: chown ${uid} ${path}`,
+    );
+  }
+  if (stats.mode & 0o022) {
+    const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
+    throw new LanchatError(
+      'ERR_STORE_UNSAFE',
+      `${path} can be written by other users (mode ${mode}): lanchat will not trust what is in it; ${fix} ${path}`,
+    );
+  }
+}
+
+/** Checks the directory of a store file, if there is one yet (see checkTrusted). */
+async function checkStoreDir(path: string): Promise<void> {
+  const dir = join(path, '..');
   try {
-    return await readFile(path, 'utf8');
+    checkTrusted(await stat(dir), dir);
+  } catch (error) {
+    if (error instanceof LanchatError) throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new LanchatError('ERR_STORE', `cannot read ${dir}: ${fsProblem(error)}`);
+  }
+}
+
+/**
+ * Reads a store file's text, or null when it does not exist yet. Refuses a
+ * file (or directory) another user could have put there: see checkTrusted.
+ * The file checked is the file read (one open file), so it cannot be swapped between.
+ */
+export async function readText(path: string): Promise<string | null> {
+  await checkStoreDir(path);
+  let file: fs.promises.FileHandle;
+  try {
+    file = await open(path, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new LanchatError('ERR_STORE', `cannot read ${path}: ${fsProblem(error)}`);
+  }
+  try {
+    checkTrusted(await file.stat(), path);
+    return await file.readFile('utf8');
+  } catch (error) {
+    if (error instanceof LanchatError) throw error;
+    throw new LanchatError('ERR_STORE', `cannot read ${path}: ${fsProblem(error)}`);
+  } finally {
+    await file.close();
   }
 }
 
@@ -76,6 +129,7 @@ const LOCK_OPTIONS = {
  */
 export async function updateText<T>(path: string, change: (text: string | null) => { text: string | null; result: T }): Promise<T> {
   await makeStoreDir(path);
+  await checkStoreDir(path); // made by us now, or there already: in either case, ours alone
   let release: () => Promise<void>;
   try {
     release = await lockfile.lock(path, LOCK_OPTIONS);

@@ -2,18 +2,46 @@
 // settings, pins, its key, and the locks around them) is for its user alone:
 // made private whatever the umask, and not trusted when another user could
 // have put it there.
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { updateText } from '../src/store.js';
-import { CLI, killAll, spawnProc, type Proc } from './cli-helpers.js';
+import { CLI, fileInput, killAll, lanchat, listener, spawnProc, type Proc } from './cli-helpers.js';
 
 afterEach(killAll);
 
 /** A LANCHAT_HOME that does not exist yet, in a fresh private directory. */
 const freshHome = (): string => join(mkdtempSync(join(tmpdir(), 'lanchat-store-')), 'home');
 const modeOf = (path: string): number => statSync(path).mode & 0o777;
+
+/** Runs a lanchat command to its end. */
+async function run(args: string[], home: string, input = ''): Promise<Proc & { code: number | null }> {
+  const proc = lanchat(args, { env: { LANCHAT_HOME: home }, stdin: fileInput(input) });
+  return Object.assign(proc, { code: (await proc.exited).code });
+}
+
+/** Another local user: a uid with no account, as setpriv gives (root only). */
+const OTHER_UID = 12345;
+const asOtherUser = ['--reuid', String(OTHER_UID), '--regid', String(OTHER_UID), '--clear-groups'];
+const otherUserPossible = spawnSync('setpriv', [...asOtherUser, 'true']).status === 0;
+
+/** A TCP port that counts who dials it (nobody should). */
+async function countingPort(): Promise<{ port: number; dialled: () => number; close: () => Promise<void> }> {
+  let count = 0;
+  const server = createServer((socket) => {
+    count++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    dialled: () => count,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
 
 /** Runs lanchat to its end under `umask 000`, as a careless login shell would. */
 async function runOpenUmask(args: string[], home: string): Promise<Proc & { code: number | null }> {
@@ -46,5 +74,73 @@ describe('the config directory is private whatever the umask', () => {
     }
     expect(modeOf(path)).toBe(0o600);
     expect(modeOf(join(path, '..'))).toBe(0o700);
+  });
+});
+
+describe('like ssh StrictModes, what another user could have put there is not trusted', () => {
+  it.skipIf(!otherUserPossible)(
+    'when another user swapped in a contacts.json pointing bob at their listener then chat bob refuses and dials nobody',
+    async () => {
+      const home = mkdtempSync(join(tmpdir(), 'lanchat-store-'));
+      chmodSync(home, 0o777); // a config directory others can write
+      const theirHome = mkdtempSync(join(tmpdir(), 'lanchat-store-'));
+      const listen = await listener(['--nick', 'bob'], { env: { LANCHAT_HOME: theirHome } });
+      const theirKey = (await run(['id'], theirHome)).stdout().toString().split('\n')[0];
+      const book = { version: 1, contacts: [{ name: 'bob', host: '127.0.0.1', port: listen.port, fingerprint: theirKey }] };
+      const planted = spawnSync('setpriv', [...asOtherUser, 'sh', '-c', 'cat > "$0"', join(home, 'contacts.json')], {
+        input: JSON.stringify(book),
+      });
+      expect(planted.status).toBe(0);
+      const chat = await run(['chat', 'bob'], home, 'the secret\n');
+      expect(chat.code).toBe(1);
+      expect(chat.stderr()).toBe(
+        `lanchat: ${home} can be written by other users (mode 0777): lanchat will not trust what is in it; chmod 700 ${home}\n`,
+      );
+      listen.child.kill('SIGTERM');
+      await listen.exited;
+      expect(listen.stdout().length).toBe(0);
+      expect(listen.stderr()).toBe(`listening on 127.0.0.1:${listen.port}\n`); // nobody came
+    },
+  );
+
+  it.skipIf(!otherUserPossible).each([
+    ['contacts.json', '{"version":1,"contacts":[]}\n', ['contacts', 'list']],
+    ['known-peers.json', '{"version":1,"peers":{}}\n', ['connect', '127.0.0.1']],
+    ['identity.pem', 'a key\n', ['id']],
+    ['config.json', '{}\n', ['config', 'nick']],
+  ])('when %s belongs to another user then the command reading it refuses, naming it and the fix', async (file, text, args) => {
+    const home = mkdtempSync(join(tmpdir(), 'lanchat-store-'));
+    const path = join(home, file);
+    writeFileSync(path, text, { mode: 0o600 });
+    chownSync(path, OTHER_UID, OTHER_UID);
+    const port = await countingPort();
+    try {
+      const result = await run(args[0] === 'connect' ? [...args, String(port.port)] : args, home);
+      expect(result.code).toBe(1);
+      expect(result.stderr()).toBe(
+        `lanchat: ${path} belongs to another user (uid ${OTHER_UID}): lanchat will not trust it; remove it, or if it is yours: chown 0 ${path}\n`,
+      );
+      expect(port.dialled()).toBe(0);
+    } finally {
+      await port.close();
+    }
+  });
+
+  it('when a pin file can be written by the group then connect refuses before dialling, naming the chmod', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'lanchat-store-'));
+    const path = join(home, 'known-peers.json');
+    writeFileSync(path, '{"version":1,"peers":{}}\n');
+    chmodSync(path, 0o620);
+    const port = await countingPort();
+    try {
+      const result = await run(['connect', '127.0.0.1', String(port.port)], home, 'hello\n');
+      expect(result.code).toBe(1);
+      expect(result.stderr()).toBe(
+        `lanchat: ${path} can be written by other users (mode 0620): lanchat will not trust what is in it; chmod 600 ${path}\n`,
+      );
+      expect(port.dialled()).toBe(0);
+    } finally {
+      await port.close();
+    }
   });
 });
