@@ -112,42 +112,110 @@ export async function readText(path: string): Promise<string | null> {
   }
 }
 
-/** The lock is a directory beside the file (proper-lockfile's mkdir), made private like the rest. */
-const lockFs = { ...fs, mkdir: (path: string, callback: fs.NoParamCallback) => fs.mkdir(path, DIR_MODE, callback) };
+/** How long a lock may go without its holder refreshing it before another process takes it over. */
+export interface LockTiming {
+  /** proper-lockfile's `stale` (it takes 2 s at least); the holder refreshes the lock every half of it. */
+  staleMs: number;
+}
 
-const LOCK_OPTIONS = {
-  realpath: false, // the file may not exist yet
-  fs: lockFs,
-  stale: 10_000,
-  retries: { retries: 100, minTimeout: 10, maxTimeout: 100, randomize: true },
-};
+const LOCK_TIMING: LockTiming = { staleMs: 10_000 };
+
+/**
+ * The file system as proper-lockfile sees it: the lock is a directory beside
+ * the file (its mkdir), made private like the rest; and a lock dated ahead of
+ * now by more than the stale limit reads as stale. A live holder dates its
+ * lock by this machine's clock (up to a second ahead: proper-lockfile rounds
+ * up where mtimes have whole seconds) and refreshes it every stale/2, so such a
+ * date was not written by one (a clock set back since, a copied directory);
+ * proper-lockfile compares only with the past, and the lock would never clear.
+ * A lock dated ahead by less clears once that much older: within 2 × stale.
+ */
+function lockFileSystem(staleMs: number): object {
+  return {
+    ...fs,
+    mkdir: (path: string, callback: fs.NoParamCallback) => fs.mkdir(path, DIR_MODE, callback),
+    stat: (path: string, callback: (error: NodeJS.ErrnoException | null, stats?: fs.Stats) => void) =>
+      fs.stat(path, (error, stats) => {
+        if (error || stats.mtimeMs <= Date.now() + staleMs) return callback(error, stats);
+        callback(null, Object.create(stats, { mtime: { value: new Date(0) } }) as fs.Stats);
+      }),
+  };
+}
+
+function lockOptions(timing: LockTiming, onCompromised: (error: Error) => void): lockfile.LockOptions {
+  // Waits longer than it takes any lock not kept fresh to clear (2 × stale, see lockFileSystem): a lock
+  // left by a killed process never makes the next command fail. 100 ms a try once past the first few.
+  const waitMs = 3 * timing.staleMs;
+  return {
+    realpath: false, // the file may not exist yet
+    fs: lockFileSystem(timing.staleMs),
+    stale: timing.staleMs,
+    retries: { retries: Math.ceil(waitMs / 100) + 4, minTimeout: 10, maxTimeout: 100, randomize: true },
+    // proper-lockfile throws it from a timer by default: a crash with a stack trace.
+    onCompromised,
+  };
+}
+
+/** What a change of a store file returns: the new text (null: leave the file alone), and a result for the caller. */
+export interface TextChange<T> {
+  text: string | null;
+  result: T;
+}
 
 /**
  * Reads `path`, lets `change` compute the new text (or null to leave the file
  * alone), and writes it atomically, all under a lock shared with every other
- * lanchat process. Resolves to what `change` returned.
+ * lanchat process. Resolves to what `change` returned. A lock this process
+ * loses meanwhile (held up past the stale limit, and taken over) ends it at
+ * once with an error, and nothing is written after that. `timing`: for tests.
  */
-export async function updateText<T>(path: string, change: (text: string | null) => { text: string | null; result: T }): Promise<T> {
+export async function updateText<T>(
+  path: string,
+  change: (text: string | null) => TextChange<T> | Promise<TextChange<T>>,
+  timing: LockTiming = LOCK_TIMING,
+): Promise<T> {
   await makeStoreDir(path);
   await checkStoreDir(path); // made by us now, or there already: in either case, ours alone
+  const lockPath = `${path}.lock`;
+  let lost = false;
+  let onLost: (error: LanchatError) => void = () => {};
+  const lockLost = new Promise<never>((_, reject) => (onLost = reject));
+  lockLost.catch(() => {}); // lost only after we were done: nothing left to tell
+  const onCompromised = (): void => {
+    lost = true;
+    onLost(
+      new LanchatError(
+        'ERR_STORE_LOCK_LOST',
+        `lost the lock ${lockPath} (held up for over ${timing.staleMs / 1000} s, or removed): ${path} may not have this change; check it and try again`,
+      ),
+    );
+  };
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(path, LOCK_OPTIONS);
+    release = await lockfile.lock(path, lockOptions(timing, onCompromised));
   } catch (error) {
     const { code } = error as NodeJS.ErrnoException;
     throw code === 'ELOCKED'
-      ? new LanchatError('ERR_STORE_LOCKED', `${path} is locked by another lanchat process; try again`)
-      : new LanchatError('ERR_STORE', `cannot lock ${path}: ${fsProblem(error)}`);
+      ? new LanchatError(
+          'ERR_STORE_LOCKED',
+          `${path} stayed locked for ${(3 * timing.staleMs) / 1000} s by another lanchat process; if none is running, remove the lock: rmdir ${lockPath}`,
+        )
+      : new LanchatError('ERR_STORE', `cannot lock ${path} (${lockPath}): ${fsProblem(error)}`);
   }
-  try {
-    const { text, result } = change(await readText(path));
+  const work = (async (): Promise<T> => {
+    const { text, result } = await change(await readText(path));
+    if (lost) return result; // told already (below); another process may own the file now
     if (text !== null) {
       await writeFileAtomic(path, text, { encoding: 'utf8', fsync: true, mode: FILE_MODE }).catch((error: Error) => {
         throw new LanchatError('ERR_STORE', `cannot write ${path}: ${fsProblem(error)}`);
       });
     }
     return result;
+  })();
+  try {
+    return await Promise.race([work, lockLost]);
   } finally {
+    work.catch(() => {}); // lost the lock first: its end no longer matters
     await release().catch(() => {});
   }
 }

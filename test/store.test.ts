@@ -3,12 +3,23 @@
 // made private whatever the umask, and not trusted when another user could
 // have put it there.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { updateText } from '../src/store.js';
+import { updateText, type LockTiming } from '../src/store.js';
 import { CLI, fileInput, killAll, lanchat, listener, spawnProc, type Proc } from './cli-helpers.js';
 
 afterEach(killAll);
@@ -142,5 +153,88 @@ describe('like ssh StrictModes, what another user could have put there is not tr
     } finally {
       await port.close();
     }
+  });
+});
+
+describe('the lock around each change of a store file', () => {
+  const fast: LockTiming = { staleMs: 2000 }; // proper-lockfile's shortest
+  const write = (text: string) => () => ({ text, result: text });
+  /** A lock directory left behind, dated `at`. */
+  const leaveLock = (path: string, at: Date): void => {
+    mkdirSync(`${path}.lock`);
+    utimesSync(`${path}.lock`, at, at);
+  };
+
+  it('when a lock was left by a process killed right after taking it then the next change waits it out', async () => {
+    const path = join(freshHome(), 'contacts.json');
+    mkdirSync(join(path, '..'), { mode: 0o700 });
+    leaveLock(path, new Date(Date.now() + 1000)); // proper-lockfile dates a new lock up to a second ahead
+    await expect(updateText(path, write('saved\n'), fast)).resolves.toBe('saved\n');
+    expect(readFileSync(path, 'utf8')).toBe('saved\n');
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it.each([
+    ['a minute ago', -60_000],
+    ['an hour ahead (a clock set back since)', 3_600_000],
+  ])('when a lock left behind is dated %s then it clears', async (_, offset) => {
+    const path = join(freshHome(), 'contacts.json');
+    mkdirSync(join(path, '..'), { mode: 0o700 });
+    leaveLock(path, new Date(Date.now() + offset));
+    await expect(updateText(path, write('saved\n'), fast)).resolves.toBe('saved\n');
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it('when a live holder keeps the lock then the wait ends in one line naming the lock to remove', async () => {
+    const path = join(freshHome(), 'contacts.json');
+    const timing: LockTiming = { staleMs: 3000 }; // refreshed every 1.5 s: never stale while held
+    let held = (): void => {};
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    let finish = (): void => {};
+    const gate = new Promise<void>((resolve) => (finish = resolve));
+    const holder = updateText(
+      path,
+      async () => {
+        held();
+        await gate;
+        return { text: 'first\n', result: null };
+      },
+      timing,
+    );
+    await holding;
+    await expect(updateText(path, write('second\n'), timing)).rejects.toMatchObject({
+      code: 'ERR_STORE_LOCKED',
+      message: `${path} stayed locked for 9 s by another lanchat process; if none is running, remove the lock: rmdir ${path}.lock`,
+    });
+    finish();
+    await holder;
+    expect(readFileSync(path, 'utf8')).toBe('first\n');
+  });
+
+  it('when the holder was held up past the stale limit and lost the lock then it is one error, not a crash, and nothing is written', async () => {
+    const path = join(freshHome(), 'contacts.json');
+    let held = (): void => {};
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    const update = updateText(
+      path,
+      async () => {
+        held();
+        await update.catch(() => {}); // held up until the lock is lost
+        return { text: 'too late\n', result: null };
+      },
+      fast,
+    );
+    await holding;
+    // Another process took the stale lock over: the lock's date is no longer the holder's.
+    const lock = `${path}.lock`;
+    const now = Date.now();
+    const takenOver = new Date(now === statSync(lock).mtimeMs ? now - 1 : now); // a fresh lock, not the holder's
+    utimesSync(lock, takenOver, takenOver);
+    await expect(update).rejects.toMatchObject({
+      code: 'ERR_STORE_LOCK_LOST',
+      message: `lost the lock ${lock} (held up for over 2 s, or removed): ${path} may not have this change; check it and try again`,
+    });
+    // The next change, once the lock the holder left has gone stale, finds nothing written by the holder.
+    await expect(updateText(path, (text) => ({ text: 'next\n', result: text }), fast)).resolves.toBeNull();
   });
 });
