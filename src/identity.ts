@@ -3,11 +3,10 @@
 // one file (identity.pem, mode 0600) beside the contacts. No crypto of our own:
 // node:crypto reads and fingerprints it.
 import { X509Certificate, createPrivateKey, randomUUID } from 'node:crypto';
-import { link, mkdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, stat, unlink, writeFile } from 'node:fs/promises';
 import { platform } from 'node:os';
-import { dirname } from 'node:path';
 import { LanchatError } from './errors.js';
-import { readText, storePath } from './store.js';
+import { fsProblem, makeStoreDir, readText, storePath } from './store.js';
 
 export const IDENTITY_FILE = 'identity.pem';
 
@@ -70,17 +69,18 @@ export async function loadIdentity(env: NodeJS.ProcessEnv): Promise<Identity> {
     algorithm: 'sha256',
     notAfterDate: new Date(Date.UTC(2126, 0, 1)),
   });
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const dir = await makeStoreDir(path);
   const candidate = `${path}.${randomUUID()}.tmp`;
-  await writeFile(candidate, `${made.private}${made.cert}`, { mode: 0o600, flag: 'wx' });
   try {
+    await writeFile(candidate, `${made.private}${made.cert}`, { mode: 0o600, flag: 'wx' });
     await link(candidate, path);
   } catch (error) {
+    // EEXIST: another process was first; its identity is the one.
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new LanchatError('ERR_IDENTITY', `cannot save ${path}: ${(error as Error).message}`);
+      throw new LanchatError('ERR_IDENTITY', `cannot create this install's key in ${dir}: ${fsProblem(error)}`);
     }
   } finally {
-    await unlink(candidate).catch(() => {});
+    await unlink(candidate).catch(() => {}); // even half written (a full disk): no leftovers
   }
   return parseIdentity((await readText(path)) ?? '', path);
 }

@@ -1,4 +1,5 @@
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -58,5 +59,30 @@ describe('lanchat id', () => {
     const result = await run(dir);
     expect(result.code).toBe(1);
     expect(result.err).toMatch(/^lanchat: .*identity\.pem: no private key and certificate in it; remove it to make a new identity/);
+  });
+
+  it('on a full disk, a first run says so in one line and leaves no temporary file behind', async ({ skip }) => {
+    const dir = home();
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir]).status === 0;
+    skip(!mounted, 'cannot mount a tmpfs here (needs root, or CAP_SYS_ADMIN)');
+    try {
+      const filler = openSync(join(dir, 'filler'), 'w');
+      try {
+        for (let i = 0; i < 1000; i++) writeSync(filler, Buffer.alloc(4096));
+        throw new Error('the 64 KiB tmpfs never filled');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+      } finally {
+        closeSync(filler);
+      }
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const result = await run(dir);
+        expect(result.code).toBe(1);
+        expect(result.err).toBe(`lanchat: cannot create this install's key in ${dir}: no space left on device\n`);
+        expect(readdirSync(dir)).toEqual(['filler']);
+      }
+    } finally {
+      spawnSync('umount', [dir]);
+    }
   });
 });

@@ -44,6 +44,8 @@ async function connectUntilDone(
   });
   // A broken identity is reported before anyone is dialled (a listener would see us come and go).
   const identity = flags.raw || flags.insecure ? null : await loadIdentity(ctx.env);
+  // So is a pin file that cannot be read or trusted (see store.ts): nobody is dialled then.
+  if (identity && !flags.fingerprint) await loadKeyBook(ctx.env);
   const socket = await dial(host, port, {
     timeoutMs: flags.timeout * 1000,
     retries: flags.retry,
