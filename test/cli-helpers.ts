@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,4 +138,19 @@ export async function rawPeer(port: number): Promise<Socket> {
   socket.resume();
   await once(socket, 'connect');
   return socket;
+}
+
+/** A TCP port that counts who dials it (nobody should). */
+export async function countingPort(): Promise<{ port: number; dialled: () => number; close: () => Promise<void> }> {
+  let count = 0;
+  const server = createServer((socket) => {
+    count++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    dialled: () => count,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

@@ -15,12 +15,11 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { updateText, type LockTiming } from '../src/store.js';
-import { CLI, fileInput, killAll, lanchat, listener, spawnProc, type Proc } from './cli-helpers.js';
+import { CLI, countingPort, fileInput, killAll, lanchat, listener, spawnProc, type Proc } from './cli-helpers.js';
 
 afterEach(killAll);
 
@@ -38,21 +37,6 @@ async function run(args: string[], home: string, input = ''): Promise<Proc & { c
 const OTHER_UID = 12345;
 const asOtherUser = ['--reuid', String(OTHER_UID), '--regid', String(OTHER_UID), '--clear-groups'];
 const otherUserPossible = spawnSync('setpriv', [...asOtherUser, 'true']).status === 0;
-
-/** A TCP port that counts who dials it (nobody should). */
-async function countingPort(): Promise<{ port: number; dialled: () => number; close: () => Promise<void> }> {
-  let count = 0;
-  const server = createServer((socket) => {
-    count++;
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    dialled: () => count,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
 
 /** Runs lanchat to its end under `umask 000`, as a careless login shell would. */
 async function runOpenUmask(args: string[], home: string): Promise<Proc & { code: number | null }> {

@@ -2,11 +2,10 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, chownSync, closeSync, lstatSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, fileInput, killAll, lanchat, listener, rawPeer, spawnProc, type Proc } from './cli-helpers.js';
+import { CLI, countingPort, fileInput, killAll, lanchat, listener, rawPeer, spawnProc, type Proc } from './cli-helpers.js';
 
 const mounts: string[] = [];
 
@@ -84,20 +83,14 @@ describe('--log is opened up front and only appends to a file of ours', () => {
     const path = join(dir, 'chat.log');
     writeFileSync(path, '');
     chmodSync(path, 0o666);
-    let connections = 0;
-    const server = createServer((socket) => {
-      connections++;
-      socket.destroy();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const server = await countingPort();
     try {
-      const { port } = server.address() as { port: number };
-      const connect = lanchat(['connect', '127.0.0.1', String(port), '--raw', '--log', path], { stdin: 'ignore' });
+      const connect = lanchat(['connect', '127.0.0.1', String(server.port), '--raw', '--log', path], { stdin: 'ignore' });
       expect((await exitWithin(connect, 10_000)).code).toBe(1);
       expect(connect.stderr()).toMatch(/^lanchat: cannot log to .*chat\.log: others can write it/);
-      expect(connections).toBe(0);
+      expect(server.dialled()).toBe(0);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 
