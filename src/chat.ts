@@ -5,7 +5,7 @@
 // tests run it with in-memory streams.
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { Console, type ConsoleIO, type JobControl } from './console.js';
+import { Console, type ConsoleIO } from './console.js';
 import { Direct, plural, type Incoming } from './conversation.js';
 import type { SessionSecurity } from './door.js';
 import { LanchatError, type Outcome } from './errors.js';
@@ -16,8 +16,6 @@ import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, 
 import { Transcript, type LogFile } from './transcript.js';
 import { formatAddress, type Endpoint } from './address.js';
 import { socketReads } from './transport.js';
-
-export type { JobControl };
 
 export interface ChatIO extends ConsoleIO {
   cwd: string;
@@ -215,9 +213,9 @@ export class Chat {
    * is kept for the next peer instead.
    */
   async #leftoverInput(): Promise<string | null> {
-    const console = this.#console;
-    if (this.#options.interactive || this.#options.keep || console.inputEnded || this.#quitInput || !console.readingPipe) return null;
-    const { lines, ended } = await console.countLeftover(LEFTOVER_MS);
+    const input = this.#console;
+    if (this.#options.interactive || this.#options.keep || input.inputEnded || this.#quitInput || !input.readingPipe) return null;
+    const { lines, ended } = await input.countLeftover(LEFTOVER_MS);
     if (lines === 0) return null; // an input that ended, or stays open, with nothing more had nothing to send
     return ended ? `${plural(lines, 'line')} of input not sent` : `the rest of the input was not sent (${plural(lines, 'line')} and more)`;
   }

@@ -152,7 +152,7 @@ export interface KeyboardHandlers {
 export interface PipeHandlers {
   /** Whole lines; `written` once their buffers may be reused. Return false to pause the input until resumeInput(). */
   lines: (lines: Lines, written?: () => void) => boolean;
-  /** The input ended; `last` is an unfinished last line (LF added), if any. Throws like LineSplitter.end(). */
+  /** The input ended (an unfinished last line was handed to `lines` first, with its LF added). */
   end: () => void;
   /** A line over the limit or text that is not UTF-8 (a BadLineError, with the good lines before it). */
   bad: (error: Error) => void;

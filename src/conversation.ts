@@ -180,7 +180,7 @@ export class Direct extends EventEmitter {
   }
 }
 
-export type { Incoming, SessionEnd };
+export type { Incoming };
 
 export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
