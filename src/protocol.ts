@@ -17,25 +17,65 @@ const LF = 0x0a;
 
 export type TextKind = 'msg' | 'me';
 
+/**
+ * What a text frame says about itself in a room (PROTOCOL.md, Rooms): from a
+ * host, who said it (`from`), that only you see it (`private`), that it was
+ * said before you came (`earlier`); from a member, to whom alone (`to`).
+ */
+export interface TextMeta {
+  from?: string;
+  to?: string;
+  private?: true;
+  earlier?: true;
+}
+
+/** The feature a hello lists when its sender can join rooms (show who said what). */
+export const ROOM_FEATURE = 'room';
+
 export type Frame =
   /**
    * `features`: what the sender offers beyond version 1 (absent: nothing).
    * `aliveMs`: with "ping", how long the sender waits in silence before it
    * takes the peer for lost.
    */
-  | { type: 'hello'; version: number; nick: string; maxLine: number; features?: string[]; aliveMs?: number }
+  | {
+      type: 'hello';
+      version: number;
+      nick: string;
+      maxLine: number;
+      features?: string[];
+      aliveMs?: number;
+      /** From a room's host: the room's name, and the nick the member has in it. */
+      room?: string;
+      you?: string;
+    }
   /**
    * Text, delivered as its lines arrive: a big body comes as several of these,
    * and only the one with `last` set completes the frame (and may be acked).
    */
-  | { type: TextKind; id: number; parts: Buffer[]; lines: number; last: boolean }
+  | { type: TextKind; id: number; parts: Buffer[]; lines: number; last: boolean; meta?: TextMeta }
   | { type: 'ack'; id: number }
   | { type: 'nick'; nick: string }
   /** `complete: false`: the sender stopped before the end of its input (absent means complete). */
   | { type: 'bye'; complete?: false }
   | { type: 'error'; message: string }
   /** A sign of life, sent when a side has sent nothing for a while; never answered. */
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | RoomFrame;
+
+/** What a room's host tells its members besides text (PROTOCOL.md, Rooms). */
+export type RoomFrame =
+  /** Who is in the room besides you, when you join (several frames for a big room). */
+  | { type: 'here'; nicks: string[] }
+  | { type: 'joined'; nick: string }
+  | { type: 'left'; nick: string; why: string }
+  | { type: 'renamed'; from: string; nick: string }
+  /** Every text frame you sent up to `id` was written out by everyone present when it was relayed (or reported undelivered). */
+  | { type: 'delivered'; id: number }
+  /** Text frame `id` did not reach `nick`, for `why`. */
+  | { type: 'undelivered'; id: number; nick: string; why: string }
+  /** A command the host refused (a nick taken, nobody of that name). */
+  | { type: 'notice'; message: string };
 
 /** The frames without a body, which encode to a single JSON line. */
 export type ControlFrame = Exclude<Frame, { type: TextKind }>;
@@ -76,8 +116,9 @@ export function encodeControl(frame: ControlFrame): string {
 }
 
 /** The header line of a text frame; the body (`size` bytes of lines) follows it. */
-export function encodeTextHeader(type: TextKind, id: number, size: number): string {
-  return `{"type":"${type}","id":${id},"size":${size}}\n`;
+export function encodeTextHeader(type: TextKind, id: number, size: number, meta?: TextMeta): string {
+  if (!meta) return `{"type":"${type}","id":${id},"size":${size}}\n`;
+  return `${JSON.stringify({ type, id, size, ...meta })}\n`;
 }
 
 function lineTooLong(maxLine: number): LanchatError {
@@ -220,6 +261,24 @@ function nickField(value: unknown): string {
   return value;
 }
 
+/** A short reason or notice from the peer (cut to MAX_ERROR_TEXT). */
+function textField(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw protocolError(`${what} has no text`);
+  return value.slice(0, MAX_ERROR_TEXT);
+}
+
+/** The room fields of a text frame, each checked when present. */
+function textMeta(fields: Record<string, unknown>): TextMeta | undefined {
+  if (fields.from === undefined && fields.to === undefined && fields.private === undefined && fields.earlier === undefined)
+    return undefined;
+  return {
+    ...(fields.from !== undefined && { from: nickField(fields.from) }),
+    ...(fields.to !== undefined && { to: nickField(fields.to) }),
+    ...(fields.private === true && { private: true }),
+    ...(fields.earlier === true && { earlier: true }),
+  };
+}
+
 /** A hello's optional `features`: up to MAX_FEATURES names of printable ASCII (kept as sent: the session ignores those it does not know). */
 function featuresField(value: unknown): string[] {
   if (!Array.isArray(value) || value.length > MAX_FEATURES || !value.every((name) => typeof name === 'string' && FEATURE.test(name))) {
@@ -256,11 +315,15 @@ function parseHeader(line: Buffer, maxLine: number): { frame: Frame | null; size
           maxLine: fields.maxLine,
           ...(fields.features !== undefined && { features: featuresField(fields.features) }),
           ...(fields.aliveMs !== undefined && { aliveMs: fields.aliveMs }),
+          ...(fields.room !== undefined && { room: nickField(fields.room) }),
+          ...(fields.you !== undefined && { you: nickField(fields.you) }),
         };
       case 'msg':
-      case 'me':
+      case 'me': {
         if (!isId(fields.id)) throw protocolError('a message has no valid id');
-        return { type: fields.type, id: fields.id, parts: [], lines: 0, last: false };
+        const meta = textMeta(fields);
+        return { type: fields.type, id: fields.id, parts: [], lines: 0, last: false, ...(meta && { meta }) };
+      }
       case 'ack':
         if (!isId(fields.id)) throw protocolError('an ack has no valid id');
         return { type: 'ack', id: fields.id };
@@ -273,6 +336,23 @@ function parseHeader(line: Buffer, maxLine: number): { frame: Frame | null; size
         return { type: 'error', message: fields.message.slice(0, MAX_ERROR_TEXT) };
       case 'ping':
         return { type: 'ping' };
+      case 'here':
+        if (!Array.isArray(fields.nicks) || fields.nicks.length === 0) throw protocolError('a here frame has no nicks');
+        return { type: 'here', nicks: fields.nicks.map(nickField) };
+      case 'joined':
+        return { type: 'joined', nick: nickField(fields.nick) };
+      case 'left':
+        return { type: 'left', nick: nickField(fields.nick), why: textField(fields.why, 'a left frame') };
+      case 'renamed':
+        return { type: 'renamed', from: nickField(fields.from), nick: nickField(fields.nick) };
+      case 'delivered':
+        if (!isId(fields.id)) throw protocolError('a delivered frame has no valid id');
+        return { type: 'delivered', id: fields.id };
+      case 'undelivered':
+        if (!isId(fields.id)) throw protocolError('an undelivered frame has no valid id');
+        return { type: 'undelivered', id: fields.id, nick: nickField(fields.nick), why: textField(fields.why, 'an undelivered frame') };
+      case 'notice':
+        return { type: 'notice', message: textField(fields.message, 'a notice') };
       default:
         if (typeof fields.type !== 'string') throw protocolError('a frame has no type');
         return null; // a newer peer's frame: skip it and its body
@@ -328,7 +408,7 @@ export class FrameDecoder {
       if (size === 0 && (frame?.type === 'msg' || frame?.type === 'me')) throw protocolError('a message has no text');
       // Only text frames have bodies: a known control frame with one is broken, not a newer frame to skip.
       if (size > 0 && frame && frame.type !== 'msg' && frame.type !== 'me')
-        throw protocolError(`${/^[ae]/.test(frame.type) ? 'an' : 'a'} ${frame.type} frame carries a body`);
+        throw protocolError(`${/^[aeu]/.test(frame.type) ? 'an' : 'a'} ${frame.type} frame carries a body`);
       this.#frame = frame;
       this.#need = size;
       if (size === 0 && frame) onFrame(frame);

@@ -15,18 +15,38 @@ import {
   countLines,
   encodeControl,
   encodeTextHeader,
+  ROOM_FEATURE,
   type ControlFrame,
   type Frame,
+  type RoomFrame,
   type TextKind,
+  type TextMeta,
 } from './protocol.js';
 
 export type Role = 'connect' | 'listen';
 
 export interface Incoming {
   kind: TextKind;
+  /** Who said it: the peer, or in a room the member the host names. */
   nick: string;
   /** Whole lines of UTF-8 text, each ending in a line feed. */
   body: Buffer;
+  /** In a room: a member's private message is for this nick alone (at the host). */
+  to?: string;
+  /** In a room: only you were told this (at a member). */
+  private?: true;
+  /** In a room: said before you joined (at a member). */
+  earlier?: true;
+}
+
+/**
+ * What a room's host tells the session of each member (PROTOCOL.md, Rooms):
+ * the room's name, and the nick a connector gets — or why it is refused.
+ */
+export interface HostedRoom {
+  name: string;
+  /** `nick`, or a free nick like it, for a connector that said `features`; an error refuses it (sent as an error frame). */
+  admit: (nick: string, features: readonly string[]) => string | LanchatError;
 }
 
 export interface SessionOptions {
@@ -41,6 +61,8 @@ export interface SessionOptions {
   plain?: boolean;
   /** What to call a plain peer, which has no nick (usually its address). */
   plainNick?: string;
+  /** Listener: we host this room, and the peer is one of its members. */
+  room?: HostedRoom;
   /** How long to wait for the peer's hello. */
   handshakeMs?: number;
   /** At the end, how long to wait without progress for acks and for the peer's goodbye. */
@@ -120,6 +142,12 @@ export interface Session {
   on(event: 'peer-done', listener: () => void): this;
   /** The session takes no more input: we finish or quit. */
   on(event: 'closing', listener: () => void): this;
+  /** A member: what the room's host said besides text. A host: nothing (members cannot say these). */
+  on(event: 'room', listener: (frame: RoomFrame) => void): this;
+  /** A host: the member asks for this nick (see `renamePeer`). */
+  on(event: 'nick-request', listener: (nick: string) => void): this;
+  /** The peer confirmed more of our lines (`confirmedLines` went up). */
+  on(event: 'confirmed', listener: () => void): this;
 }
 
 /**
@@ -228,10 +256,25 @@ export abstract class Session extends EventEmitter {
    * is full: wait for 'drain' before sending more. `written` is called once the
    * socket no longer needs the buffers (they may then be reused).
    */
-  send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void): boolean {
+  send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void, meta?: TextMeta): boolean {
     if (this.#state !== 'open') return false;
     this.#idleTimer?.refresh();
-    return this.sendText(kind, Array.isArray(text) ? text : [text], lines, written);
+    return this.sendText(kind, Array.isArray(text) ? text : [text], lines, written, meta);
+  }
+
+  /** Lines the peer has confirmed so far (for plain peers: all sent). */
+  get confirmedLines(): number {
+    return this.linesSent - this.unconfirmed;
+  }
+
+  /** Bytes written to the socket and not taken by the kernel yet: what a slow reader leaves behind. */
+  get pendingBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Ends the session at once, telling the peer why (when it can read it): a room's host dropping a member. */
+  drop(error: LanchatError): void {
+    this.fail(error, true);
   }
 
   /** Changes our nick; the peer is told. */
@@ -276,7 +319,7 @@ export abstract class Session extends EventEmitter {
   // What the kinds of session say differently.
 
   /** Sends whole lines, as `send` (the session is open). */
-  protected abstract sendText(kind: TextKind, parts: Buffer[], lines: number, written?: () => void): boolean;
+  protected abstract sendText(kind: TextKind, parts: Buffer[], lines: number, written?: () => void, meta?: TextMeta): boolean;
   /** Tells the peer our new nick, if it can hear it. */
   protected abstract tellNick(nick: string): void;
   /** Reads a chunk from the socket; true when it held traffic (more than heartbeats). Throws LanchatError. */
@@ -338,6 +381,11 @@ export abstract class Session extends EventEmitter {
 
   protected get state(): State {
     return this.#state;
+  }
+
+  /** A room's host gave us another nick (the hello's `you`, or a rename). */
+  protected set ownNick(nick: string) {
+    this.#nick = nick;
   }
 
   protected get ending(): 'finish' | 'quit' | null {
@@ -429,7 +477,7 @@ export abstract class Session extends EventEmitter {
   }
 
   /** Hands text to the output; once the last part is written, acks `ackId` (0: nothing to ack). */
-  protected deliver(kind: TextKind, parts: Buffer[], lines: number, ackId: number): void {
+  protected deliver(kind: TextKind, parts: Buffer[], lines: number, ackId: number, meta?: TextMeta): void {
     this.#linesReceived += lines;
     const delivery: Delivery = { written: false, chunk: null };
     this.#lastDelivery = delivery;
@@ -446,7 +494,10 @@ export abstract class Session extends EventEmitter {
     let more = true;
     // Writes complete in order, so the last part's callback speaks for all of them.
     parts.forEach((body, i) => {
-      more = this.options.deliver({ kind, nick: this.peerNick!, body }, i === parts.length - 1 ? onWritten : () => {}) && more;
+      const incoming: Incoming = meta
+        ? { ...roomFields(meta), kind, nick: meta.from ?? this.peerNick!, body }
+        : { kind, nick: this.peerNick!, body };
+      more = this.options.deliver(incoming, i === parts.length - 1 ? onWritten : () => {}) && more;
     });
     if (parts.length === 0) onWritten();
     // Backpressure: read no more until this text is out (unless it already is).
@@ -571,6 +622,8 @@ export class LanchatSession extends Session {
   #linesConfirmed = 0;
   /** Connector: whether the listener's first byte opened a JSON object (null: nothing yet). */
   #spokeJson: boolean | null = null;
+  /** A member: the room's name, from the host's hello (null: a 1:1 session). */
+  #room: string | null = null;
 
   constructor(socket: Duplex, options: SessionOptions) {
     super(socket, options);
@@ -599,6 +652,27 @@ export class LanchatSession extends Session {
     return Math.min(this.options.maxLine, this.#peerMaxLine);
   }
 
+  /** A member: the name of the room we joined (null in a 1:1 session, and at a host). */
+  get room(): string | null {
+    return this.#room;
+  }
+
+  /** Changes our nick. A member only asks: the host says `renamed` if the nick is free. */
+  override setNick(nick: string): void {
+    if (this.#room === null) return super.setNick(nick);
+    if (this.isOpen) this.tellNick(nick);
+  }
+
+  /** A host: the member's nick is now `nick` (the room checked it is free). */
+  renamePeer(nick: string): void {
+    this.#peerNick = nick;
+  }
+
+  /** A host: tells the member about the room. */
+  tellRoom(frame: RoomFrame): void {
+    if (this.isOpen) this.write(encodeControl(frame));
+  }
+
   protected override get unconfirmed(): number {
     return this.linesSent - this.#linesConfirmed;
   }
@@ -607,26 +681,26 @@ export class LanchatSession extends Session {
     return this.#peerCut;
   }
 
-  protected sendText(kind: TextKind, parts: Buffer[], lines: number, written?: () => void): boolean {
+  protected sendText(kind: TextKind, parts: Buffer[], lines: number, written?: () => void, meta?: TextMeta): boolean {
     const size = parts.reduce((sum, part) => sum + part.length, 0);
     const limit = bodyLimit(this.#peerMaxLine);
-    if (size <= limit) return this.#sendFrame(kind, parts, size, lines, written);
+    if (size <= limit) return this.#sendFrame(kind, parts, size, lines, written, meta);
     // Only a batch bigger than the peer's body limit is cut, at line boundaries.
     let ok = true;
     for (let rest = Buffer.concat(parts); rest.length > 0;) {
       const cut = rest.length <= limit ? rest.length : rest.lastIndexOf(0x0a, limit - 1) + 1;
       const piece = rest.subarray(0, cut);
       rest = rest.subarray(cut);
-      ok = this.#sendFrame(kind, [piece], cut, countLines(piece, Infinity), rest.length === 0 ? written : undefined);
+      ok = this.#sendFrame(kind, [piece], cut, countLines(piece, Infinity), rest.length === 0 ? written : undefined, meta);
     }
     return ok;
   }
 
-  #sendFrame(kind: TextKind, parts: Buffer[], size: number, lines: number, written?: () => void): boolean {
+  #sendFrame(kind: TextKind, parts: Buffer[], size: number, lines: number, written?: () => void, meta?: TextMeta): boolean {
     const id = this.#nextId++;
     this.linesSent += lines;
     this.#unacked.push([id, this.linesSent]);
-    return this.writeAll([Buffer.from(encodeTextHeader(kind, id, size)), ...parts], written);
+    return this.writeAll([Buffer.from(encodeTextHeader(kind, id, size, meta)), ...parts], written);
   }
 
   protected tellNick(nick: string): void {
@@ -666,7 +740,16 @@ export class LanchatSession extends Session {
 
   #hello(): ControlFrame {
     const hello: ControlFrame = { type: 'hello', version: PROTOCOL_VERSION, nick: this.nick, maxLine: this.options.maxLine };
-    return this.aliveMs > 0 ? { ...hello, features: [PING], aliveMs: this.aliveMs } : hello;
+    const room = this.options.room;
+    // A host names its room and the member's nick in it; a connector says it can show who said what.
+    if (room)
+      return { ...hello, ...(this.aliveMs > 0 && { features: [PING], aliveMs: this.aliveMs }), room: room.name, you: this.#peerNick! };
+    if (this.role === 'listen') return this.aliveMs > 0 ? { ...hello, features: [PING], aliveMs: this.aliveMs } : hello;
+    return {
+      ...hello,
+      features: this.aliveMs > 0 ? [PING, ROOM_FEATURE] : [ROOM_FEATURE],
+      ...(this.aliveMs > 0 && { aliveMs: this.aliveMs }),
+    };
   }
 
   /**
@@ -742,21 +825,44 @@ export class LanchatSession extends Session {
       this.#peerMaxLine = frame.maxLine;
       this.#peerFeatures = frame.features ?? [];
       if (frame.aliveMs !== undefined) this.#peerAliveMs = frame.aliveMs;
-      if (this.role === 'listen') this.write(encodeControl(this.#hello()));
+      if (this.role === 'listen') {
+        const admitted = this.options.room?.admit(frame.nick, this.#peerFeatures);
+        if (admitted instanceof LanchatError) return this.fail(admitted, true);
+        if (admitted !== undefined) this.#peerNick = admitted;
+        this.write(encodeControl(this.#hello()));
+      } else if (frame.room !== undefined) {
+        this.#room = frame.room;
+        if (frame.you !== undefined) this.ownNick = frame.you;
+      }
       return this.opened();
     }
     switch (frame.type) {
       case 'msg':
       case 'me':
-        return this.deliver(frame.type, frame.parts, frame.lines, frame.last ? frame.id : 0);
+        return this.deliver(frame.type, frame.parts, frame.lines, frame.last ? frame.id : 0, frame.meta);
       case 'ack':
-        return this.#confirm(frame.id);
+        // In a room an ack is the host's, for one hop: a line is confirmed once it is delivered to the room.
+        return this.#room === null ? this.#confirm(frame.id) : undefined;
+      case 'delivered':
+        return this.#room === null ? undefined : this.#confirm(frame.id);
       case 'nick': {
+        if (this.options.room) return void this.emit('nick-request', frame.nick);
         const from = this.#peerNick!;
         this.#peerNick = frame.nick;
         this.emit('nick', from, frame.nick);
         return;
       }
+      case 'here':
+      case 'joined':
+      case 'left':
+      case 'undelivered':
+      case 'notice':
+        return void (this.#room !== null && this.emit('room', frame));
+      case 'renamed':
+        if (this.#room === null) return;
+        if (frame.from === this.nick) this.ownNick = frame.nick;
+        if (frame.from === this.#peerNick) this.#peerNick = frame.nick;
+        return void this.emit('room', frame);
       case 'bye':
         this.#peerCut = frame.complete === false;
         return this.onPeerDone();
@@ -791,7 +897,9 @@ export class LanchatSession extends Session {
     while (this.#unacked.length > 0 && this.#unacked[0][0] <= id) {
       this.#linesConfirmed = this.#unacked.shift()![1];
     }
-    if (this.sentBye || this.#linesConfirmed === before) return;
+    if (this.#linesConfirmed === before) return;
+    this.emit('confirmed');
+    if (this.sentBye) return;
     // A quit waiting (briefly) for the acks of lines already sent leaves once they are in.
     if (this.ending === 'quit') return void (this.unconfirmed === 0 && this.leave());
     if (this.ending !== 'finish') return;
@@ -872,6 +980,15 @@ export class PlainSession extends Session {
     }
     this.onPeerDone();
   }
+}
+
+/** The room fields of a text frame as the output sees them. */
+function roomFields(meta: TextMeta): Pick<Incoming, 'to' | 'private' | 'earlier'> {
+  return {
+    ...(meta.to !== undefined && { to: meta.to }),
+    ...(meta.private && { private: true }),
+    ...(meta.earlier && { earlier: true }),
+  };
 }
 
 /** A session of the kind the caller knows its peer to be (`options.plain`): the session never guesses. */

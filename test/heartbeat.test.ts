@@ -98,10 +98,10 @@ describe('heartbeats between lanchat peers', () => {
   it('each hello offers ping with its limit, and each side learns what the other offers', async () => {
     const { alice, bob, wire } = pair({}, { aliveMs: 9000 });
     await Promise.all([once(alice.session, 'open'), once(bob.session, 'open')]);
-    expect(wire.a[0]).toBe('{"type":"hello","version":1,"nick":"alice","maxLine":65536,"features":["ping"],"aliveMs":3000}\n');
+    expect(wire.a[0]).toBe('{"type":"hello","version":1,"nick":"alice","maxLine":65536,"features":["ping","room"],"aliveMs":3000}\n');
     expect(wire.b[0]).toBe('{"type":"hello","version":1,"nick":"bob","maxLine":65536,"features":["ping"],"aliveMs":9000}\n');
     expect(alice.session.peerFeatures).toEqual(['ping']);
-    expect(bob.session.peerFeatures).toEqual(['ping']);
+    expect(bob.session.peerFeatures).toEqual(['ping', 'room']);
   });
 
   it('a side that has sent nothing for a third of the peer limit pings; one that sends (text, acks) does not', async () => {
@@ -250,8 +250,8 @@ describe('heartbeats and peers without them', () => {
   it('with --alive 0 it offers no heartbeats, sends none, and never takes a quiet peer for lost', async () => {
     const { alice, bob, wire } = pair({ aliveMs: 0 });
     await Promise.all([once(alice.session, 'open'), once(bob.session, 'open')]);
-    expect(wire.a[0]).toBe('{"type":"hello","version":1,"nick":"alice","maxLine":65536}\n');
-    expect(bob.session.peerFeatures).toEqual([]);
+    expect(wire.a[0]).toBe('{"type":"hello","version":1,"nick":"alice","maxLine":65536,"features":["room"]}\n');
+    expect(bob.session.peerFeatures).toEqual(['room']);
     await vi.advanceTimersByTimeAsync(20 * LIMIT);
     expect(pings(wire.a) + pings(wire.b)).toBe(0);
     expect(alice.ended || bob.ended).toBe(false);
