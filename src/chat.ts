@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Console, type ConsoleIO } from './console.js';
-import { Direct, plural, type Incoming } from './conversation.js';
+import { Direct, plural, type Conversation, type Incoming } from './conversation.js';
 import type { SessionSecurity } from './door.js';
 import { LanchatError, type Outcome } from './errors.js';
 import type { Role } from './session.js';
@@ -97,7 +97,7 @@ export class Chat {
   #quitInput = false;
   /** The session was ended for another to follow at once (see endSession). */
   #handingOn = false;
-  #session: Direct | null = null;
+  #session: Conversation | null = null;
   /** Slash commands still at work (/contact), finished before a session's end is reported. */
   #pending = new Set<Promise<void>>();
   #inputError: LanchatError | null = null;
@@ -131,13 +131,8 @@ export class Chat {
    * Runs one session on a connected socket; resolves to how it ended.
    * `plain`: the listener already knows the peer for netcat (see the door).
    */
-  async run(socket: Duplex, peer: Endpoint, { plain, ...security }: SessionSecurity & { plain?: boolean } = {}): Promise<Outcome> {
-    this.#inputError = null;
-    this.#override = null;
-    this.#handingOn = false;
-    this.#stopIdle();
-    this.#transcript.restart();
-    const session = new Direct(socket, peer, security, {
+  run(socket: Duplex, peer: Endpoint, { plain, ...security }: SessionSecurity & { plain?: boolean } = {}): Promise<Outcome> {
+    const direct = new Direct(socket, peer, security, {
       role: this.#options.role,
       nick: this.#nick,
       maxLine: this.#options.maxLine,
@@ -149,6 +144,16 @@ export class Chat {
       deliver: (text, written) => this.#deliver(text, written),
       recycle: socketReads.give,
     });
+    return this.#converse(direct);
+  }
+
+  /** Runs one conversation until it ends; resolves to how it ended. */
+  async #converse(session: Conversation): Promise<Outcome> {
+    this.#inputError = null;
+    this.#override = null;
+    this.#handingOn = false;
+    this.#stopIdle();
+    this.#transcript.restart();
     this.#session = session;
     const onAbort = (): void => {
       this.#override = { signal: this.#io.signal.reason };
@@ -225,7 +230,7 @@ export class Chat {
    * first send what our input still has ready — until it ends or pauses for
    * LINGER_MS — so that two scripts piping at each other both get everything.
    */
-  #onPeerDone(session: Direct): void {
+  #onPeerDone(session: Conversation): void {
     if (this.#options.interactive || this.#console.inputEnded || !this.#console.readingPipe) return session.finish(this.#nothingPending);
     this.#lingering = true;
     this.#armLinger();
@@ -355,7 +360,7 @@ export class Chat {
     this.#console.notice(text);
   }
 
-  #startInput(session: Direct): void {
+  #startInput(session: Conversation): void {
     if (this.#options.interactive) return this.#startKeyboard(session);
     // Input ran out in an earlier session (--keep): a listener only receives now.
     if (this.#console.inputEnded) return this.#options.role === 'listen' ? undefined : session.finish();
@@ -383,7 +388,7 @@ export class Chat {
   };
 
   /** Piped lines: sent; false pauses the input until the socket drains (not idle, so no lingering count-down). */
-  #onPipedLines(session: Direct, lines: Lines, written?: () => void): boolean {
+  #onPipedLines(session: Conversation, lines: Lines, written?: () => void): boolean {
     if (!session.isOpen) {
       written?.();
       return true;
@@ -398,7 +403,7 @@ export class Chat {
     return false;
   }
 
-  #onInputEnd(session: Direct): void {
+  #onInputEnd(session: Conversation): void {
     if (!session.isOpen) return;
     // A listener whose input was empty from the start is a pure receiver: it
     // does not leave first, it waits for the peer's goodbye. (A connector always
@@ -407,7 +412,7 @@ export class Chat {
     session.finish();
   }
 
-  #stopOnInputError(session: Direct, error: LanchatError): void {
+  #stopOnInputError(session: Conversation, error: LanchatError): void {
     // Everything before the bad line still goes out.
     if (error instanceof BadLineError && error.before.lines > 0) this.#sendPiped(session, error.before.parts, error.before.lines);
     this.#inputError =
@@ -425,7 +430,7 @@ export class Chat {
    * Sends piped lines; with --commands each line may be a command. `written`:
    * called once `parts` are no longer needed (see ChatIO.recycleInput).
    */
-  #sendPiped(session: Direct, parts: Buffer[], lines: number, written?: () => void): boolean {
+  #sendPiped(session: Conversation, parts: Buffer[], lines: number, written?: () => void): boolean {
     if (!session.isOpen) {
       written?.();
       return true; // leaving: what comes now is not sent, nor logged as said
@@ -462,7 +467,7 @@ export class Chat {
     return more;
   }
 
-  #startKeyboard(session: Direct): void {
+  #startKeyboard(session: Conversation): void {
     this.#console.openKeyboard(`${this.#nick}> `, {
       line: (line) => this.#handleLine(session, line),
       interrupt: () => {
@@ -479,11 +484,11 @@ export class Chat {
   }
 
   /** One typed (or, with --commands, piped) line. Returns false when the socket is full. */
-  #handleLine(session: Direct, line: string): boolean {
+  #handleLine(session: Conversation, line: string): boolean {
     return this.#handleInput(session, parseInput(line));
   }
 
-  #handleInput(session: Direct, input: Input): boolean {
+  #handleInput(session: Conversation, input: Input): boolean {
     switch (input.command) {
       case 'say':
         return this.#sendText(session, 'msg', input.text);
@@ -518,7 +523,7 @@ export class Chat {
   }
 
   /** /nick, in a session or (no `session`) at a listener with nobody connected yet. */
-  #changeNick(nick: string, session?: Direct): void {
+  #changeNick(nick: string, session?: Conversation): void {
     if (!isValidNick(nick)) return this.#notice(`lanchat: ${NICK_RULE}`);
     this.#nick = nick;
     if (session) {
@@ -530,7 +535,7 @@ export class Chat {
   }
 
   /** Sends `text`: one line, or `lines` of them joined by LF (piped, so already within the limit). */
-  #sendText(session: Direct, kind: TextKind, text: string, lines = 1): boolean {
+  #sendText(session: Conversation, kind: TextKind, text: string, lines = 1): boolean {
     const body = Buffer.from(`${text}\n`, 'utf8');
     if (lines === 1 && body.length - 1 > session.sendLimit) {
       // At a keyboard the line is refused and the chat goes on; in a pipe the run stops, and says so once.
@@ -548,12 +553,12 @@ export class Chat {
   }
 
   /** Remembers a typed line, so that the person hears of it if it stays unconfirmed (see LATE_MS). */
-  #watchTyped(session: Direct, text: string): void {
+  #watchTyped(session: Conversation, text: string): void {
     this.#typed.push({ text, through: session.linesSent, sentAt: Date.now() });
     if (!this.#lateTimer) this.#armLateTimer(session);
   }
 
-  #armLateTimer(session: Direct): void {
+  #armLateTimer(session: Conversation): void {
     const oldest = this.#typed[0];
     if (!oldest) return;
     const dueAt = oldest.sentAt + (this.#options.lateMs ?? LATE_MS);
@@ -565,7 +570,7 @@ export class Chat {
    * other line still unconfirmed with it: one notice per stall, never again for
    * the same lines (the session's end counts what never came).
    */
-  #tellLate(session: Direct, dueAt: number): void {
+  #tellLate(session: Conversation, dueAt: number): void {
     this.#lateTimer = null;
     const confirmed = session.linesSent - session.unconfirmedLines;
     const late = this.#typed.filter((line) => line.through > confirmed);
@@ -589,7 +594,7 @@ export class Chat {
     this.#typed = [];
   }
 
-  #save(session: Direct, file: string | null): void {
+  #save(session: Conversation, file: string | null): void {
     const peer = (session.peerNick ?? 'peer').replace(/[^\p{L}\p{N}._-]/gu, '_');
     const path = resolve(this.#io.cwd, file ?? `lanchat-${peer}-${compactTimestamp(new Date())}.txt`);
     try {
@@ -608,7 +613,7 @@ export class Chat {
   }
 
   /** "65536 bytes (--max-line)", or the peer's smaller limit, named as such. */
-  #limitText(session: Direct): string {
+  #limitText(session: Conversation): string {
     const own = session.sendLimit === this.#options.maxLine;
     return `${session.sendLimit} bytes (${own ? '--max-line' : "the peer's limit"})`;
   }
@@ -622,7 +627,7 @@ export class Chat {
   async #saveContact(name: string, port: number | null): Promise<void> {
     const { saveContact, dialled, role } = this.#options;
     const session = this.#session;
-    if (!saveContact || !session) return this.#notice('lanchat: contacts are not available here');
+    if (!saveContact || !(session instanceof Direct)) return this.#notice('lanchat: contacts are not available here');
     const { peer, key } = session;
     if (role === 'listen' && port === null) {
       return this.#notice(

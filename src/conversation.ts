@@ -22,21 +22,48 @@ export interface ConversationEnd {
   why: string;
 }
 
-export interface Direct {
+/**
+ * What a Chat talks to: one peer (`Direct`, also a room's member, whose peer
+ * is the host) or a room it hosts. The events are Direct's, below.
+ */
+export interface ConversationEvents {
   /** The session is open: the peer is known. */
-  on(event: 'open', listener: () => void): this;
+  open: [];
   /** Join, nick and leave events, for the screen, the transcript and json output. */
-  on(event: 'status', listener: (event: StatusEvent) => void): this;
+  status: [event: StatusEvent];
   /** A loud warning about who the peer may be (multi-line). */
-  on(event: 'warning', listener: (text: string) => void): this;
-  on(event: 'drain' | 'peer-done' | 'closing', listener: () => void): this;
+  warning: [text: string];
+  drain: [];
+  'peer-done': [];
+  closing: [];
+}
+
+export interface Conversation extends EventEmitter<ConversationEvents> {
+  readonly done: Promise<SessionEnd>;
+  readonly isOpen: boolean;
+  /** A plain-text peer: no confirmations. */
+  readonly plain: boolean;
+  /** Who we talk to (a room's name at its host), or null before the handshake. */
+  readonly peerNick: string | null;
+  readonly sendLimit: number;
+  readonly linesSent: number;
+  readonly unconfirmedLines: number;
+  send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void): boolean;
+  finish(complete?: boolean): void;
+  quit(options?: { complete?: boolean; graceMs?: number }): void;
+  setNick(nick: string): void;
+  /** Said when the conversation opens. */
+  security(): string;
+  /** /who. */
+  describe(): string;
+  conclude(end: SessionEnd): ConversationEnd;
 }
 
 /** Errors that mean the peer broke the rules, so we hung up on it. */
 const PEER_FAULTS = new Set(['ERR_BAD_FRAME', 'ERR_LINE_TOO_LONG', 'ERR_NOT_UTF8']);
 
 /** A 1:1 conversation over one connection. */
-export class Direct extends EventEmitter {
+export class Direct extends EventEmitter<ConversationEvents> implements Conversation {
   readonly peer: Endpoint;
   /** The peer's address as shown (`[::1]:5000`). */
   readonly address: string;
