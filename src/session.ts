@@ -37,6 +37,8 @@ export interface Incoming {
   private?: true;
   /** In a room: said before you joined (at a member). */
   earlier?: true;
+  /** On the last piece of a lanchat frame: its id (a room's host reports its delivery by it). */
+  id?: number;
 }
 
 /**
@@ -494,10 +496,12 @@ export abstract class Session extends EventEmitter {
     let more = true;
     // Writes complete in order, so the last part's callback speaks for all of them.
     parts.forEach((body, i) => {
+      const last = i === parts.length - 1;
       const incoming: Incoming = meta
         ? { ...roomFields(meta), kind, nick: meta.from ?? this.peerNick!, body }
         : { kind, nick: this.peerNick!, body };
-      more = this.options.deliver(incoming, i === parts.length - 1 ? onWritten : () => {}) && more;
+      if (last && ackId > 0) incoming.id = ackId;
+      more = this.options.deliver(incoming, last ? onWritten : () => {}) && more;
     });
     if (parts.length === 0) onWritten();
     // Backpressure: read no more until this text is out (unless it already is).
