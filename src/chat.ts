@@ -6,7 +6,8 @@
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Console, type ConsoleIO } from './console.js';
-import { Direct, plural, type Conversation, type Incoming } from './conversation.js';
+import { Direct, RoomHost, plural, type Conversation, type Incoming } from './conversation.js';
+import { Room, type RoomOptions } from './room.js';
 import type { SessionSecurity } from './door.js';
 import { LanchatError, type Outcome } from './errors.js';
 import type { Role } from './session.js';
@@ -145,6 +146,22 @@ export class Chat {
       recycle: socketReads.give,
     });
     return this.#converse(direct);
+  }
+
+  /** A room whose host's user is this chat: what its members say is shown here. Run it with `host`. */
+  openRoom(options: Pick<RoomOptions, 'name' | 'maxMembers'>): Room {
+    const { maxLine, waitMs, idleMs, aliveMs, handshakeMs } = this.#options;
+    return new Room({
+      ...options,
+      hostNick: this.#nick,
+      session: { maxLine, waitMs, idleMs, aliveMs, handshakeMs },
+      deliver: (text, written) => this.#deliver(text, written),
+    });
+  }
+
+  /** Hosts `room` (see openRoom) until the host leaves; resolves to how it ended. */
+  host(room: Room): Promise<Outcome> {
+    return this.#converse(new RoomHost(room, this.#options.maxLine));
   }
 
   /** Runs one conversation until it ends; resolves to how it ended. */

@@ -8,6 +8,7 @@ import { formatAddress, type Endpoint } from './address.js';
 import type { PeerKey, SessionSecurity } from './door.js';
 import { openSession, type Incoming, type Session, type SessionEnd, type SessionOptions } from './session.js';
 import type { TextKind } from './protocol.js';
+import type { Room } from './room.js';
 import { inert, timestamp, type StatusEvent } from './terminal.js';
 
 /** How a conversation ended, as the person is told it. */
@@ -211,4 +212,99 @@ export type { Incoming };
 
 export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * The host's side of a room it hosts: what the host's user says goes to
+ * everyone (Room.say), members coming and going are status events, and the
+ * room runs until the host leaves (/quit, Ctrl-D, a signal): the end of piped
+ * input is not the end of the room.
+ */
+export class RoomHost extends EventEmitter<ConversationEvents> implements Conversation {
+  readonly done: Promise<SessionEnd>;
+  readonly plain = false;
+  readonly sendLimit: number;
+  #room: Room;
+  #open = true;
+  #resolve!: (end: SessionEnd) => void;
+
+  constructor(room: Room, maxLine: number) {
+    super();
+    this.#room = room;
+    this.sendLimit = maxLine;
+    this.done = new Promise((resolve) => (this.#resolve = resolve));
+    room.on('joined', (member) =>
+      this.emit('status', {
+        type: 'join',
+        nick: member.nick,
+        address: member.address,
+        plain: member.plain,
+        ...(member.key && { key: member.key }),
+      }),
+    );
+    room.on('left', (nick) => this.emit('status', { type: 'leave', nick }));
+    room.on('renamed', (from, nick) => this.emit('status', { type: 'nick', from, nick }));
+    room.on('notice', (text) => this.emit('warning', text));
+    room.on('drain', () => this.emit('drain'));
+    queueMicrotask(() => this.emit('open'));
+  }
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  /** The room's name (what /save names its file after). */
+  get peerNick(): string {
+    return this.#room.name;
+  }
+
+  get linesSent(): number {
+    return this.#room.hostLinesSent;
+  }
+
+  get unconfirmedLines(): number {
+    return this.#room.hostLinesSent - this.#room.hostConfirmed;
+  }
+
+  send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void): boolean {
+    if (!this.#open) return false;
+    const more = this.#room.say(kind, Array.isArray(text) ? Buffer.concat(text) : text, lines);
+    written?.(); // the room keeps its own copy of what it still needs
+    return more;
+  }
+
+  /** The host's input ended: the room goes on (a relay), until the host leaves. */
+  finish(): void {}
+
+  quit(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.emit('closing');
+    void this.#room.close().then(() => this.#resolve({ reason: 'quit', unconfirmed: this.unconfirmedLines, peerLeft: false }));
+  }
+
+  setNick(nick: string): void {
+    const refused = this.#room.renameHost(nick);
+    if (refused) this.emit('warning', refused);
+  }
+
+  security(): string {
+    return `hosting room ${inert(this.#room.name)}: each member's link is encrypted (TLS 1.3) unless it is plain text (netcat); as the host you relay, and can read, everything said here`;
+  }
+
+  describe(): string {
+    const members = this.#room.members();
+    return [
+      `hosting room ${inert(this.#room.name)} as ${inert(this.#room.hostNick)}: ${plural(members.length, 'member')}`,
+      ...members.map(
+        (member) =>
+          `  ${inert(member.nick)}  ${member.address}  ${member.key ? member.key.note : 'plain text'}  since ${timestamp(member.joinedAt)}`,
+      ),
+    ].join('\n');
+  }
+
+  conclude(end: SessionEnd): ConversationEnd {
+    const notices = end.unconfirmed > 0 ? [`lanchat: ${plural(end.unconfirmed, 'line')} not confirmed by everyone in the room`] : [];
+    return { notices, failed: end.unconfirmed > 0, peerCut: false, why: 'the room closed' };
+  }
 }

@@ -103,6 +103,7 @@ const CLOSE_MS = 1000;
 const TURNED_AWAY = {
   busy: { noted: 'already in a chat', told: 'busy: already in a chat, try again later' },
   stopped: { noted: 'the listener stopped', told: 'the listener has stopped' },
+  full: { noted: 'the room is full', told: 'busy: the room is full, try again later' },
 } as const;
 
 class Refused extends Error {

@@ -92,6 +92,16 @@ export function parseNick(value: string): string {
   return value;
 }
 
+/** A room's name follows the rule of nicks: one word, shown in every member's prompt line. */
+export function parseRoomName(value: string): string {
+  if (!isValidNick(value)) throw new InvalidArgumentError(`a room name is 1 to 32 characters, with no spaces or control characters.`);
+  return value;
+}
+
+export function parseMaxPeers(value: string): number {
+  return integer(value, 1, 10_000, 'the number of members');
+}
+
 export interface SessionFlags {
   nick?: string;
   format?: Format;

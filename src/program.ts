@@ -14,6 +14,8 @@ import {
   parseList,
   parseListenPort,
   parseNick,
+  parseMaxPeers,
+  parseRoomName,
   parsePort,
   parseSeconds,
   type CliContext,
@@ -66,6 +68,8 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .option('-k, --keep', 'after a session ends, wait for the next peer (one at a time)')
       .option('--allow <cidrs>', 'accept only these addresses or CIDR ranges, comma-separated (10.0.0.0/8,fd00::/8)', parseList)
       .option('--idle-timeout <seconds>', 'end a session after this long with no traffic', parseSeconds)
+      .option('--room [name]', 'host a room: many people in one chat (name: your nick unless given)', parseRoomName)
+      .option('--max-peers <n>', 'with --room: members at most (default 50)', parseMaxPeers)
       .addOption(
         new Option('--insecure', 'also accept lanchat connectors that do not encrypt (connect --insecure)').conflicts([
           'secureOnly',

@@ -274,6 +274,12 @@ export abstract class Session extends EventEmitter {
     return this.socket.writableLength;
   }
 
+  /** A room's host: the member's nick is now `nick` (the room checked that it is free). */
+  abstract renamePeer(nick: string): void;
+
+  /** A room's host: tells the member about the room (a plain member has no word for it). */
+  tellRoom(_frame: RoomFrame): void {}
+
   /** Ends the session at once, telling the peer why (when it can read it): a room's host dropping a member. */
   drop(error: LanchatError): void {
     this.fail(error, true);
@@ -667,13 +673,11 @@ export class LanchatSession extends Session {
     if (this.isOpen) this.tellNick(nick);
   }
 
-  /** A host: the member's nick is now `nick` (the room checked it is free). */
-  renamePeer(nick: string): void {
+  override renamePeer(nick: string): void {
     this.#peerNick = nick;
   }
 
-  /** A host: tells the member about the room. */
-  tellRoom(frame: RoomFrame): void {
+  override tellRoom(frame: RoomFrame): void {
     if (this.isOpen) this.write(encodeControl(frame));
   }
 
@@ -930,14 +934,20 @@ export class LanchatSession extends Session {
 export class PlainSession extends Session {
   readonly plain = true;
   #splitter: LineSplitter | null = null;
+  #name: string;
 
   constructor(socket: Duplex, options: SessionOptions) {
     super(socket, options);
+    this.#name = options.plainNick ?? 'peer';
     queueMicrotask(() => this.#open());
   }
 
   get peerNick(): string {
-    return this.options.plainNick ?? 'peer';
+    return this.#name;
+  }
+
+  renamePeer(nick: string): void {
+    this.#name = nick;
   }
 
   #open(): void {

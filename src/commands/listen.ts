@@ -1,9 +1,10 @@
 import { AllowList, formatAddress } from '../address.js';
 import { Door, type Admitted, type DoorPolicy } from '../door.js';
-import { exitCode, signalExitCode } from '../errors.js';
+import { exitCode, signalExitCode, usageError } from '../errors.js';
 import { loadIdentity } from '../identity.js';
 import { chatOptions, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
 import { openServer } from '../transport.js';
+import type { Server } from 'node:net';
 import { loadKeyBook } from '../trust.js';
 import { Chat } from '../chat.js';
 
@@ -12,7 +13,13 @@ export interface ListenFlags extends SessionFlags, DoorPolicy {
   keep?: boolean;
   allow?: string[];
   idleTimeout?: number;
+  /** Host a room: true, or its name. */
+  room?: string | true;
+  maxPeers?: number;
 }
+
+/** Members a room takes at most, unless --max-peers says otherwise. */
+export const DEFAULT_MAX_PEERS = 50;
 
 /** `lanchat listen <port>`: wait for a peer, chat, and (with --keep) wait again. */
 export async function listen(port: number, flags: ListenFlags, ctx: CliContext): Promise<number> {
@@ -22,6 +29,8 @@ export async function listen(port: number, flags: ListenFlags, ctx: CliContext):
 }
 
 async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext, end: ChatEnd): Promise<number> {
+  if (flags.room === undefined && flags.maxPeers !== undefined) throw usageError('--max-peers is for a room (--room)');
+  if (flags.room !== undefined && flags.keep) throw usageError('--keep is for one peer at a time; a room takes everyone (--room)');
   const allow = flags.allow ? new AllowList(flags.allow) : null;
   const options = await chatOptions(flags, ctx, 'listen', {
     idleMs: flags.idleTimeout === undefined ? undefined : flags.idleTimeout * 1000,
@@ -30,10 +39,15 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
   const identity = await loadIdentity(ctx.env); // to serve connectors that ask for TLS
   await loadKeyBook(ctx.env); // a broken contacts or known-peers file is reported now, not at each peer
   const { server, address } = await openServer(flags.host, port);
-  ctx.stderr.write(`listening on ${address}\n`);
   const chat = new Chat(ctx, options);
   const log = (line: string): void => chat.note(line); // above a half-typed line, at a terminal
   const door = new Door({ policy: flags, identity, env: ctx.env, allow, log });
+  if (flags.room !== undefined) {
+    const name = flags.room === true ? options.nick : flags.room;
+    ctx.stderr.write(`listening on ${address} (room ${name})\n`);
+    return hostRoom(chat, door, server, { name, maxMembers: flags.maxPeers ?? DEFAULT_MAX_PEERS }, end);
+  }
+  ctx.stderr.write(`listening on ${address}\n`);
 
   // Where an admitted peer goes: the one seat. A peer let in while a chat
   // runs is turned away — unless the seat is held by a peer that has said
@@ -96,6 +110,35 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
     server.close();
     // Whoever is still at the door is told, not just dropped — within a second.
     if (seat.next) void door.turnAway(seat.next, 'stopped');
+    await door.close();
+    door.off('admitted', onAdmitted);
+    end.logComplete = await chat.close();
+  }
+}
+
+/**
+ * `listen --room`: every peer the door admits joins the room (while there is
+ * room for it), and the host's user takes part from this chat until it leaves.
+ */
+async function hostRoom(
+  chat: Chat,
+  door: Door,
+  server: Server,
+  options: { name: string; maxMembers: number },
+  end: ChatEnd,
+): Promise<number> {
+  const room = chat.openRoom(options);
+  const onAdmitted = (peer: Admitted): void => {
+    if (room.isFull) void door.turnAway(peer, 'full');
+    else room.join(peer);
+  };
+  door.on('admitted', onAdmitted);
+  server.on('connection', door.take);
+  try {
+    return exitCode(await chat.host(room));
+  } finally {
+    server.off('connection', door.take);
+    server.close();
     await door.close();
     door.off('admitted', onAdmitted);
     end.logComplete = await chat.close();
