@@ -118,7 +118,13 @@ export function encodeControl(frame: ControlFrame): string {
 /** The header line of a text frame; the body (`size` bytes of lines) follows it. */
 export function encodeTextHeader(type: TextKind, id: number, size: number, meta?: TextMeta): string {
   if (!meta) return `{"type":"${type}","id":${id},"size":${size}}\n`;
-  return `${JSON.stringify({ type, id, size, ...meta })}\n`;
+  // A room relays every line to every member: only the nicks need JSON's quoting.
+  let fields = '';
+  if (meta.from !== undefined) fields += `,"from":${JSON.stringify(meta.from)}`;
+  if (meta.to !== undefined) fields += `,"to":${JSON.stringify(meta.to)}`;
+  if (meta.private) fields += ',"private":true';
+  if (meta.earlier) fields += ',"earlier":true';
+  return `{"type":"${type}","id":${id},"size":${size}${fields}}\n`;
 }
 
 function lineTooLong(maxLine: number): LanchatError {
