@@ -485,6 +485,9 @@ export class Room extends EventEmitter<RoomEvents> {
   }
 
   #await(recipient: Participant, through: number, pending: Pending): void {
+    // The host's output may have written it already (then there is nothing to wait for).
+    const confirmed = recipient === this.#host ? this.#hostWritten : (recipient as Member).session.confirmedLines;
+    if (confirmed >= through) return;
     pending.waiting++;
     recipient.awaiting.push({ through, pending });
   }
