@@ -12,7 +12,7 @@ import type { SessionSecurity } from './door.js';
 import { LanchatError, type Outcome } from './errors.js';
 import type { Role } from './session.js';
 import { BadLineError, NICK_RULE, isValidNick, type Lines, type TextKind } from './protocol.js';
-import { SLASH_HELP, needsPeer, parseInput, type Input } from './slash.js';
+import { SLASH_HELP, needsPeer, parseInput, refusal, slashHelp, type Input } from './slash.js';
 import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, type Format, type StatusEvent } from './terminal.js';
 import { Transcript, type LogFile } from './transcript.js';
 import { formatAddress, type Endpoint } from './address.js';
@@ -180,6 +180,8 @@ export class Chat {
     else this.#io.signal.addEventListener('abort', onAbort);
     session.on('status', (event) => this.#status(event));
     session.on('warning', (warning) => this.#notice(`lanchat: ${warning.split('\n').map(inert).join('\n')}`));
+    session.on('notice', (text) => this.#notice(text));
+    session.on('you', (nick, note) => this.#takeNick(nick, note));
     session.on('open', () => {
       this.#notice(session.security());
       this.#startInput(session);
@@ -356,7 +358,8 @@ export class Chat {
   #deliver(text: Incoming, written: () => void): boolean {
     const now = new Date();
     this.#transcript.text(text, now);
-    const data = renderText(this.#options.format, text, now);
+    const room = this.#session?.room;
+    const data = renderText(this.#options.format, room ? { ...text, room } : text, now);
     return this.#writeOut(data, written);
   }
 
@@ -370,7 +373,7 @@ export class Chat {
     const line = describeStatus(event);
     this.#transcript.event(line, now);
     this.#notice(line);
-    if (this.#options.format === 'json') this.#writeOut(renderStatusJson(event, now));
+    if (this.#options.format === 'json') this.#writeOut(renderStatusJson(event, now, this.#session?.room ?? undefined));
   }
 
   #notice(text: string): void {
@@ -506,6 +509,12 @@ export class Chat {
   }
 
   #handleInput(session: Conversation, input: Input): boolean {
+    const refused = refusal(input, session.place);
+    if (refused !== null) {
+      this.#notice(refused);
+      this.#console.prompt();
+      return true;
+    }
     switch (input.command) {
       case 'say':
         return this.#sendText(session, 'msg', input.text);
@@ -521,10 +530,19 @@ export class Chat {
         this.#track(this.#saveContact(input.name, input.port));
         break;
       case 'who':
-        this.#notice(session.describe());
+        this.#notice(session.describe(input.nick));
+        break;
+      case 'names':
+        this.#notice(session.names());
+        break;
+      case 'msg':
+        this.#sendPrivate(session, input.nick, input.text);
+        break;
+      case 'kick':
+        session.kick?.(input.nick, input.reason);
         break;
       case 'help':
-        this.#notice(SLASH_HELP);
+        this.#notice(slashHelp(session.place));
         break;
       case 'quit':
         // At a keyboard: leave now, once the lines just sent are confirmed (a second at most).
@@ -539,16 +557,38 @@ export class Chat {
     return true;
   }
 
-  /** /nick, in a session or (no `session`) at a listener with nobody connected yet. */
+  /**
+   * /nick, in a session or (no `session`) at a listener with nobody connected
+   * yet. In a room it is a request: the nick is ours once the room says so
+   * (the conversation's 'you').
+   */
   #changeNick(nick: string, session?: Conversation): void {
     if (!isValidNick(nick)) return this.#notice(`lanchat: ${NICK_RULE}`);
-    this.#nick = nick;
-    if (session) {
-      session.setNick(nick);
-      this.#console.setPrompt(`${nick}> `);
-      this.#transcript.event(`you are now ${nick}`, new Date());
-    }
+    if (!session) this.#nick = nick;
+    else if (session.setNick(nick)) this.#takeNick(nick);
+    else return;
     this.#notice(`you are now ${nick}`);
+  }
+
+  /** Our nick is now `nick` (we changed it, or the room gave it to us); `note`: what to tell the person. */
+  #takeNick(nick: string, note: string | null = null): void {
+    this.#nick = nick;
+    this.#console.setPrompt(`${nick}> `);
+    this.#transcript.event(`you are now ${nick}`, new Date());
+    if (note !== null) this.#notice(note);
+  }
+
+  /** /msg NICK TEXT: one line to one member of the room. */
+  #sendPrivate(session: Conversation, nick: string, text: string): void {
+    const body = Buffer.from(`${text}\n`, 'utf8');
+    if (body.length - 1 > session.sendLimit) {
+      return this.#notice(`lanchat: not sent: the line is ${body.length - 1} bytes, longer than ${this.#limitText(session)}`);
+    }
+    if (!session.isOpen) return;
+    const refused = session.sendTo(nick, 'msg', body, 1);
+    if (refused !== null) return this.#notice(refused);
+    this.#transcript.text({ kind: 'msg', nick: this.#nick, to: nick, body }, new Date());
+    if (this.#options.interactive) this.#watchTyped(session, text);
   }
 
   /** Sends `text`: one line, or `lines` of them joined by LF (piped, so already within the limit). */

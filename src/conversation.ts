@@ -1,14 +1,17 @@
 // What a Chat talks to: a conversation. `Direct` is the 1:1 one, over one
 // Session: it names the peer, says how safe the link is, checks the nick the
 // peer claims, and turns the way the session ended into what the person is
-// told. Room members and room hosts will be conversations beside it.
+// told. As a room's member (its peer is the host) it also keeps who is in
+// the room and says the room's events. A room's host is a conversation
+// beside it.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { formatAddress, type Endpoint } from './address.js';
 import type { PeerKey, SessionSecurity } from './door.js';
-import { openSession, type Incoming, type Session, type SessionEnd, type SessionOptions } from './session.js';
-import type { TextKind } from './protocol.js';
+import { LanchatSession, openSession, type Incoming, type Session, type SessionEnd, type SessionOptions } from './session.js';
+import type { RoomFrame, TextKind } from './protocol.js';
 import type { Room } from './room.js';
+import type { Place } from './slash.js';
 import { inert, timestamp, type StatusEvent } from './terminal.js';
 
 /** How a conversation ended, as the person is told it. */
@@ -34,6 +37,13 @@ export interface ConversationEvents {
   status: [event: StatusEvent];
   /** A loud warning about who the peer may be (multi-line). */
   warning: [text: string];
+  /** A line for the person (stderr), peer text already made inert: a room's notice, a line not delivered to someone. */
+  notice: [text: string];
+  /**
+   * The room gave us this nick (at joining, or granting a /nick): the chat
+   * takes it. `note`: what to tell the person (null: another line says it).
+   */
+  you: [nick: string, note: string | null];
   drain: [];
   'peer-done': [];
   closing: [];
@@ -46,17 +56,32 @@ export interface Conversation extends EventEmitter<ConversationEvents> {
   readonly plain: boolean;
   /** Who we talk to (a room's name at its host), or null before the handshake. */
   readonly peerNick: string | null;
+  /** Where the person is (a 1:1 chat, a room's member, its host): which commands apply. */
+  readonly place: Place;
+  /** The room's name (at a member and at the host); null in a 1:1 chat. */
+  readonly room: string | null;
   readonly sendLimit: number;
   readonly linesSent: number;
   readonly unconfirmedLines: number;
   send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void): boolean;
+  /** /msg in a room: says one line to `nick` alone. Returns null once sent, else the line to tell the person (nobody of that name). */
+  sendTo(nick: string, kind: TextKind, text: Buffer, lines: number): string | null;
   finish(complete?: boolean): void;
   quit(options?: { complete?: boolean; graceMs?: number }): void;
-  setNick(nick: string): void;
+  /**
+   * Changes our nick: true when it is ours at once. False when it is only
+   * asked for (a room's member asks its host): 'you' follows if it is
+   * granted, 'notice' if not.
+   */
+  setNick(nick: string): boolean;
   /** Said when the conversation opens. */
   security(): string;
-  /** /who. */
-  describe(): string;
+  /** /who, or /who NICK in a room. */
+  describe(nick?: string): string;
+  /** /names in a room. */
+  names(): string;
+  /** /kick at a room's host. */
+  kick?(nick: string, reason: string | null): void;
   conclude(end: SessionEnd): ConversationEnd;
 }
 
@@ -72,6 +97,14 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
   readonly done: Promise<SessionEnd>;
   #session: Session;
   #key: PeerKey | null;
+  #security: SessionSecurity;
+  /** A member: the nick we asked for (the host may give us another). */
+  #asked: string;
+  /** A member: our nick in the room, and who else is there (the host first), as the host told us. */
+  #me = '';
+  #members: string[] = [];
+  /** A member: the first `here` is said as the line that we joined. */
+  #welcomed = false;
 
   /** `options.nick` is ours; `deliver` hands the peer's text to the output (see SessionOptions). */
   constructor(socket: Duplex, peer: Endpoint, security: SessionSecurity, options: Omit<SessionOptions, 'plainNick'>) {
@@ -79,15 +112,14 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
     this.peer = peer;
     this.address = formatAddress(peer.host, peer.port);
     this.#key = security.key ?? null;
+    this.#security = security;
+    this.#asked = options.nick;
     const session = openSession(socket, { ...options, plainNick: this.address });
     this.#session = session;
-    const vouch = (nick: string): void => {
-      const warning = security.vouch?.(nick, session.nick);
-      if (warning) this.emit('warning', warning);
-    };
     session.on('open', () => {
       // A lanchat peer has proved to be one: a new key is pinned (and said) first, before the lines about the session.
       if (!session.plain) security.proven?.();
+      if (this.room !== null) return this.#openRoom();
       this.emit('status', {
         type: 'join',
         nick: session.peerNick!,
@@ -96,12 +128,13 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
         ...(this.#key && { key: this.#key }),
       });
       this.emit('open');
-      if (!session.plain) vouch(session.peerNick!);
+      if (!session.plain) this.#vouch(session.peerNick!);
     });
     session.on('nick', (from: string, to: string) => {
       this.emit('status', { type: 'nick', from, nick: to });
-      vouch(to);
+      this.#vouch(to);
     });
+    session.on('room', (frame: RoomFrame) => this.#onRoom(frame));
     session.on('drain', () => this.emit('drain'));
     session.on('peer-done', () => this.emit('peer-done'));
     session.on('closing', () => this.emit('closing'));
@@ -119,6 +152,15 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
   /** The peer's nick (its address for a plain peer), or null before the handshake. */
   get peerNick(): string | null {
     return this.#session.peerNick;
+  }
+
+  get place(): Place {
+    return this.room === null ? 'direct' : 'member';
+  }
+
+  /** A member: the name of the room we joined (null in a 1:1 chat). */
+  get room(): string | null {
+    return this.#session instanceof LanchatSession ? this.#session.room : null;
   }
 
   get sendLimit(): number {
@@ -154,8 +196,82 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
     this.#session.quit(options);
   }
 
-  setNick(nick: string): void {
+  sendTo(nick: string, kind: TextKind, text: Buffer, lines: number): string | null {
+    if (this.room === null) return '/msg works in a room';
+    const to = this.#member(nick);
+    if (to === this.#me) return 'that is you';
+    if (to === null) return `nobody called ${inert(nick)} is in the room (/names lists who is)`;
+    this.#session.send(kind, text, lines, undefined, { to });
+    return null;
+  }
+
+  /** In a room the nick is asked of the host, which answers `renamed` (see #onRoom) or a notice. */
+  setNick(nick: string): boolean {
     this.#session.setNick(nick);
+    return this.room === null;
+  }
+
+  /** A member: the one of that name in the room (us included), matched ignoring case when no nick is exactly it. */
+  #member(nick: string): string | null {
+    const all = [...this.#members, this.#me];
+    if (all.includes(nick)) return nick;
+    const folded = nick.toLowerCase();
+    return all.find((member) => member.toLowerCase() === folded) ?? null;
+  }
+
+  #openRoom(): void {
+    const session = this.#session;
+    this.#me = session.nick;
+    if (this.#me !== this.#asked) this.emit('you', this.#me, null); // the line that we joined says it
+    this.emit('open');
+    this.#vouch(session.peerNick!);
+  }
+
+  #vouch(nick: string): void {
+    const warning = this.#security.vouch?.(nick, this.#session.nick);
+    if (warning) this.emit('warning', warning);
+  }
+
+  /** What the room's host tells us besides text: who is here, who comes, goes and changes nick, what it refused. */
+  #onRoom(frame: RoomFrame): void {
+    switch (frame.type) {
+      case 'here': {
+        for (const nick of frame.nicks) if (nick !== this.#me && !this.#members.includes(nick)) this.#members.push(nick);
+        if (this.#welcomed) return void this.emit('status', { type: 'here', nicks: frame.nicks });
+        this.#welcomed = true;
+        const asked = this.#me === this.#asked ? {} : { asked: this.#asked };
+        return void this.emit('status', {
+          type: 'room',
+          room: this.room!,
+          host: this.#session.peerNick!,
+          address: this.address,
+          here: frame.nicks,
+          you: this.#me,
+          ...asked,
+        });
+      }
+      case 'joined':
+        if (!this.#members.includes(frame.nick)) this.#members.push(frame.nick);
+        return void this.emit('status', { type: 'joined', nick: frame.nick });
+      case 'left':
+        this.#members = this.#members.filter((nick) => nick !== frame.nick);
+        return void this.emit('status', { type: 'left', nick: frame.nick, why: frame.why });
+      case 'renamed':
+        if (frame.from === this.#me) {
+          this.#me = frame.nick; // the session took it too
+          return void this.emit('you', frame.nick, `you are now ${inert(frame.nick)}`);
+        }
+        this.#members = this.#members.map((nick) => (nick === frame.from ? frame.nick : nick));
+        this.emit('status', { type: 'nick', from: frame.from, nick: frame.nick });
+        if (frame.nick === this.#session.peerNick) this.#vouch(frame.nick);
+        return;
+      case 'undelivered':
+        return void this.emit('notice', `not delivered to ${inert(frame.nick)}: ${inert(frame.why)}`);
+      case 'notice':
+        return void this.emit('notice', `notice from ${inert(this.#session.peerNick ?? 'the host')}: ${inert(frame.message)}`);
+      case 'delivered':
+        return; // the session counts it as confirmation
+    }
   }
 
   /** Said when the conversation opens, and by /who. */
@@ -165,8 +281,9 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
       : 'not encrypted: anyone on the network can read this session';
   }
 
-  /** /who: who, where, since when, how much, how safe. */
-  describe(): string {
+  /** /who: who, where, since when, how much, how safe. In a room, /who NICK: about one of its members. */
+  describe(nick?: string): string {
+    if (this.room !== null) return nick === undefined ? this.#describeRoom() : this.#describeMember(nick);
     const session = this.#session;
     const { linesSent, linesReceived, connectedAt } = session.stats;
     const kind = session.plain ? 'plain text, no confirmations' : 'lanchat protocol';
@@ -182,12 +299,50 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
     ].join('\n');
   }
 
+  /** "alice's room "lab"" as people read it. */
+  #roomName(): string {
+    return `${inert(this.#session.peerNick ?? '?')}'s room "${inert(this.room ?? '?')}"`;
+  }
+
+  #describeRoom(): string {
+    const session = this.#session;
+    const { linesSent, linesReceived, connectedAt } = session.stats;
+    const unconfirmed = session.unconfirmedLines;
+    return [
+      `in ${this.#roomName()} at ${this.address}, as ${inert(this.#me)}`,
+      this.names(),
+      `joined at ${connectedAt ? timestamp(connectedAt) : '-'}`,
+      `messages: ${linesSent} sent, ${linesReceived} received`,
+      this.security(),
+      unconfirmed === 0
+        ? 'every line you sent reached everyone in the room'
+        : `${plural(unconfirmed, 'line')} you sent not delivered to everyone yet`,
+    ].join('\n');
+  }
+
+  #describeMember(nick: string): string {
+    const member = this.#member(nick);
+    if (member === null) return `nobody called ${inert(nick)} is in the room (/names lists who is)`;
+    if (member === this.#me) return `you are ${inert(member)}, in ${this.#roomName()}`;
+    if (member === this.#session.peerNick) return `${inert(member)} hosts the room, at ${this.address}; ${this.security()}`;
+    return `${inert(member)} is in ${this.#roomName()} (where from, and with which key, only the host knows)`;
+  }
+
+  /** /names: who is in the room, the host first. */
+  names(): string {
+    if (this.room === null) return '/names works in a room';
+    const host = this.#session.peerNick;
+    const shown = [...this.#members.map((nick) => (nick === host ? `${inert(nick)} (host)` : inert(nick))), `${inert(this.#me)} (you)`];
+    return `${plural(shown.length, 'member')} in ${this.#roomName()}: ${shown.join(', ')}`;
+  }
+
   /**
    * What the ended session came to, for the person (the peer's leaving is a
    * 'status' event). Called once the output is flushed, so that the notices
    * follow everything the peer said.
    */
   conclude(end: SessionEnd): ConversationEnd {
+    if (this.room !== null) return this.#concludeRoom(end);
     const who = this.#session.peerNick ?? this.address;
     const notices: string[] = [];
     if (end.peerLeft && !end.error) this.emit('status', { type: 'leave', nick: who });
@@ -204,6 +359,24 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
       failed: end.error !== undefined || end.unconfirmed > 0,
       peerCut,
       why: end.error ? 'the session ended' : `${inert(who)} left`,
+    };
+  }
+
+  /** A member's end: the host closed the room, or we left it; lines not delivered to everyone. */
+  #concludeRoom(end: SessionEnd): ConversationEnd {
+    const host = inert(this.#session.peerNick ?? this.address);
+    const notices: string[] = [];
+    const closed = end.reason === 'peer-left' && !end.error;
+    if (closed) notices.push(`${host} closed the room`);
+    if (end.error) notices.push(`lanchat: ${inert((PEER_FAULTS.has(end.error.code) ? `dropped ${host}: ` : '') + end.error.message)}`);
+    if (end.unconfirmed > 0) notices.push(`lanchat: ${plural(end.unconfirmed, 'line')} not delivered to everyone in ${this.#roomName()}`);
+    const peerCut = end.peerCut === true && !end.error;
+    if (peerCut) notices.push(`lanchat: ${host} stopped before the end of its input: what it sent is incomplete`);
+    return {
+      notices,
+      failed: end.error !== undefined || end.unconfirmed > 0,
+      peerCut,
+      why: end.error ? 'the session ended' : `${host} closed the room`,
     };
   }
 }
@@ -235,14 +408,14 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
     this.done = new Promise((resolve) => (this.#resolve = resolve));
     room.on('joined', (member) =>
       this.emit('status', {
-        type: 'join',
+        type: 'joined',
         nick: member.nick,
         address: member.address,
         plain: member.plain,
         ...(member.key && { key: member.key }),
       }),
     );
-    room.on('left', (nick) => this.emit('status', { type: 'leave', nick }));
+    room.on('left', (nick, why) => this.emit('status', { type: 'left', nick, why }));
     room.on('renamed', (from, nick) => this.emit('status', { type: 'nick', from, nick }));
     room.on('notice', (text) => this.emit('warning', text));
     room.on('drain', () => this.emit('drain'));
@@ -255,6 +428,14 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
 
   /** The room's name (what /save names its file after). */
   get peerNick(): string {
+    return this.#room.name;
+  }
+
+  get place(): Place {
+    return 'host';
+  }
+
+  get room(): string {
     return this.#room.name;
   }
 
@@ -273,6 +454,17 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
     return more;
   }
 
+  sendTo(nick: string, kind: TextKind, text: Buffer, lines: number): string | null {
+    if (!this.#open) return null;
+    if (this.#room.member(nick) === null) {
+      return nick.toLowerCase() === this.#room.hostNick.toLowerCase()
+        ? 'that is you'
+        : `nobody called ${inert(nick)} is in the room (/names lists who is)`;
+    }
+    this.#room.sayTo(nick, kind, text, lines);
+    return null;
+  }
+
   /** The host's input ended: the room goes on (a relay), until the host leaves. */
   finish(): void {}
 
@@ -283,16 +475,33 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
     void this.#room.close().then(() => this.#resolve({ reason: 'quit', unconfirmed: this.unconfirmedLines, peerLeft: false }));
   }
 
-  setNick(nick: string): void {
+  /** The room checks the nick is free: true once it is ours, else a notice says why not. */
+  setNick(nick: string): boolean {
     const refused = this.#room.renameHost(nick);
-    if (refused) this.emit('warning', refused);
+    if (refused) this.emit('notice', `lanchat: ${inert(refused)}`);
+    return refused === null;
+  }
+
+  kick(nick: string, reason: string | null): void {
+    if (!this.#room.kick(nick, reason ?? '')) this.emit('notice', `nobody called ${inert(nick)} is in the room (/names lists who is)`);
+  }
+
+  /** /names at the host: every member with its address and how its key is known. */
+  names(): string {
+    return this.describe();
   }
 
   security(): string {
     return `hosting room ${inert(this.#room.name)}: each member's link is encrypted (TLS 1.3) unless it is plain text (netcat); as the host you relay, and can read, everything said here`;
   }
 
-  describe(): string {
+  describe(nick?: string): string {
+    if (nick !== undefined) {
+      const member = this.#room.member(nick);
+      if (member === null) return `nobody called ${inert(nick)} is in the room (/names lists who is)`;
+      const how = member.key ? member.key.note : 'plain text, not encrypted';
+      return `${inert(member.nick)} at ${member.address} (${inert(how)}), since ${timestamp(member.joinedAt)}`;
+    }
     const members = this.#room.members();
     return [
       `hosting room ${inert(this.#room.name)} as ${inert(this.#room.hostNick)}: ${plural(members.length, 'member')}`,

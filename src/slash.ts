@@ -1,6 +1,13 @@
 // Slash commands: the one table of them (what each takes, its help line,
-// whether it needs a peer), and the parser of a typed line. Pure: a line in,
-// what to do out.
+// where it applies, whether it needs a peer), and the parser of a typed line.
+// Pure: a line in, what to do out.
+
+/**
+ * Where a person types: a 1:1 chat ('direct'), a room joined as a member
+ * ('member'), or a room hosted here ('host'). Commands and /help depend on it.
+ */
+export type Place = 'direct' | 'member' | 'host';
+export const PLACES: readonly Place[] = ['direct', 'member', 'host'];
 
 export type Input =
   | { command: 'say'; text: string }
@@ -8,7 +15,12 @@ export type Input =
   | { command: 'nick'; nick: string }
   | { command: 'save'; file: string | null }
   | { command: 'contact'; name: string; port: number | null }
-  | { command: 'who' }
+  /** `nick`: in a room, ask about this member (absent: about the conversation). */
+  | { command: 'who'; nick?: string }
+  | { command: 'names' }
+  /** A private message: only `nick` is told. */
+  | { command: 'msg'; nick: string; text: string }
+  | { command: 'kick'; nick: string; reason: string | null }
   | { command: 'help' }
   | { command: 'quit' }
   /** Not a command we know, or one used wrongly: show `hint`, send nothing. */
@@ -18,6 +30,10 @@ interface SlashCommand {
   /** As /help shows it, with its arguments. */
   usage: string;
   help: string;
+  /** Where it applies; elsewhere `refusal` is said instead. */
+  places: readonly Place[];
+  /** In a room (member or host), when /help says it otherwise. */
+  room?: { usage: string; help: string };
   /** Works only with someone to talk to (not at a listener that waits for its first peer). */
   needsPeer: boolean;
   /** The command from what follows its name (trimmed); a wrong use is 'invalid' with the usage. */
@@ -25,31 +41,73 @@ interface SlashCommand {
 }
 
 const usage = (text: string): Input => ({ command: 'invalid', hint: `usage: ${text}` });
+const EVERYWHERE = PLACES;
+const ROOMS: readonly Place[] = ['member', 'host'];
+
+/** The first word of `arg`, and the rest (trimmed; '' when none). */
+function firstWord(arg: string): [string, string] {
+  const match = /^(\S+)\s*(.*)$/s.exec(arg);
+  return match ? [match[1], match[2]] : ['', ''];
+}
 
 /** Every command, in /help's order. */
 const COMMANDS: Readonly<Record<string, SlashCommand>> = {
   nick: {
     usage: '/nick NAME',
     help: 'change your nick (the peer sees it)',
+    places: EVERYWHERE,
+    room: { usage: '/nick NAME', help: 'change your nick, if nobody in the room has it' },
     needsPeer: false,
     parse: (arg) => (arg ? { command: 'nick', nick: arg } : usage('/nick NAME')),
   },
   me: {
     usage: '/me ACTION',
     help: 'send an action, shown as "* nick ACTION"',
+    places: EVERYWHERE,
     needsPeer: true,
     parse: (arg) => (arg ? { command: 'me', text: arg } : usage('/me ACTION')),
+  },
+  msg: {
+    usage: '/msg NICK TEXT',
+    help: 'say TEXT to NICK alone',
+    places: ROOMS,
+    needsPeer: true,
+    parse: (arg) => {
+      const [nick, text] = firstWord(arg);
+      return nick && text ? { command: 'msg', nick, text } : usage('/msg NICK TEXT');
+    },
+  },
+  names: {
+    usage: '/names',
+    help: 'who is in the room',
+    places: ROOMS,
+    needsPeer: true,
+    parse: () => ({ command: 'names' }),
   },
   save: {
     usage: '/save [FILE]',
     help: 'save the conversation so far to a text file',
+    places: EVERYWHERE,
     needsPeer: true,
     parse: (arg) => ({ command: 'save', file: arg || null }),
   },
-  who: { usage: '/who', help: 'who you are talking to, and since when', needsPeer: false, parse: () => ({ command: 'who' }) },
+  who: {
+    usage: '/who',
+    help: 'who you are talking to, and since when',
+    places: EVERYWHERE,
+    room: { usage: '/who [NICK]', help: 'this room (or NICK): who, where, since when' },
+    needsPeer: false,
+    parse: (arg) => {
+      const [nick, extra] = firstWord(arg);
+      if (extra) return usage('/who [NICK]');
+      return nick ? { command: 'who', nick } : { command: 'who' };
+    },
+  },
   contact: {
     usage: '/contact NAME [PORT]',
     help: 'save this peer as a contact (a listener needs the PORT the peer listens on)',
+    places: ['direct', 'member'],
+    room: { usage: '/contact NAME', help: "save this room's host as a contact" },
     needsPeer: true,
     parse: (arg) => {
       const [name, port, extra] = arg.split(/\s+/);
@@ -58,19 +116,59 @@ const COMMANDS: Readonly<Record<string, SlashCommand>> = {
       return { command: 'contact', name, port: number };
     },
   },
-  help: { usage: '/help', help: 'this list', needsPeer: false, parse: () => ({ command: 'help' }) },
-  quit: { usage: '/quit', help: 'say goodbye and leave (also Ctrl-D)', needsPeer: false, parse: () => ({ command: 'quit' }) },
+  kick: {
+    usage: '/kick NICK [REASON]',
+    help: 'send NICK out of the room',
+    places: ['host'],
+    needsPeer: true,
+    parse: (arg) => {
+      const [nick, reason] = firstWord(arg);
+      return nick ? { command: 'kick', nick, reason: reason || null } : usage('/kick NICK [REASON]');
+    },
+  },
+  help: { usage: '/help', help: 'this list', places: EVERYWHERE, needsPeer: false, parse: () => ({ command: 'help' }) },
+  quit: {
+    usage: '/quit',
+    help: 'say goodbye and leave (also Ctrl-D)',
+    places: EVERYWHERE,
+    room: { usage: '/quit', help: 'leave the room (also Ctrl-D)' },
+    needsPeer: false,
+    parse: () => ({ command: 'quit' }),
+  },
 };
 
-export const SLASH_HELP = [
-  'commands:',
-  ...Object.values(COMMANDS).map((command) => `  ${command.usage.padEnd(12)}  ${command.help}`),
-  `  ${'//text'.padEnd(12)}  send a line that starts with "/"`,
-].join('\n');
+/** /help where you are: the commands that apply there. */
+export function slashHelp(place: Place): string {
+  const shown = Object.values(COMMANDS)
+    .filter((command) => command.places.includes(place))
+    .map((command) => (place !== 'direct' && command.room) || command);
+  // The 1:1 list keeps its long-standing column; a room's lines up to its longest usage.
+  const width = place === 'direct' ? 12 : Math.max(...shown.map(({ usage }) => usage.length));
+  const lines = shown.map(({ usage, help }) => `  ${usage.padEnd(width)}  ${help}`);
+  return ['commands:', ...lines, `  ${'//text'.padEnd(width)}  send a line that starts with "/"`].join('\n');
+}
+
+/** /help in a 1:1 chat. */
+export const SLASH_HELP = slashHelp('direct');
 
 /** Whether a command works only with someone to talk to. */
 export function needsPeer(input: Input): boolean {
   return Object.hasOwn(COMMANDS, input.command) && COMMANDS[input.command].needsPeer;
+}
+
+/**
+ * Null when `input` applies at `place`; else the one line to say instead
+ * ("/names works in a room").
+ */
+export function refusal(input: Input, place: Place): string | null {
+  if (input.command === 'who' && input.nick !== undefined && place === 'direct')
+    return '/who NICK works in a room (/who alone says who you talk to)';
+  if (!Object.hasOwn(COMMANDS, input.command)) return null; // text, and invalid input (its hint is said)
+  const { places } = COMMANDS[input.command];
+  if (places.includes(place)) return null;
+  if (input.command === 'kick') return place === 'member' ? "only the room's host can kick" : '/kick works in a room you host';
+  if (input.command === 'contact') return '/contact works with one peer: at the host, members are not contacts yet';
+  return `/${input.command} works in a room`;
 }
 
 /** Reads one typed line: a message to send, or a command. */

@@ -51,32 +51,85 @@ export interface TextEvent {
   kind: 'msg' | 'me';
   nick: string;
   body: Buffer;
+  /** In a room: only you were told (a /msg). */
+  private?: boolean;
+  /** In a room: said to this member alone (a /msg we sent; at the host, one it relays). */
+  to?: string;
+  /** In a room: said before you joined (the history a newcomer is shown). */
+  earlier?: boolean;
+  /** In a room: its name (json carries it). */
+  room?: string;
+}
+
+/** A peer's key and how we know it ("contact bob", "a new key", …). */
+export interface KeyNote {
+  fingerprint: string;
+  note: string;
 }
 
 export type StatusEvent =
   /** `key`: the peer's key and how we know it, when the session is TLS (json carries it; stderr says it apart). */
-  | { type: 'join'; nick: string; address: string; plain: boolean; key?: { fingerprint: string; note: string } }
+  | { type: 'join'; nick: string; address: string; plain: boolean; key?: KeyNote }
+  /** Someone changed nick (in a room: anyone, the host included). */
   | { type: 'nick'; from: string; nick: string }
-  | { type: 'leave'; nick: string };
+  | { type: 'leave'; nick: string }
+  /**
+   * We joined a room as a member: its name, its host (and where we reached
+   * it), who else is here (the host first), and our nick in it. `asked`: the
+   * nick we asked for, when the host gave us another (it was taken).
+   */
+  | { type: 'room'; room: string; host: string; address: string; here: string[]; you: string; asked?: string }
+  /** More members already in the room (a big room names them in several frames). */
+  | { type: 'here'; nicks: string[] }
+  /**
+   * A member joined the room. At the host: where from (`address`), and how its
+   * key is known (`key`; `plain`: a netcat member, no key, no encryption).
+   */
+  | { type: 'joined'; nick: string; address?: string; plain?: boolean; key?: KeyNote }
+  /** A member left the room; `why`: quit, lost, dropped: …, kicked by … */
+  | { type: 'left'; nick: string; why: string };
 
 /** One message or action as `format` shows it on stdout. */
+/**
+ * One message or action as `format` shows it on stdout. Plain is the exact
+ * bytes of what was said to everyone, now: private messages and a room's
+ * history are not written there (''), so its output is a log of the room.
+ */
 export function renderText(format: Format, event: TextEvent, time: Date): string | Buffer {
   if (format === 'plain') {
+    if (event.private || event.to !== undefined || event.earlier) return '';
     return event.kind === 'msg' ? event.body : `* ${event.nick} ${event.body.toString('utf8')}`;
   }
   const lines = splitLines(event.body);
   if (format === 'json') {
     const type = event.kind === 'msg' ? 'message' : 'action';
     const iso = time.toISOString();
-    return lines.map((text) => `${JSON.stringify({ type, nick: event.nick, text, time: iso })}\n`).join('');
+    const room = {
+      ...(event.room !== undefined && { room: event.room }),
+      ...(event.private && { private: true }),
+      ...(event.to !== undefined && { to: event.to, private: true }),
+      ...(event.earlier && { earlier: true }),
+    };
+    return lines.map((text) => `${JSON.stringify({ type, nick: event.nick, text, time: iso, ...room })}\n`).join('');
   }
   const prefix = `[${clock(time)}] ${speaker(event)}`;
   return lines.map((text) => `${prefix}${shownLine(text)}\n`).join('');
 }
 
-/** Who says a line, as people read it: `nick: ` for a message, `* nick ` for an action. */
-export function speaker(event: Pick<TextEvent, 'kind' | 'nick'>): string {
-  return event.kind === 'msg' ? `${inert(event.nick)}: ` : `* ${inert(event.nick)} `;
+/**
+ * Who says a line, as people read it: `nick: ` for a message, `* nick ` for an
+ * action; `(earlier) ` before what was said before you came, `(private)` after
+ * the nick of what only you were told (`(private to carol)`: said to carol alone).
+ */
+export function speaker(event: Pick<TextEvent, 'kind' | 'nick' | 'private' | 'to' | 'earlier'>): string {
+  const who =
+    event.to !== undefined
+      ? `${inert(event.nick)} (private to ${inert(event.to)})`
+      : event.private
+        ? `${inert(event.nick)} (private)`
+        : inert(event.nick);
+  const said = event.kind === 'msg' ? `${who}: ` : `* ${who} `;
+  return event.earlier ? `(earlier) ${said}` : said;
 }
 
 /** A line as people read it: made inert, and a CR before the LF is its ending, not text. */
@@ -95,10 +148,26 @@ export function describeStatus(event: StatusEvent): string {
       return `${inert(event.from)} is now ${inert(event.nick)}`;
     case 'leave':
       return `${inert(event.nick)} left`;
+    case 'room': {
+      const taken = event.asked !== undefined && event.asked !== event.you ? `: ${inert(event.asked)} was taken` : '';
+      return (
+        `joined ${inert(event.host)}'s room "${inert(event.room)}" at ${event.address}` +
+        ` — here: ${event.here.map(inert).join(', ')} (you are ${inert(event.you)}${taken})`
+      );
+    }
+    case 'here':
+      return `also here: ${event.nicks.map(inert).join(', ')}`;
+    case 'joined': {
+      if (event.address === undefined) return `${inert(event.nick)} joined`;
+      const how = event.key ? event.key.note : event.plain ? 'plain text, not encrypted' : 'not encrypted';
+      return `${inert(event.nick)} joined (${event.address}; ${inert(how)})`;
+    }
+    case 'left':
+      return event.why === 'quit' ? `${inert(event.nick)} left` : `${inert(event.nick)} left (${inert(event.why)})`;
   }
 }
 
-/** The stdout line for a status event in json format (other formats keep status on stderr). */
-export function renderStatusJson(event: StatusEvent, time: Date): string {
-  return `${JSON.stringify({ ...event, time: time.toISOString() })}\n`;
+/** The stdout line for a status event in json format (other formats keep status on stderr); `room`: the room's name. */
+export function renderStatusJson(event: StatusEvent, time: Date, room?: string): string {
+  return `${JSON.stringify({ ...event, ...(room !== undefined && event.type !== 'room' && { room }), time: time.toISOString() })}\n`;
 }

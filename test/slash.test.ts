@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInput } from '../src/slash.js';
+import { SLASH_HELP, parseInput, refusal, slashHelp, type Place } from '../src/slash.js';
 
 describe('parseInput', () => {
   it.each([
@@ -16,14 +16,78 @@ describe('parseInput', () => {
     ['/contact bob 5000', { command: 'contact', name: 'bob', port: 5000 }],
     ['/help', { command: 'help' }],
     ['/quit', { command: 'quit' }],
+    ['/who carol', { command: 'who', nick: 'carol' }],
+    ['/names', { command: 'names' }],
+    ['/msg carol hi there  ', { command: 'msg', nick: 'carol', text: 'hi there' }],
+    ['/MSG  carol   /not a command', { command: 'msg', nick: 'carol', text: '/not a command' }],
+    ['/kick carol', { command: 'kick', nick: 'carol', reason: null }],
+    ['/kick carol too loud', { command: 'kick', nick: 'carol', reason: 'too loud' }],
   ])('%j', (line, expected) => {
     expect(parseInput(line)).toEqual(expected);
   });
 
-  it.each([['/nick'], ['/me'], ['/frobnicate now'], ['/'], ['/contact'], ['/contact bob port'], ['/contact bob 1 2']])(
-    '%j gives a hint and sends nothing',
-    (line) => {
-      expect(parseInput(line)).toMatchObject({ command: 'invalid', hint: expect.any(String) });
-    },
-  );
+  it.each([
+    ['/nick'],
+    ['/me'],
+    ['/frobnicate now'],
+    ['/'],
+    ['/contact'],
+    ['/contact bob port'],
+    ['/contact bob 1 2'],
+    ['/msg'],
+    ['/msg carol'],
+    ['/kick'],
+    ['/who carol dave'],
+  ])('%j gives a hint and sends nothing', (line) => {
+    expect(parseInput(line)).toMatchObject({ command: 'invalid', hint: expect.any(String) });
+  });
+});
+
+describe('commands per place', () => {
+  it('/help in a 1:1 chat lists the 1:1 commands only, as it always has', () => {
+    expect(slashHelp('direct')).toBe(SLASH_HELP);
+    expect(SLASH_HELP).toBe(
+      [
+        'commands:',
+        '  /nick NAME    change your nick (the peer sees it)',
+        '  /me ACTION    send an action, shown as "* nick ACTION"',
+        '  /save [FILE]  save the conversation so far to a text file',
+        '  /who          who you are talking to, and since when',
+        '  /contact NAME [PORT]  save this peer as a contact (a listener needs the PORT the peer listens on)',
+        '  /help         this list',
+        '  /quit         say goodbye and leave (also Ctrl-D)',
+        '  //text        send a line that starts with "/"',
+      ].join('\n'),
+    );
+  });
+
+  it.each([
+    ['member', ['/nick', '/me', '/msg', '/names', '/save', '/who', '/contact', '/help', '/quit', '//text']],
+    ['host', ['/nick', '/me', '/msg', '/names', '/save', '/who', '/kick', '/help', '/quit', '//text']],
+  ] as const)('/help for a %s lists what applies there, in one column', (place, commands) => {
+    const lines = slashHelp(place).split('\n').slice(1);
+    expect(lines.map((line) => line.trim().split(/\s/)[0])).toEqual(commands);
+    expect(new Set(lines.map((line) => /^ {2}\S.*?\s{2,}(?=\S)/.exec(line)![0].length)).size).toBe(1);
+  });
+
+  it.each<[string, Place, string | null]>([
+    ['/names', 'direct', '/names works in a room'],
+    ['/names', 'member', null],
+    ['/names', 'host', null],
+    ['/msg carol hi', 'direct', '/msg works in a room'],
+    ['/msg carol hi', 'member', null],
+    ['/kick carol', 'direct', '/kick works in a room you host'],
+    ['/kick carol', 'member', "only the room's host can kick"],
+    ['/kick carol', 'host', null],
+    ['/who', 'direct', null],
+    ['/who carol', 'direct', '/who NICK works in a room (/who alone says who you talk to)'],
+    ['/who carol', 'member', null],
+    ['/contact bob', 'member', null],
+    ['/contact bob 5000', 'host', '/contact works with one peer: at the host, members are not contacts yet'],
+    ['/nick x', 'member', null],
+    ['hello', 'host', null],
+    ['/frobnicate', 'member', null],
+  ])('%j at a %s: %j', (line, place, said) => {
+    expect(refusal(parseInput(line), place)).toBe(said);
+  });
 });

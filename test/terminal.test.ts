@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compactTimestamp, inert, renderText, timestamp } from '../src/terminal.js';
+import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, timestamp, type StatusEvent } from '../src/terminal.js';
 
 describe('inert', () => {
   it.each([
@@ -41,6 +41,79 @@ describe('renderText', () => {
       { type: 'message', nick: 'bob', text: 'hi\r', time: time.toISOString() },
       { type: 'message', nick: 'bob', text: '\x1b[2Jthere', time: time.toISOString() },
     ]);
+  });
+});
+
+describe('renderText in a room', () => {
+  const time = new Date(2026, 10, 24, 9, 5, 7);
+  const body = Buffer.from('psst\n');
+  const said = { kind: 'msg', nick: 'carol', body, room: 'lab' } as const;
+
+  it('pretty marks a private message after the nick and the history before it', () => {
+    expect(renderText('pretty', { ...said, private: true }, time)).toBe('[09:05] carol (private): psst\n');
+    expect(renderText('pretty', { ...said, kind: 'me', private: true }, time)).toBe('[09:05] * carol (private) psst\n');
+    expect(renderText('pretty', { ...said, earlier: true }, time)).toBe('[09:05] (earlier) carol: psst\n');
+    expect(renderText('pretty', said, time)).toBe('[09:05] carol: psst\n');
+    expect(renderText('pretty', { ...said, to: 'dave' }, time)).toBe('[09:05] carol (private to dave): psst\n');
+    expect(renderText('pretty', { ...said, nick: 'c\x1b[2J', private: true }, time)).toBe('[09:05] c\\x1b[2J (private): psst\n');
+  });
+
+  it('plain writes the public messages of now only: private ones and the history are not written', () => {
+    expect(renderText('plain', said, time)).toEqual(body);
+    expect(renderText('plain', { ...said, private: true }, time)).toBe('');
+    expect(renderText('plain', { ...said, earlier: true }, time)).toBe('');
+    expect(renderText('plain', { ...said, kind: 'me', private: true }, time)).toBe('');
+    expect(renderText('plain', { ...said, to: 'dave' }, time)).toBe('');
+  });
+
+  it('json adds the room, and private or earlier where they apply', () => {
+    const json = (event: Parameters<typeof renderText>[1]): unknown => JSON.parse(renderText('json', event, time) as string);
+    const base = { type: 'message', nick: 'carol', text: 'psst', time: time.toISOString(), room: 'lab' };
+    expect(json(said)).toEqual(base);
+    expect(json({ ...said, private: true })).toEqual({ ...base, private: true });
+    expect(json({ ...said, earlier: true })).toEqual({ ...base, earlier: true });
+    expect(json({ ...said, to: 'dave' })).toEqual({ ...base, to: 'dave', private: true });
+    expect(json({ kind: 'msg', nick: 'bob', body })).not.toHaveProperty('room');
+  });
+});
+
+describe('describeStatus', () => {
+  it.each<[StatusEvent, string]>([
+    [{ type: 'joined', nick: 'carol' }, 'carol joined'],
+    [
+      { type: 'joined', nick: 'carol', address: '192.168.1.31:40112', plain: false, key: { fingerprint: 'AB', note: 'a new key: AB' } },
+      'carol joined (192.168.1.31:40112; a new key: AB)',
+    ],
+    [
+      { type: 'joined', nick: 'guest1', address: '192.168.1.9:5123', plain: true },
+      'guest1 joined (192.168.1.9:5123; plain text, not encrypted)',
+    ],
+    [{ type: 'left', nick: 'carol', why: 'quit' }, 'carol left'],
+    [{ type: 'left', nick: 'carol', why: 'lost' }, 'carol left (lost)'],
+    [{ type: 'left', nick: 'carol', why: 'kicked by alice: \x1b[31m' }, 'carol left (kicked by alice: \\x1b[31m)'],
+    [{ type: 'nick', from: 'carol', nick: 'caro' }, 'carol is now caro'],
+    [
+      { type: 'room', room: 'lab', host: 'alice', address: '127.0.0.1:5000', here: ['alice', 'carol'], you: 'bob' },
+      'joined alice\'s room "lab" at 127.0.0.1:5000 — here: alice, carol (you are bob)',
+    ],
+    [
+      { type: 'room', room: 'lab', host: 'alice', address: '127.0.0.1:5000', here: ['alice'], you: 'bob2', asked: 'bob' },
+      'joined alice\'s room "lab" at 127.0.0.1:5000 — here: alice (you are bob2: bob was taken)',
+    ],
+    [{ type: 'here', nicks: ['dave', 'erin'] }, 'also here: dave, erin'],
+  ])('%j → %j', (event, line) => {
+    expect(describeStatus(event)).toBe(line);
+  });
+
+  it('json names the room of a room event', () => {
+    const time = new Date(2026, 0, 2, 3, 4, 5);
+    expect(JSON.parse(renderStatusJson({ type: 'left', nick: 'carol', why: 'lost' }, time, 'lab'))).toEqual({
+      type: 'left',
+      nick: 'carol',
+      why: 'lost',
+      room: 'lab',
+      time: time.toISOString(),
+    });
   });
 });
 
