@@ -267,3 +267,73 @@ describe('isValidNick', () => {
     expect(isValidNick(nick)).toBe(valid);
   });
 });
+
+describe('room frames', () => {
+  it.each<[string, Decoded]>([
+    [
+      '{"type":"hello","version":1,"nick":"alice","maxLine":9,"room":"lab","you":"bob2"}',
+      { type: 'hello', version: 1, nick: 'alice', maxLine: 9, room: 'lab', you: 'bob2' },
+    ],
+    ['{"type":"here","nicks":["alice","carol"]}', { type: 'here', nicks: ['alice', 'carol'] }],
+    ['{"type":"joined","nick":"carol"}', { type: 'joined', nick: 'carol' }],
+    ['{"type":"left","nick":"carol","why":"kicked by alice: spam"}', { type: 'left', nick: 'carol', why: 'kicked by alice: spam' }],
+    ['{"type":"renamed","from":"carol","nick":"caro"}', { type: 'renamed', from: 'carol', nick: 'caro' }],
+    ['{"type":"delivered","id":7}', { type: 'delivered', id: 7 }],
+    ['{"type":"undelivered","id":7,"nick":"carol","why":"left (lost)"}', { type: 'undelivered', id: 7, nick: 'carol', why: 'left (lost)' }],
+    ['{"type":"notice","message":"the nick carol is taken"}', { type: 'notice', message: 'the nick carol is taken' }],
+    ['{"type":"notice","message":"x","size":0}', { type: 'notice', message: 'x' }],
+  ])('decodes %s', (header, frame) => {
+    expect(decodeAll([Buffer.from(`${header}\n`)])).toEqual([frame]);
+  });
+
+  it('decodes the room fields of a text frame, and encodes them back to the same header', () => {
+    const decoder = new FrameDecoder(MAX);
+    const frames: Frame[] = [];
+    const meta = { from: 'carol', private: true, earlier: true } as const;
+    decoder.push(Buffer.concat([Buffer.from(encodeTextHeader('msg', 3, 5, meta)), Buffer.from('psst\n')]), (frame) => frames.push(frame));
+    expect(frames).toMatchObject([{ type: 'msg', id: 3, lines: 1, last: true, meta }]);
+    expect(encodeTextHeader('msg', 3, 5, { to: 'dave' })).toBe('{"type":"msg","id":3,"size":5,"to":"dave"}\n');
+    // `private` and `earlier` other than true are not marks at all.
+    decoder.push(Buffer.from('{"type":"msg","id":4,"size":3,"from":"carol","private":"yes","earlier":false}\nhi\n'), (frame) =>
+      frames.push(frame),
+    );
+    expect(frames[1]).toMatchObject({ meta: { from: 'carol' } });
+    expect((frames[1] as { meta: object }).meta).toEqual({ from: 'carol' });
+  });
+
+  it.each([
+    ['a text frame from a bad nick', '{"type":"msg","id":1,"size":3,"from":"a b"}\nhi\n', 'nick is invalid'],
+    ['a text frame to a bad nick', '{"type":"msg","id":1,"size":3,"to":"\\u001b[2J"}\nhi\n', 'nick is invalid'],
+    ['a text frame to a number', '{"type":"me","id":1,"size":3,"to":5}\nhi\n', 'nick is invalid'],
+    ['a hello with a bad room name', '{"type":"hello","version":1,"nick":"a","maxLine":9,"room":"my room"}\n', 'nick is invalid'],
+    ['a hello with a bad you', '{"type":"hello","version":1,"nick":"a","maxLine":9,"you":""}\n', 'nick is invalid'],
+    ['a here without nicks', '{"type":"here"}\n', 'no nicks'],
+    ['an empty here', '{"type":"here","nicks":[]}\n', 'no nicks'],
+    ['a here with a bad nick', '{"type":"here","nicks":["alice","x y"]}\n', 'nick is invalid'],
+    ['a joined without a nick', '{"type":"joined"}\n', 'nick is invalid'],
+    ['a left without why', '{"type":"left","nick":"carol"}\n', 'a left frame has no text'],
+    ['a left with a number for why', '{"type":"left","nick":"carol","why":3}\n', 'a left frame has no text'],
+    ['a renamed without from', '{"type":"renamed","nick":"caro"}\n', 'nick is invalid'],
+    ['a delivered without id', '{"type":"delivered"}\n', 'no valid id'],
+    ['an undelivered without why', '{"type":"undelivered","id":1,"nick":"carol"}\n', 'an undelivered frame has no text'],
+    ['an undelivered with a bad nick', '{"type":"undelivered","id":1,"nick":"","why":"lost"}\n', 'nick is invalid'],
+    ['a notice without a message', '{"type":"notice"}\n', 'a notice has no text'],
+    ['a here that carries a body', '{"type":"here","nicks":["a"],"size":2}\nx\n', 'a here frame carries a body'],
+    ['a delivered that carries a body', '{"type":"delivered","id":1,"size":2}\nx\n', 'a delivered frame carries a body'],
+    ['a notice that carries a body', '{"type":"notice","message":"m","size":2}\nx\n', 'a notice frame carries a body'],
+    [
+      'an undelivered that carries a body',
+      '{"type":"undelivered","id":1,"nick":"a","why":"w","size":2}\nx\n',
+      'an undelivered frame carries a body',
+    ],
+  ])('rejects %s', (_name, wire, message) => {
+    expect(() => decodeAll([Buffer.from(wire)])).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_FRAME', message: expect.stringContaining(message) }),
+    );
+  });
+
+  it('cuts a long reason to 512 characters', () => {
+    const [frame] = decodeAll([Buffer.from(`{"type":"notice","message":"${'x'.repeat(600)}"}\n`)]);
+    expect(frame).toEqual({ type: 'notice', message: 'x'.repeat(512) });
+  });
+});
