@@ -78,7 +78,7 @@ function fakeHost(socket: Duplex, { room = 'lab', nick = 'alice', you = 'bob' } 
         expect(frame.features).toContain('room');
         socket.write(encodeControl({ type: 'hello', version: 1, nick, maxLine: DEFAULT_MAX_LINE, room, you }));
       }
-      if (frame.type !== 'msg' && frame.type !== 'me') return take(frame);
+      if (frame.type !== 'msg' && frame.type !== 'me') return take(frame as ControlFrame);
       text ??= { type: frame.type, id: frame.id, ...(frame.meta && { meta: frame.meta }), parts: [] };
       text.parts.push(...frame.parts.map((part) => Buffer.from(part)));
       if (!frame.last) return;
