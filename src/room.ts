@@ -11,7 +11,7 @@ import type { Admitted, PeerKey } from './door.js';
 import { LanchatError } from './errors.js';
 import { ROOM_FEATURE, countLines, isValidNick, NICK_RULE, type RoomFrame, type TextKind, type TextMeta } from './protocol.js';
 import { openSession, type Incoming, type Session, type SessionOptions } from './session.js';
-import { parseInput } from './slash.js';
+import { parseInput, type Input } from './slash.js';
 import { inert } from './terminal.js';
 import { nameSkeleton } from './trust.js';
 
@@ -25,6 +25,8 @@ const MAX_PENDING_BYTES = 1024 * 1024;
 const STALL_MS = 1000;
 /** A member whose queue has not drained for this long is dropped. */
 const DROP_STALLED_MS = 15_000;
+/** What a plain (netcat) member can type. */
+const PLAIN_HELP = 'commands: /nick NAME, /names, /msg NICK TEXT, /me ACTION, /quit; //text sends a line that starts with "/"';
 /** Room frames carry nick lists in headers of at most 4096 bytes: this many nicks fit in one. */
 const NICKS_PER_FRAME = 100;
 
@@ -330,7 +332,7 @@ export class Room extends EventEmitter<RoomEvents> {
     const settled = new Set<Participant>();
     for (const { pending } of member.awaiting) {
       const missed = pending.sender.missed.get(member.nick);
-      pending.sender.missed.set(member.nick, { id: Math.max(pending.id, missed?.id ?? 0), why });
+      pending.sender.missed.set(member.nick, { id: Math.max(pending.id, missed?.id ?? 0), why: `left (${why})` });
       pending.waiting--;
       settled.add(pending.sender);
     }
@@ -556,37 +558,29 @@ export class Room extends EventEmitter<RoomEvents> {
     return more;
   }
 
-  #plainCommand(
-    member: Member,
-    input: ReturnType<typeof parseInput>,
-    say: (kind: TextKind, lines: string[], to?: Participant | null) => void,
-  ): void {
+  #plainCommand(member: Member, input: Input, say: (kind: TextKind, lines: string[], to?: Participant | null) => void): void {
     switch (input.command) {
       case 'me':
         return say('me', [input.text]);
       case 'nick':
         if (this.#rename(member, input.nick) === null) this.#tellPlain(member, `you are now ${input.nick}`);
         return;
+      case 'names':
+        return this.#tellPlain(member, `here: ${this.names().join(', ')}`);
+      case 'msg': {
+        const target = this.#find(input.nick);
+        if (!target || target === member) return this.#tellPlain(member, `nobody else called ${input.nick} is here`);
+        return say('msg', [input.text], target);
+      }
       case 'quit':
         member.session.quit();
         return;
       case 'help':
-        return this.#tellPlain(
-          member,
-          'commands: /nick NAME, /names, /msg NICK TEXT, /me ACTION, /quit; //text sends a line starting with "/"',
-        );
+        return this.#tellPlain(member, PLAIN_HELP);
       case 'invalid':
         return this.#tellPlain(member, input.hint);
-      default: {
-        const named = input as { command: string; nick?: string; text?: string };
-        if (named.command === 'names') return this.#tellPlain(member, `here: ${this.names().join(', ')}`);
-        if (named.command === 'msg' && named.nick && named.text !== undefined) {
-          const target = this.#find(named.nick);
-          if (!target) return this.#tellPlain(member, `nobody called ${named.nick} is here`);
-          return say('msg', [named.text], target);
-        }
-        return this.#tellPlain(member, `/${input.command} does not work here (try /help)`);
-      }
+      default:
+        return this.#tellPlain(member, `/${input.command} does not work here (${PLAIN_HELP})`);
     }
   }
 
