@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLI, killAll, lanchat, listener } from './cli-helpers.js';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { CLI, killAll, lanchat, listener, rawPeer } from './cli-helpers.js';
 
 const SOCKET = `lanchat-test-${process.pid}`;
 const hasTmux = (() => {
@@ -364,3 +364,46 @@ async function waitFor(ready: () => boolean, what: string, ms = 5000): Promise<v
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+describe.skipIf(!hasTmux)('a room in terminals', () => {
+  it('a host and a member at keyboards with a netcat member: drafts survive, /msg is private, /kick, Ctrl-C closes the room', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-room-'));
+    const bobHome = mkdtempSync(join(tmpdir(), 'lanchat-tty-bob-'));
+    start('host', ['listen', '0', '--host', '127.0.0.1', '--room', 'dev', '--nick', 'alice'], dir);
+    const [, port] = await waitForScreen('host', /listening on 127\.0\.0\.1:(\d+) \(room dev\)/);
+    start('member', ['connect', '127.0.0.1', port, '--nick', 'bob'], dir, bobHome);
+    await waitForScreen('member', /^joined alice's room "dev" at 127\.0\.0\.1:\d+ — here: alice \(you are bob\)$/m);
+    await waitForScreen('host', /^bob joined \(127\.0\.0\.1:\d+; a new key/m);
+
+    const nc = await rawPeer(Number(port));
+    let ncRead = '';
+    nc.setEncoding('utf8').on('data', (chunk: string) => (ncRead += chunk));
+    await waitForScreen('host', /^guest1 joined \(127\.0\.0\.1:\d+; plain text, not encrypted\)$/m);
+    await waitForScreen('member', /^guest1 joined$/m);
+
+    // A line arriving while bob types is written above his draft, which stays whole.
+    tmux('send-keys', '-t', 'member', 'half');
+    await waitForScreen('member', /^bob> half$/m);
+    nc.write('from nc ✓\n');
+    await waitForScreen('member', /guest1: from nc ✓\nbob> half$/m);
+    tmux('send-keys', '-t', 'member', ' done', 'Enter');
+    await waitForScreen('host', /^\[\d\d:\d\d\] bob: half done$/m);
+    await vi.waitFor(() => expect(ncRead).toContain('bob: half done\n'), { timeout: 5000 });
+
+    tmux('send-keys', '-t', 'host', '/msg bob just you', 'Enter');
+    await waitForScreen('member', /^\[\d\d:\d\d\] alice \(private\): just you$/m);
+    tmux('send-keys', '-t', 'host', 'to all', 'Enter');
+    await vi.waitFor(() => expect(ncRead).toContain('alice: to all\n'), { timeout: 5000 });
+    expect(ncRead).not.toContain('just you');
+
+    tmux('send-keys', '-t', 'host', '/kick guest1 spam', 'Enter');
+    await waitForScreen('member', /^guest1 left \(kicked by alice: spam\)$/m);
+    await vi.waitFor(() => expect(ncRead).toContain('* kicked by alice: spam\n'), { timeout: 5000 });
+    await waitForScreen('host', /^guest1 left \(kicked by alice: spam\)$/m);
+
+    tmux('send-keys', '-t', 'host', 'C-c');
+    await waitForScreen('host', /^EXIT=130$/m);
+    await waitForScreen('member', /alice closed the room/);
+    await waitForScreen('member', /^EXIT=\d+$/m);
+  }, 60_000);
+});
