@@ -81,8 +81,8 @@ interface Participant {
   awaiting: Array<{ through: number; pending: Pending }>;
   /** Its frames not yet delivered to everyone, oldest first. */
   sent: Pending[];
-  /** Frames of its that missed someone, per missing nick: the newest id and why (told once they settle). */
-  missed: Map<string, { id: number; why: string }>;
+  /** Frames of its that missed someone, per missing nick: the oldest and newest ids, and why (told before the oldest is delivered). */
+  missed: Map<string, { first: number; id: number; why: string }>;
 }
 
 interface Member extends Participant {
@@ -331,8 +331,7 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#stopWatching(member);
     const settled = new Set<Participant>();
     for (const { pending } of member.awaiting) {
-      const missed = pending.sender.missed.get(member.nick);
-      pending.sender.missed.set(member.nick, { id: Math.max(pending.id, missed?.id ?? 0), why: `left (${why})` });
+      this.#miss(pending.sender, member.nick, pending.id, `left (${why})`);
       pending.waiting--;
       settled.add(pending.sender);
     }
@@ -384,7 +383,7 @@ export class Room extends EventEmitter<RoomEvents> {
     const target = this.#find(text.to);
     if (target) return this.#take(member, target, text.kind, parts, lines, id, written);
     if (id > 0) {
-      member.missed.set(text.to, { id, why: 'nobody of that name is here' });
+      this.#miss(member, text.to, id, 'nobody of that name is here');
       this.#track({ sender: member, id, waiting: 0 });
     }
     written();
@@ -472,8 +471,14 @@ export class Room extends EventEmitter<RoomEvents> {
     if (this.#send(member, kind, parts, lines, meta)) {
       if (pending) this.#await(member, member.session.stats.linesSent, pending);
     } else if (pending && member.session.isOpen) {
-      pending.sender.missed.set(member.nick, { id: pending.id, why: `a line is longer than ${member.nick} accepts` });
+      this.#miss(pending.sender, member.nick, pending.id, `a line is longer than ${member.nick} accepts`);
     }
+  }
+
+  /** Frame `id` of `sender`'s did not reach `nick`. */
+  #miss(sender: Participant, nick: string, id: number, why: string): void {
+    const missed = sender.missed.get(nick);
+    sender.missed.set(nick, { first: Math.min(id, missed?.first ?? id), id: Math.max(id, missed?.id ?? 0), why });
   }
 
   /** Sends to one member; false when it could not (it is gone, or a line is longer than it accepts). */
@@ -516,7 +521,8 @@ export class Room extends EventEmitter<RoomEvents> {
     while (sender.sent.length > 0 && sender.sent[0].waiting === 0) delivered = sender.sent.shift()!.id;
     const oldestOpen = sender.sent[0]?.id ?? Infinity;
     for (const [nick, miss] of sender.missed) {
-      if (miss.id >= oldestOpen) continue; // reported once the frames before it are settled too
+      // Told before `delivered` covers the first frame it missed (not earlier: the frames before it may still miss someone else).
+      if (miss.first >= oldestOpen) continue;
       sender.missed.delete(nick);
       if (sender === this.#host) this.emit('notice', `not delivered to ${nick}: ${miss.why}`);
       else this.#tell(sender as Member, { type: 'undelivered', id: miss.id, nick, why: miss.why });
@@ -615,8 +621,9 @@ export class Room extends EventEmitter<RoomEvents> {
     for (let p = parts.length - 1; p >= 0 && lines.length < HISTORY_LINES; p--) {
       const part = parts[p];
       let end = part.length - 1; // the LF of the last line
-      while (end > 0 && lines.length < HISTORY_LINES) {
-        const start = part.lastIndexOf(0x0a, end - 1) + 1;
+      while (end >= 0 && lines.length < HISTORY_LINES) {
+        // lastIndexOf would take a negative offset as counted from the end: a line at the start begins at 0.
+        const start = end === 0 ? 0 : part.lastIndexOf(0x0a, end - 1) + 1;
         lines.unshift({ kind, nick, line: Buffer.from(part.subarray(start, end + 1)) });
         end = start - 1;
       }
