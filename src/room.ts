@@ -92,8 +92,13 @@ interface Member extends Participant {
   present: boolean;
   /** Why we dropped it, when we did. */
   dropped: string | null;
-  /** Since when its queue has not drained (null: it keeps up). */
+  /** Since when it has taken nothing of its queue (null: it keeps up, if slowly). */
   stalledSince: number | null;
+  /** Its text frames that its socket has taken (written out), and how many of them had at the last look. */
+  taken: number;
+  takenAtLook: number;
+  /** Counts one more taken: the write callback of each text frame sent to it. */
+  took: () => void;
 }
 
 interface HistoryLine {
@@ -186,6 +191,9 @@ export class Room extends EventEmitter<RoomEvents> {
       present: false,
       dropped: null,
       stalledSince: null,
+      taken: 0,
+      takenAtLook: 0,
+      took: () => member.taken++,
     };
     const session = openSession(peer.stream, {
       ...this.#options.session,
@@ -486,7 +494,7 @@ export class Room extends EventEmitter<RoomEvents> {
     const session = member.session;
     if (!session.isOpen) return false;
     if (session.sendLimit < this.#options.session.maxLine && parts.some((part) => countLines(part, session.sendLimit) < 0)) return false;
-    session.send(kind, parts, lines, undefined, meta);
+    session.send(kind, parts, lines, member.took, meta);
     this.#watch(member);
     return true;
   }
@@ -672,7 +680,7 @@ export class Room extends EventEmitter<RoomEvents> {
     member.stalledSince = null;
   }
 
-  /** Senders wait; a member that has not drained within STALL_MS stops holding them (and is dropped later). */
+  /** Senders wait; a member that takes nothing for STALL_MS stops holding them (and is dropped later). */
   #holdSenders(): void {
     if (this.#stallTimer) return;
     this.#stallTimer = setTimeout(() => this.#checkStalls(), STALL_MS);
@@ -682,13 +690,21 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#stallTimer = null;
     const now = Date.now();
     for (const member of this.#members) {
+      // A member that took something since the last look is slow, not stalled: it still holds the senders.
+      const took = member.taken !== member.takenAtLook;
+      member.takenAtLook = member.taken;
       if (!member.present || member.session.pendingBytes <= SOFT_PENDING_BYTES) continue;
+      if (took) {
+        member.stalledSince = null;
+        continue;
+      }
       member.stalledSince ??= now;
       if (now - member.stalledSince >= DROP_STALLED_MS) this.#dropSlow(member, `too slow: it read nothing for ${DROP_STALLED_MS / 1000} s`);
     }
     this.#unholdIfClear();
-    // Stalled members are looked at again until they drain or are dropped.
-    if ([...this.#members].some((member) => member.present && member.stalledSince !== null)) this.#holdSenders();
+    // Looked at again while senders wait, and until stalled members drain or are dropped.
+    const waiting = this.#held.length > 0 || this.#hostHeld;
+    if (waiting || [...this.#members].some((member) => member.present && member.stalledSince !== null)) this.#holdSenders();
   }
 
   #drained(member: Member): void {
