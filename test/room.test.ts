@@ -591,6 +591,23 @@ describe('Room: a slow reader, on a fake clock', () => {
     while (slow.held.length > 0) slow.held.shift()!();
     await until(slow.changes, () => slow.seen.length === frames * 63);
   });
+
+  it('a member that reads nothing is dropped after 15 s even with less than 1 MiB queued for it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    const host = hostRoom();
+    rawMember(host, { nick: 'stalled', features: ['room'] }, { read: false });
+    const bob = await lanchatMember(host, 'bob');
+    await settle();
+    for (let i = 0; i < 6; i++) bob.session.send('msg', ...lines(`${'x'.repeat(1023)}\n`.repeat(63))); // 378 KiB
+    await settle();
+    await vi.advanceTimersByTimeAsync(10_000);
+    await settle();
+    expect(host.room.names()).toContain('stalled');
+    await vi.advanceTimersByTimeAsync(10_000);
+    await settle();
+    expect(host.events.filter((event) => event.startsWith('left'))).toEqual(['left stalled (dropped: too slow: it read nothing for 15 s)']);
+    expect(bob.frames).toContainEqual({ type: 'left', nick: 'stalled', why: 'dropped: too slow: it read nothing for 15 s' });
+  });
 });
 
 describe('Room: kick and close', () => {
