@@ -449,7 +449,7 @@ describe('Room: delivery', () => {
     const reports = sender.frames.filter((frame) => ['delivered', 'undelivered', 'left'].includes(frame.type));
     expect(reports.slice(0, 2)).toEqual([
       { type: 'left', nick: 'carol', why: 'lost' },
-      { type: 'undelivered', id: 2, nick: 'carol', why: 'lost' },
+      { type: 'undelivered', id: 2, nick: 'carol', why: 'left (lost)' },
     ]);
     expect(reports.slice(2).every((frame) => frame.type === 'delivered')).toBe(true);
     expect(reports.at(-1)).toEqual({ type: 'delivered', id: 2 });
@@ -501,7 +501,7 @@ describe('Room: nobody stalls the room', () => {
     expect(end).toMatchObject({ reason: 'finished', unconfirmed: 0 });
     expect(carol.seen.length).toBe(frames * 63);
     expect(bob.frames).toContainEqual(
-      expect.objectContaining({ type: 'undelivered', nick: 'stalled', why: expect.stringMatching(/^dropped: too slow/) }),
+      expect.objectContaining({ type: 'undelivered', nick: 'stalled', why: expect.stringMatching(/^left \(dropped: too slow/) }),
     );
   });
 
@@ -654,17 +654,15 @@ describe('Room: plain members', () => {
     expect(bob.frames).toContainEqual({ type: 'left', nick: 'zed', why: 'quit' });
   });
 
-  // Enable once slash.ts parses /names and /msg (the member-side branch adds them): today a plain
-  // member's /names and /msg come back as "unknown command", though room.ts and PROTOCOL.md offer them.
-  it.skip('can /names and /msg (privately, to a member or nobody)', async () => {
+  it('can /names and /msg (privately, to a member or nobody)', async () => {
     const host = hostRoom();
     const bob = await lanchatMember(host, 'bob');
     const plain = await plainMember(host);
     plain.end.write('/names\n/msg bob just you\n/msg nobody hi\n');
     await until(bob.changes, () => bob.seen.length === 1);
     expect(bob.seen).toEqual(['guest1 (private): just you']);
-    await until(plain.changes, () => plain.text().includes('nobody called'));
+    await until(plain.changes, () => plain.text().includes('nobody else called'));
     expect(plain.text()).toContain('* here: alice, bob, guest1\n');
-    expect(plain.text()).toContain('* nobody called nobody is here\n');
+    expect(plain.text()).toContain('* nobody else called nobody is here\n');
   });
 });
