@@ -34,7 +34,14 @@ import { fileURLToPath } from 'node:url';
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const HOST = '127.0.0.1';
 const SIZES = (process.env.BENCH_ROOM_SIZES ?? '10,50,200').split(',').map(Number);
-const PHASE_SECONDS = Number(process.env.BENCH_ROOM_SECONDS ?? 3);
+const PHASE_SECONDS = Number(process.env.BENCH_ROOM_SECONDS ?? 2);
+/**
+ * The run beside a stalled member is longer: the broker's kernel send buffer
+ * to it takes about 3 MiB on loopback (autotuned) before the broker itself
+ * holds anything, some 12 s at 50 members; lanchat then drops the member at
+ * 1 MiB more, or 15 s after it stopped draining.
+ */
+const STALL_SECONDS = Number(process.env.BENCH_ROOM_STALL_SECONDS ?? 20);
 const PACED_RATE = Number(process.env.BENCH_ROOM_RATE ?? 200);
 const TLS_MEMBERS = Number(process.env.BENCH_ROOM_TLS ?? 10);
 /** The room with a stalled member, and the largest the memory row is about. */
@@ -49,13 +56,20 @@ const DRAIN_MS = 5000;
 /** How long a room may take until every member hears every other. */
 const JOIN_MS = 30_000;
 
-if (spawnSync('sh', ['-c', 'command -v ncat']).status !== 0) {
-  console.error('bench: ncat is not installed (apt-get install ncat)');
-  process.exit(1);
+for (const [tool, pkg] of [
+  ['ncat', 'ncat'],
+  ['socat', 'socat'],
+]) {
+  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+    console.error(`bench: ${tool} is not installed (apt-get install ${pkg})`);
+    process.exit(1);
+  }
 }
 const listenHelp = spawnSync(process.execPath, [CLI, 'listen', '--help'], { encoding: 'utf8' }).stdout ?? '';
 const HAS_ROOM = listenHelp.includes('--room');
 const HAS_MAX_PEERS = listenHelp.includes('--max-peers');
+/** The brokers of the plain rooms, in this order (BENCH_ROOM_BROKERS=lanchat for a quick look at lanchat alone). */
+const KINDS = (process.env.BENCH_ROOM_BROKERS ?? 'ncat,lanchat').split(',').filter((kind) => kind === 'ncat' || HAS_ROOM);
 
 const work = mkdtempSync(join(tmpdir(), 'lanchat-bench-rooms-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
@@ -163,12 +177,11 @@ function lineSplitter(onLine) {
  * a broker that waits for a first word (lanchat tells netcat from lanchat so)
  * need not wait long.
  */
-function tcpMember(id, port, room, { stalled = false } = {}) {
+function tcpMember(id, port, room) {
   const member = { id, closed: false, retries: 0, write: null, close: null };
   const open = () => {
     const socket = connect({ port, host: HOST, localAddress: `127.1.${Math.floor(id / 250)}.${(id % 250) + 1}` });
     socket.setNoDelay(true);
-    if (stalled) socket.pause(); // it never reads: what is sent to it piles up in the kernel, then at the broker
     socket.setEncoding('utf8');
     socket.on(
       'data',
@@ -190,6 +203,23 @@ function tcpMember(id, port, room, { stalled = false } = {}) {
   member.close = () => member.socket.destroy();
   open();
   return member;
+}
+
+/**
+ * A member that never reads: socat sends what we write to its stdin and never
+ * reads the socket, whose receive buffer is 4 KiB (Node cannot set it): so
+ * what is sent to it piles up at the broker within a second, not after the
+ * megabytes that a default buffer on loopback takes first.
+ */
+function stalledMember(id, port) {
+  const child = track(
+    spawn('socat', ['-u', 'STDIN', `TCP:${HOST}:${port},bind=127.1.${Math.floor(id / 250)}.${(id % 250) + 1},rcvbuf=4096`], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    }),
+  );
+  child.stdin.on('error', () => {});
+  child.stdin.write(`~r ${id}\n`);
+  return { id, stalled: true, heard: new Set(), close: () => child.kill('SIGKILL') };
 }
 
 /** A `lanchat connect` member over TLS: its stdin a pipe we write lines to, its stdout (plain format) read here. */
@@ -230,7 +260,20 @@ async function processMember(id, port, room) {
 
 /** One measured stretch: what was sent in it, what arrived, how late. */
 function newPhase(name) {
-  return { name, sent: 0, expected: 0, delivered: 0, deliveredInTime: 0, latencies: [], start: now(), end: NaN, givenUp: 0 };
+  const start = now();
+  return {
+    name,
+    sent: 0,
+    expected: 0,
+    delivered: 0,
+    deliveredInTime: 0,
+    lastAt: start,
+    longestPause: 0,
+    latencies: [],
+    start,
+    end: NaN,
+    givenUp: 0,
+  };
 }
 
 function summary(phase) {
@@ -244,6 +287,8 @@ function summary(phase) {
     p99: at(0.99),
     sent: phase.sent,
     lost: phase.expected - phase.delivered,
+    // The longest time in which no member got anything (a broker that waits on a stalled member).
+    longestPause: Math.max(phase.longestPause, phase.end - phase.lastAt) / 1000,
     expected: phase.expected,
   };
 }
@@ -281,7 +326,7 @@ class Room {
     const marker = line.indexOf('~');
     if (marker < 0) {
       if (line.startsWith('* ') || line.startsWith('<announce>')) {
-        if (member === this.members[0] && this.events.length < 2000) this.events.push(line);
+        if (member === this.members[0] && this.events.length < 2000) this.events.push({ at, line });
       } else if (line.length && this.unparsed.length < 10) this.unparsed.push(line);
       return;
     }
@@ -293,8 +338,9 @@ class Room {
     }
     if (kind !== 'b' || member.stalled) return;
     const seq = Number(q);
+    const prefix = line.slice(0, marker);
+    if (prefix.endsWith(' (earlier): ')) return; // lanchat's history for a newcomer: said before it came
     if (this.attributed) {
-      const prefix = line.slice(0, marker);
       const known = this.prefixOf.get(senderId);
       if (known === undefined) this.prefixOf.set(senderId, prefix);
       else if (known !== prefix || prefix === '') this.misattributed++;
@@ -306,6 +352,8 @@ class Room {
     const entry = sender?.inFlight.get(seq);
     if (!entry) return; // given up already
     entry.phase.delivered++;
+    entry.phase.longestPause = Math.max(entry.phase.longestPause, at - entry.phase.lastAt);
+    entry.phase.lastAt = Math.max(entry.phase.lastAt, at);
     if (!(at > entry.phase.end)) entry.phase.deliveredInTime++;
     entry.phase.latencies.push(at - Number(t) / 1000);
     if (--entry.waiting === 0) {
@@ -343,18 +391,29 @@ class Room {
     while (this.racing && !member.closed && member.inFlight.size < WINDOW) this.send(member);
   }
 
-  /** Until every member has heard every other (each says `~r ID` every 300 ms meanwhile). */
+  /**
+   * Until every member has heard every other. Each says `~r ID` again every
+   * second or so until everyone has heard it: a member that came late missed
+   * the earlier ones. (Not every 300 ms from all: 200 members would then say
+   * 130,000 lines a second between them, more than a room carries, and the
+   * newcomers would wait behind that.)
+   */
   async join() {
     const start = now();
     this.byId = new Map(this.members.map((m) => [m.id, m]));
-    const everyone = () => this.members.every((m) => this.members.every((other) => other === m || m.heard.has(other.id)));
-    while (!everyone()) {
+    const unheard = (member) => this.members.some((other) => other !== member && !other.heard.has(member.id));
+    const interval = Math.max(300, this.members.length * 5);
+    for (;;) {
+      const waiting = this.members.filter(unheard);
+      if (!waiting.length) break;
       if (now() - start > JOIN_MS) {
-        const deaf = this.members.filter((m) => m.heard.size < this.members.length - 1).length;
-        throw new Error(`${deaf} of ${this.members.length} members did not hear everyone within ${JOIN_MS / 1000} s`);
+        const deaf = this.members.filter((m) => m.heard.size < this.members.length - 1);
+        throw new Error(
+          `after ${JOIN_MS / 1000} s, ${deaf.length} of ${this.members.length} members had not heard everyone (${deaf.filter((m) => m.heard.size === 0).length} had heard nobody)`,
+        );
       }
-      await sleep(300);
-      for (const m of this.members) if (!m.closed) m.write(`~r ${m.id}\n`);
+      await sleep(interval);
+      for (const m of waiting) if (!m.closed) m.write(`~r ${m.id}\n`);
     }
     this.ready = true;
     return (now() - start) / 1000;
@@ -420,16 +479,17 @@ async function plainRoom(kind, size) {
     result.paced = await room.paced(PHASE_SECONDS);
     result.full = await room.fullSpeed(PHASE_SECONDS);
     if (size === STALL_SIZE) {
-      const stalled = tcpMember(size, broker.port, room, { stalled: true });
-      stalled.stalled = true;
-      stalled.heard = new Set();
+      const stalled = stalledMember(size, broker.port);
       // It said `~r ID` on connecting: once all have heard it, it is in.
       const deadline = now() + 10_000;
       while (!room.members.every((m) => m.heard.has(size)) && now() < deadline) await sleep(20);
       result.stalledIn = room.members.every((m) => m.heard.has(size));
       room.events = [];
-      result.stall = await room.fullSpeed(PHASE_SECONDS);
-      result.stallEvents = room.events.filter((line) => /drop|left|disconnect/.test(line));
+      const stallStart = now();
+      result.stall = await room.fullSpeed(STALL_SECONDS);
+      result.stallEvents = room.events
+        .filter(({ line }) => /drop|left|disconnect/.test(line))
+        .map(({ at, line }) => `after ${fmt((at - stallStart) / 1000, 1)} s: ${line}`);
       stalled.close();
     }
     result.peakMiB = peakMiB(broker.child.pid);
@@ -500,8 +560,7 @@ process.stderr.write(
 );
 const results = [];
 for (const size of SIZES) {
-  results.push(await plainRoom('ncat', size));
-  if (HAS_ROOM) results.push(await plainRoom('lanchat', size));
+  for (const kind of KINDS) results.push(await plainRoom(kind, size));
 }
 const tls = HAS_ROOM && TLS_MEMBERS > 0 ? await tlsRoom() : null;
 
@@ -515,7 +574,7 @@ for (const size of SIZES) {
   for (const load of ['paced', 'full']) {
     const loadName = load === 'paced' ? `paced, ${PACED_RATE} lines/s said` : `full speed, ${WINDOW} in flight each`;
     const base = find('ncat', size)?.[load];
-    for (const kind of HAS_ROOM ? ['ncat', 'lanchat'] : ['ncat']) {
+    for (const kind of KINDS) {
       const r = find(kind, size);
       const s = r?.[load];
       const name = kind === 'ncat' ? '`ncat -l --chat`' : '`lanchat listen --room`';
@@ -533,25 +592,29 @@ out.push(
   '| broker | until all hear all (s) | connections turned away, retried | host peak RSS after joining (MiB) | after the runs (MiB) |',
 );
 out.push('|---|---|---|---|---|');
-for (const kind of HAS_ROOM ? ['ncat', 'lanchat'] : ['ncat']) {
+for (const kind of KINDS) {
   const r = find(kind, largest);
   out.push(`| ${kind} | ${fmt(r?.joinSeconds, 1)} | ${r?.joinRetries ?? '–'} | ${fmt(r?.joinMiB)} | ${fmt(r?.peakMiB)} |`);
 }
 if (SIZES.includes(STALL_SIZE)) {
-  out.push('', `### One stalled member (${STALL_SIZE} members at full speed, then the same beside one more that never reads)`, '');
   out.push(
-    '| broker | others’ lines/s alone | beside the stalled one | ratio | p99 ms beside it | lost | what became of the stalled member |',
+    '',
+    `### One stalled member (${STALL_SIZE} members at full speed, then for ${STALL_SECONDS} s beside one more that never reads)`,
+    '',
   );
-  out.push('|---|---|---|---|---|---|---|');
-  for (const kind of HAS_ROOM ? ['ncat', 'lanchat'] : ['ncat']) {
+  out.push(
+    '| broker | others’ lines/s alone | beside the stalled one | ratio | p99 ms beside it | longest pause (s) | lines lost | what became of the stalled member |',
+  );
+  out.push('|---|---|---|---|---|---|---|---|');
+  for (const kind of KINDS) {
     const r = find(kind, STALL_SIZE);
     if (!r?.stall) {
-      out.push(`| ${kind} | failed: ${r?.error ?? '?'} | | | | | |`);
+      out.push(`| ${kind} | failed: ${r?.error ?? '?'} | | | | | | |`);
       continue;
     }
     const fate = r.stallEvents.length ? r.stallEvents.slice(0, 2).join('; ') : r.stalledIn ? 'kept in the room' : 'never got in';
     out.push(
-      `| ${kind} | ${fmt(r.full.rate)} | ${fmt(r.stall.rate)} | ${fmt(r.stall.rate / r.full.rate, 2)} | ${fmt(r.stall.p99, 1)} | ${lostCell(r.stall)} | ${fate.replaceAll('|', '\\|')} |`,
+      `| ${kind} | ${fmt(r.full.rate)} | ${fmt(r.stall.rate)} | ${fmt(r.stall.rate / r.full.rate, 2)} | ${fmt(r.stall.p99, 1)} | ${fmt(r.stall.longestPause, 1)} | ${lostCell(r.stall)} | ${fate.replaceAll('|', '\\|')} |`,
     );
   }
 }
