@@ -128,6 +128,16 @@ function peakMiB(pid) {
   }
 }
 
+/** CPU seconds a process has used so far (user and system), from /proc. */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ, 100 on Linux)
+  } catch {
+    return NaN;
+  }
+}
+
 /** A broker: ncat's, or a lanchat room host (a headless relay: stdin /dev/null). */
 async function startBroker(kind, size) {
   if (kind === 'ncat') {
@@ -259,8 +269,9 @@ async function processMember(id, port, room) {
 }
 
 /** One measured stretch: what was sent in it, what arrived, how late. */
-function newPhase(name) {
+function newPhase(name, brokerPid) {
   const start = now();
+  const usage = process.cpuUsage();
   return {
     name,
     sent: 0,
@@ -273,6 +284,8 @@ function newPhase(name) {
     start,
     end: NaN,
     givenUp: 0,
+    brokerCpu: cpuSeconds(brokerPid),
+    membersCpu: (usage.user + usage.system) / 1e6,
   };
 }
 
@@ -290,6 +303,9 @@ function summary(phase) {
     // The longest time in which no member got anything (a broker that waits on a stalled member).
     longestPause: Math.max(phase.longestPause, phase.end - phase.lastAt) / 1000,
     expected: phase.expected,
+    // Share of one core: the broker's, and this process's (all the members, and the bench's bookkeeping).
+    brokerCpu: (phase.brokerCpu / seconds) * 100,
+    membersCpu: (phase.membersCpu / seconds) * 100,
   };
 }
 
@@ -428,7 +444,7 @@ class Room {
   }
 
   async paced(seconds) {
-    const phase = (this.phase = newPhase('paced'));
+    const phase = (this.phase = newPhase('paced', this.brokerPid));
     let turn = 0;
     while (now() - phase.start < seconds * 1000) {
       const due = Math.floor(((now() - phase.start) / 1000) * PACED_RATE) - phase.sent;
@@ -439,11 +455,13 @@ class Room {
       await sleep(2);
     }
     phase.end = now();
+    phase.brokerCpu = cpuSeconds(this.brokerPid) - phase.brokerCpu;
+    phase.membersCpu = (process.cpuUsage().user + process.cpuUsage().system) / 1e6 - phase.membersCpu;
     return this.drain(phase);
   }
 
   async fullSpeed(seconds) {
-    const phase = (this.phase = newPhase('full'));
+    const phase = (this.phase = newPhase('full', this.brokerPid));
     this.racing = true;
     this.members.forEach((m) => this.pump(m));
     while (now() - phase.start < seconds * 1000) {
@@ -462,6 +480,8 @@ class Room {
     }
     this.racing = false;
     phase.end = now();
+    phase.brokerCpu = cpuSeconds(this.brokerPid) - phase.brokerCpu;
+    phase.membersCpu = (process.cpuUsage().user + process.cpuUsage().system) / 1e6 - phase.membersCpu;
     return this.drain(phase);
   }
 }
@@ -470,6 +490,7 @@ class Room {
 async function plainRoom(kind, size) {
   const broker = await startBroker(kind, size);
   const room = new Room({ attributed: kind === 'lanchat' });
+  room.brokerPid = broker.child.pid;
   const result = { kind, size };
   try {
     for (let id = 0; id < size; id++) room.add(tcpMember(id, broker.port, room));
@@ -526,6 +547,7 @@ async function tlsRoom() {
   );
   const broker = await startBroker('lanchat', TLS_MEMBERS);
   const room = new Room({ attributed: false });
+  room.brokerPid = broker.child.pid;
   const result = { kind: 'tls', size: TLS_MEMBERS };
   try {
     // One after another: lanchat's door looks at no more than 4 newcomers from one address at once.
@@ -569,7 +591,10 @@ const find = (kind, size) => results.find((r) => r.kind === kind && r.size === s
 const lostCell = (s) => (s.lost === 0 ? '0' : `${fmt(s.lost)} of ${fmt(s.expected)}`);
 out.push(`### Rooms: fan-out to plain TCP members (loopback, ${PHASE_SECONDS} s per load, one process for all members)`, '');
 if (!HAS_ROOM) out.push('_lanchat rows skipped: this build has no `listen --room`._', '');
-out.push('| members | load | broker | lines delivered/s | × ncat | p50 ms | p99 ms | lines lost |', '|---|---|---|---|---|---|---|---|');
+out.push(
+  '| members | load | broker | lines delivered/s | × ncat | p50 ms | p99 ms | lines lost | broker CPU % | members’ CPU % |',
+  '|---|---|---|---|---|---|---|---|---|---|',
+);
 for (const size of SIZES) {
   for (const load of ['paced', 'full']) {
     const loadName = load === 'paced' ? `paced, ${PACED_RATE} lines/s said` : `full speed, ${WINDOW} in flight each`;
@@ -578,10 +603,10 @@ for (const size of SIZES) {
       const r = find(kind, size);
       const s = r?.[load];
       const name = kind === 'ncat' ? '`ncat -l --chat`' : '`lanchat listen --room`';
-      if (!s) out.push(`| ${size} | ${loadName} | ${name} | failed: ${r?.error ?? '?'} | | | | |`);
+      if (!s) out.push(`| ${size} | ${loadName} | ${name} | failed: ${r?.error ?? '?'} | | | | | | |`);
       else
         out.push(
-          `| ${size} | ${loadName} | ${name} | ${fmt(s.rate)} | ${base ? fmt(s.rate / base.rate, 2) : '–'} | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${lostCell(s)} |`,
+          `| ${size} | ${loadName} | ${name} | ${fmt(s.rate)} | ${base ? fmt(s.rate / base.rate, 2) : '–'} | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${lostCell(s)} | ${fmt(s.brokerCpu)} | ${fmt(s.membersCpu)} |`,
         );
     }
   }
