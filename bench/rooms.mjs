@@ -592,8 +592,8 @@ const lostCell = (s) => (s.lost === 0 ? '0' : `${fmt(s.lost)} of ${fmt(s.expecte
 out.push(`### Rooms: fan-out to plain TCP members (loopback, ${PHASE_SECONDS} s per load, one process for all members)`, '');
 if (!HAS_ROOM) out.push('_lanchat rows skipped: this build has no `listen --room`._', '');
 out.push(
-  '| members | load | broker | lines delivered/s | × ncat | p50 ms | p99 ms | lines lost | broker CPU % | members’ CPU % |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+  '| members | load | broker | lines delivered/s | × ncat | p50 ms | p99 ms | lines lost | broker CPU % | lines per broker CPU-ms | members’ CPU % |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
 );
 for (const size of SIZES) {
   for (const load of ['paced', 'full']) {
@@ -603,10 +603,10 @@ for (const size of SIZES) {
       const r = find(kind, size);
       const s = r?.[load];
       const name = kind === 'ncat' ? '`ncat -l --chat`' : '`lanchat listen --room`';
-      if (!s) out.push(`| ${size} | ${loadName} | ${name} | failed: ${r?.error ?? '?'} | | | | | | |`);
+      if (!s) out.push(`| ${size} | ${loadName} | ${name} | failed: ${r?.error ?? '?'} | | | | | | | |`);
       else
         out.push(
-          `| ${size} | ${loadName} | ${name} | ${fmt(s.rate)} | ${base ? fmt(s.rate / base.rate, 2) : '–'} | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${lostCell(s)} | ${fmt(s.brokerCpu)} | ${fmt(s.membersCpu)} |`,
+          `| ${size} | ${loadName} | ${name} | ${fmt(s.rate)} | ${base ? fmt(s.rate / base.rate, 2) : '–'} | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${lostCell(s)} | ${fmt(s.brokerCpu)} | ${fmt(s.rate / s.brokerCpu / 10)} | ${fmt(s.membersCpu)} |`,
         );
     }
   }
