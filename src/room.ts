@@ -127,6 +127,8 @@ export class Room extends EventEmitter<RoomEvents> {
   #held: Array<() => void> = [];
   #hostHeld = false;
   #stallTimer: NodeJS.Timeout | null = null;
+  /** Members' sessions whose writes wait for the end of this turn (see #batch). */
+  #batched = new Set<Session>();
   #guests = 0;
   #closing: Promise<void> | null = null;
 
@@ -494,10 +496,24 @@ export class Room extends EventEmitter<RoomEvents> {
     const session = member.session;
     if (!session.isOpen) return false;
     if (session.sendLimit < this.#options.session.maxLine && parts.some((part) => countLines(part, session.sendLimit) < 0)) return false;
+    this.#batch(session);
     session.send(kind, parts, lines, member.took, meta);
     this.#watch(member);
     return true;
   }
+
+  /** Holds a member's writes until the end of this turn of the event loop: what the turn relays goes out in one write. */
+  #batch(session: Session): void {
+    if (this.#batched.has(session)) return;
+    session.holdWrites();
+    this.#batched.add(session);
+    if (this.#batched.size === 1) setImmediate(this.#releaseWrites);
+  }
+
+  #releaseWrites = (): void => {
+    for (const session of this.#batched) session.releaseWrites();
+    this.#batched.clear();
+  };
 
   #await(recipient: Participant, through: number, pending: Pending): void {
     // The host's output may have written it already (then there is nothing to wait for).

@@ -280,6 +280,19 @@ export abstract class Session extends EventEmitter {
   /** A room's host: tells the member about the room (a plain member has no word for it). */
   tellRoom(_frame: RoomFrame): void {}
 
+  /**
+   * Holds what is written back until `releaseWrites` (calls nest): a room's
+   * host relays everything one turn of the event loop brings to a member in
+   * one system call.
+   */
+  holdWrites(): void {
+    this.socket.cork();
+  }
+
+  releaseWrites(): void {
+    this.socket.uncork();
+  }
+
   /** Ends the session at once, telling the peer why (when it can read it): a room's host dropping a member. */
   drop(error: LanchatError): void {
     this.fail(error, true);
