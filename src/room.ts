@@ -199,6 +199,7 @@ export class Room extends EventEmitter<RoomEvents> {
     };
     const session = openSession(peer.stream, {
       ...this.#options.session,
+      idleCounts: 'peer', // a member that only listens to a busy room is idle all the same
       role: 'listen',
       nick: this.#host.nick,
       plain,

@@ -71,6 +71,8 @@ export interface SessionOptions {
   waitMs?: number;
   /** End the session after this long without traffic either way (0: never). Heartbeats are not traffic. */
   idleMs?: number;
+  /** What --idle-timeout counts: traffic either way (a 1:1 session), or only what the peer says (a room's member). */
+  idleCounts?: 'either' | 'peer';
   /**
    * The peer is lost once nothing has arrived from it for this long (default
    * 15 s; 0: never, and no heartbeats). Kept by heartbeats with a lanchat peer
@@ -214,8 +216,9 @@ export abstract class Session extends EventEmitter {
     if (socket instanceof Socket) socket.setNoDelay(true);
     if (options.idleMs) {
       const seconds = options.idleMs / 1000;
+      const what = options.idleCounts === 'peer' ? 'it said nothing' : 'no traffic';
       this.#idleTimer = setTimeout(
-        () => this.fail(new LanchatError('ERR_IDLE', `no traffic for ${seconds} s (--idle-timeout)`), true),
+        () => this.fail(new LanchatError('ERR_IDLE', `${what} for ${seconds} s (--idle-timeout)`), true),
         options.idleMs,
       );
     }
@@ -260,7 +263,7 @@ export abstract class Session extends EventEmitter {
    */
   send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void, meta?: TextMeta): boolean {
     if (this.#state !== 'open') return false;
-    this.#idleTimer?.refresh();
+    if (this.options.idleCounts !== 'peer') this.#idleTimer?.refresh();
     return this.sendText(kind, Array.isArray(text) ? text : [text], lines, written, meta);
   }
 
@@ -488,7 +491,7 @@ export abstract class Session extends EventEmitter {
     }
     // Traffic, not heartbeats: what --idle-timeout counts, and progress while we wait for the peer to finish.
     if ((this.#state as State) === 'closed' || !traffic) return; // reading may have ended the session
-    this.#idleTimer?.refresh();
+    if (this.options.idleCounts !== 'peer') this.#idleTimer?.refresh();
     if (this.#sentBye && this.#ending === 'finish') this.#timer?.refresh();
   }
 
@@ -500,6 +503,7 @@ export abstract class Session extends EventEmitter {
   /** Hands text to the output; once the last part is written, acks `ackId` (0: nothing to ack). */
   protected deliver(kind: TextKind, parts: Buffer[], lines: number, ackId: number, meta?: TextMeta): void {
     this.#linesReceived += lines;
+    if (this.options.idleCounts === 'peer') this.#idleTimer?.refresh(); // it said something (acks and pings are not that)
     const delivery: Delivery = { written: false, chunk: null };
     this.#lastDelivery = delivery;
     let paused = false;

@@ -196,3 +196,53 @@ describe('a room over 127.0.0.1', () => {
 
   // /kick needs the host's keyboard: the tmux room test drives it; the Room's kick is in room.test.ts.
 });
+
+describe('the room for each member: --max-peers, --idle-timeout, and options that do not fit a room', () => {
+  it('a full room turns the next one away with one line, and takes it once someone left', async () => {
+    const host = await roomHost(['--max-peers', '1']);
+    const first = await rawSocket(host.port);
+    first.write('first here\n');
+    await host.waitForStderr(/^guest1 joined/m, 10_000);
+    const second = await rawSocket(host.port);
+    second.write('me too\n');
+    await second.waitFor('lanchat: busy: the room is full, try again later\n');
+    await host.waitForStderr(/^refused 127\.0\.0\.1:\d+: the room is full$/m);
+    first.end('/quit\n');
+    await host.waitForStderr(/^guest1 left/m, 10_000);
+    const third = await rawSocket(host.port);
+    third.write('now me\n');
+    await third.waitFor('* welcome to dev: you are ');
+  }, 40_000);
+
+  it('--idle-timeout drops a member that says nothing for that long (acks are not saying), and the others are told', async () => {
+    const host = await roomHost(['--idle-timeout', '2']);
+    const quiet = await rawSocket(host.port);
+    quiet.write('hello\n');
+    await host.waitForStderr(/^guest1 joined/m, 10_000);
+    const listening = member(host.port, 'listening'); // a lanchat member that only reads (and acks)
+    await host.waitForStderr(/^listening joined/m, 10_000);
+    const talker = await rawSocket(host.port);
+    talker.write('hi\n');
+    await host.waitForStderr(/^guest2 joined/m, 10_000);
+    const timer = setInterval(() => talker.write('still here\n'), 300);
+    try {
+      await host.waitForStderr(/^guest1 left \(dropped: it said nothing for 2 s \(--idle-timeout\)\)$/m, 15_000);
+      await talker.waitFor('* guest1 left (dropped: it said nothing for 2 s (--idle-timeout))\n');
+      await host.waitForStderr(/^listening left \(dropped: it said nothing for 2 s \(--idle-timeout\)\)$/m, 15_000);
+      expect((await listening.exited).code).toBe(1);
+      expect(listening.stderr()).toMatch(/it said nothing for 2 s/);
+      expect(host.stderr()).not.toMatch(/guest2 left/);
+    } finally {
+      clearInterval(timer);
+    }
+  }, 40_000);
+
+  it('refuses --max-peers without --room and --keep with it, with one line and exit 2', async () => {
+    const lone = lanchat(['listen', '0', '--host', '127.0.0.1', '--max-peers', '3'], { stdin: 'ignore' });
+    expect((await lone.exited).code).toBe(2);
+    expect(lone.stderr()).toMatch(/^lanchat: --max-peers is for a room \(--room\)\n/);
+    const keep = lanchat(['listen', '0', '--host', '127.0.0.1', '--room', '--keep'], { stdin: 'ignore' });
+    expect((await keep.exited).code).toBe(2);
+    expect(keep.stderr()).toMatch(/^lanchat: --keep is for one peer at a time; a room takes everyone \(--room\)\n/);
+  }, 20_000);
+});
