@@ -96,11 +96,11 @@ export function matchNearby(found: readonly Nearby[], name: string): Nearby[] {
   return found.filter((nearby) => fold(nearby.nick) === wanted || (nearby.room && fold(nearby.room.name) === wanted));
 }
 
-/** A DNS label of at most 63 bytes: dots would split it, so they become '-'. */
-function label(text: string): string {
+/** Part of a DNS label (at most 63 bytes in all): `text` cut to `bytes` of UTF-8; dots would split the label, so they become '-'. */
+function label(text: string, bytes: number): string {
   let out = '';
   for (const char of text.replace(/\./g, '-')) {
-    if (Buffer.byteLength(out + char) > 63) break;
+    if (Buffer.byteLength(out + char) > bytes) break;
     out += char;
   }
   return out;
@@ -109,7 +109,7 @@ function label(text: string): string {
 /** The instance name: the nick, made unique on the link by the port and the key (one install may listen twice). */
 export function instanceName(announcement: Announcement, port: number): string {
   const tag = ` (lanchat ${port} ${announcement.fingerprint.replace(/:/g, '').slice(0, 8)})`;
-  return `${label(announcement.nick).slice(0, 63 - tag.length)}${tag}`;
+  return `${label(announcement.nick, 63 - Buffer.byteLength(tag))}${tag}`;
 }
 
 /** One network interface's addresses, and the mDNS sockets opened on it. */

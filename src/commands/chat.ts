@@ -11,7 +11,11 @@ export async function chat(name: string, flags: ConnectFlags, ctx: CliContext): 
   if (contact) return connect(contact.host, contact.port, flags, ctx, contact.name);
   if (!mdnsAllowed(ctx.env)) throw unknownContact(contacts, name);
   const { findNearby, nearbyKeyBook, severalNearby } = await import('./discover.js');
-  const matches = await findNearby(name, ctx);
+  const matches = await findNearby(name, ctx).catch((error: LanchatError) => {
+    if (error.code !== 'ERR_NO_INTERFACE') throw error;
+    const unknown = unknownContact(contacts, name);
+    throw new LanchatError(unknown.code, `${unknown.message} (and ${error.message.replace('nowhere to look: ', 'no looking nearby: ')})`);
+  });
   if (matches.length > 1) throw severalNearby(name, matches, await nearbyKeyBook(ctx));
   if (matches.length === 0) {
     if (ctx.signal.aborted) return 1;
