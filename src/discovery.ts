@@ -285,8 +285,18 @@ export async function announce(options: AnnounceOptions): Promise<Announcer> {
     if (answers.length === 0) return;
     for (const record of rest) if (!answers.includes(record)) additionals.push(record); // what a browser needs next
     const response = { answers: answers.map(noFlush(legacy)), additionals: additionals.map(noFlush(legacy)) };
-    if (legacy) mdns.respond({ ...response, id: query.id, questions: query.questions }, { port: from.port, address: from.address });
-    else mdns.respond(response);
+    if (legacy) return mdns.respond({ ...response, id: query.id, questions: query.questions }, { port: from.port, address: from.address });
+    // §6: an answer that others may give too (the PTR of every listener) waits 20-120 ms at random, so that
+    // many listeners do not all answer in the same instant; one only we hold goes at once.
+    if (!answers.includes(ptr)) return mdns.respond(response);
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        if (!stopped) mdns.respond(response);
+      },
+      20 + Math.random() * 100,
+    );
+    timers.add(timer);
   };
 
   const onError = (error: NodeJS.ErrnoException): void => {
