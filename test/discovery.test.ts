@@ -1,7 +1,12 @@
 // Discovery's pure parts: the TXT record lanchat announces and reads back, and
 // which listeners answer to a name. The network side is in discovery-netns.test.ts.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nearbyRow } from '../src/commands/discover.js';
 import { decodeTxt, encodeTxt, instanceName, matchNearby, type Announcement, type Nearby } from '../src/discovery.js';
+import { killAll, lanchat } from './cli-helpers.js';
 
 const KEY = 'AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89';
 const HEX = KEY.replace(/:/g, '');
@@ -86,4 +91,57 @@ describe('who answers to a name', () => {
   ])('%s', (_name, name, nicks) => {
     expect(matchNearby(found, name).map((n) => n.nick)).toEqual(nicks);
   });
+});
+
+describe("discover's table", () => {
+  const book = { contacts: [{ name: 'al', host: '10.0.0.1', port: 5000, fingerprint: KEY }], peers: {} };
+  const alice: Nearby = { nick: 'alice', fingerprint: KEY, version: 1, instance: 'alice', host: '10.0.0.1', port: 5000 };
+
+  it.each<[string, Nearby, string]>([
+    ['a contact', alice, 'alice         10.0.0.1         5000   contact al'],
+    ['a new key', { ...alice, fingerprint: KEY.replace('AB', '00') }, 'alice         10.0.0.1         5000   a new key'],
+    [
+      'a room',
+      { ...alice, fingerprint: KEY.replace('AB', '00'), room: { name: 'dev', size: 4 } },
+      'alice         10.0.0.1         5000   a new key             (room dev, 4 people)',
+    ],
+    [
+      'a room of one',
+      { ...alice, room: { name: 'dev', size: 1 } },
+      'alice         10.0.0.1         5000   contact al            (room dev, 1 person)',
+    ],
+  ])('%s', (_name, nearby, row) => {
+    expect(nearbyRow(book, nearby)).toBe(row);
+  });
+});
+
+describe('LANCHAT_MDNS=off (as every other test runs): no multicast DNS at all', () => {
+  afterEach(killAll);
+  const run = async (args: string[], home: string): Promise<{ code: number | null; err: string }> => {
+    const proc = lanchat(args, { env: { LANCHAT_HOME: home, LANCHAT_MDNS: 'off' }, stdin: 'ignore' });
+    return { code: (await proc.exited).code, err: proc.stderr() };
+  };
+
+  it('discover and listen --announce are refused; chat NAME looks at the contacts only; config announce is kept', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'lanchat-mdns-off-'));
+    expect(await run(['discover'], home)).toEqual({
+      code: 1,
+      err: 'lanchat: cannot look for people nearby: multicast DNS is off here (LANCHAT_MDNS=off)\n',
+    });
+    expect(await run(['listen', '0', '--host', '127.0.0.1', '--announce'], home)).toEqual({
+      code: 1,
+      err: 'lanchat: cannot announce this listener: multicast DNS is off here (LANCHAT_MDNS=off)\n',
+    });
+    expect(await run(['chat', 'alice'], home)).toEqual({
+      code: 1,
+      err: 'lanchat: no contact named "alice" (lanchat contacts list shows them all)\n',
+    });
+    expect(await run(['config', 'announce', 'on'], home)).toEqual({
+      code: 0,
+      err: 'listeners are now announced on the local network (lanchat listen --no-announce for one that is not)\n',
+    });
+    const shown = lanchat(['config', 'announce'], { env: { LANCHAT_HOME: home }, stdin: 'ignore' });
+    expect((await shown.exited).code).toBe(0);
+    expect(shown.stdout().toString()).toBe('on\n');
+  }, 30_000);
 });
