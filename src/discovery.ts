@@ -30,6 +30,9 @@ const ANNOUNCE_DELAYS_MS = [0, 1000, 3000];
 /** A browse asks again at these times (§5.2: the interval at least doubles), within its wait. */
 const QUERY_DELAYS_MS = [0, 1000, 3000, 7000];
 
+/** The protocol version this lanchat announces. */
+export const ANNOUNCED_VERSION = PROTOCOL_VERSION;
+
 /** What a listener says about itself in its TXT record. */
 export interface Announcement {
   nick: string;
@@ -170,7 +173,11 @@ function sendAsync(send: (callback: (error: Error | null) => void) => void): Pro
   return new Promise((resolve) => send(() => resolve())); // a link that cannot send (no route yet, gone): the others still can
 }
 
-/** Whether `address` is on the link: in the subnet of one of its addresses (IPv4), or link-local or in a prefix of it (IPv6). */
+/**
+ * Whether a query from `address` came over this link: in the subnet of one of
+ * its IPv4 addresses. Every socket bound to port 5353 gets the multicast of
+ * every interface (Linux's IP_MULTICAST_ALL), so each link answers its own.
+ */
 function onLink(link: Link, address: string): boolean {
   if (isIPv4(address)) {
     const value = ipv4Number(address);
@@ -178,7 +185,7 @@ function onLink(link: Link, address: string): boolean {
       (info) => info.family === 'IPv4' && (ipv4Number(info.address) & ipv4Number(info.netmask)) === (value & ipv4Number(info.netmask)),
     );
   }
-  return isIPv6(address); // IPv6 answers come without the interface they arrived on: take them
+  return isIPv6(address); // IPv6 queries come without the interface they arrived on: each link answers them
 }
 
 function ipv4Number(address: string): number {
@@ -365,7 +372,7 @@ export interface BrowseOptions {
 }
 
 /** What is known of one instance while its records come in. */
-interface Partial_ {
+interface InstanceRecords {
   srv?: { port: number; target: string };
   txt?: Announcement;
   /** The address the answer came from: on a link we share, so reachable. */
@@ -384,7 +391,7 @@ interface Partial_ {
 export async function browse(options: BrowseOptions): Promise<Nearby[]> {
   const links = findLinks();
   if (links.length === 0) throw new LanchatError('ERR_NO_INTERFACE', 'nowhere to look: no network interface has an address');
-  const instances = new Map<string, Partial_>();
+  const instances = new Map<string, InstanceRecords>();
   const addresses = new Map<string, string[]>(); // target host → its A/AAAA
   const found = new Map<string, Nearby>();
   const trouble: { failure?: LanchatError } = {}; // set by a socket's 'error'
@@ -392,7 +399,7 @@ export async function browse(options: BrowseOptions): Promise<Nearby[]> {
   const finished = new Promise<void>((resolve) => (finish = resolve));
 
   /** Where to dial: the address the answer came from if it is a dialable one it announced, else the first announced IPv4, else IPv6. */
-  const hostOf = (state: Partial_): string | undefined => {
+  const hostOf = (state: InstanceRecords): string | undefined => {
     const announced = addresses.get(state.srv!.target.toLowerCase()) ?? [];
     if (state.from && (isIPv4(state.from) || !state.from.toLowerCase().startsWith('fe80')) && announced.includes(state.from))
       return state.from;
@@ -418,7 +425,7 @@ export async function browse(options: BrowseOptions): Promise<Nearby[]> {
   const onResponse = (mdns: makeMdns.MulticastDNS, response: makeMdns.ResponsePacket, from: RemoteInfo): void => {
     const records = [...(response.answers ?? []), ...(response.additionals ?? [])];
     const touched = new Set<string>();
-    const state = (name: string): Partial_ => {
+    const state = (name: string): InstanceRecords => {
       const key = name.toLowerCase();
       touched.add(key);
       let entry = instances.get(key);
@@ -496,6 +503,3 @@ export async function browse(options: BrowseOptions): Promise<Nearby[]> {
     await closeSockets(links);
   }
 }
-
-/** The protocol version announced by this lanchat. */
-export const ANNOUNCED_VERSION = PROTOCOL_VERSION;
