@@ -6,6 +6,13 @@
 // that each link hears our announcements with the addresses it can reach. An
 // announcement is a hint, not proof: the connector checks that the listener's
 // TLS key is the one announced (see connect).
+//
+// Why multicast-dns (7.2.5, pure JS, no native build, Node 20 fine): it does
+// both sides, and lets each socket be bound per interface and family.
+// @homebridge/ciao announces very well (per interface, IPv6, probing) but
+// cannot browse; bonjour-service browses and announces over one IPv4 socket,
+// sends out the default route's interface only, puts every interface's
+// addresses in every answer, and prints to the console on a name conflict.
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
