@@ -34,6 +34,8 @@ const OTHER_TTL = 4500;
 const LEGACY_TTL = 10;
 /** Unsolicited announcements after a start or a change: at once, then 1 s and 3 s later (§8.3). */
 const ANNOUNCE_DELAYS_MS = [0, 1000, 3000];
+/** How often an announcer looks for interfaces that came, went or changed address. */
+const RESCAN_MS = 5000;
 /** A browse asks again at these times (§5.2: the interval at least doubles), within its wait. */
 const QUERY_DELAYS_MS = [0, 1000, 3000, 7000];
 
@@ -222,7 +224,7 @@ export interface Announcer {
  * ERR_NO_INTERFACE when there is no interface to announce on.
  */
 export async function announce(options: AnnounceOptions): Promise<Announcer> {
-  const links = findLinks(options.address);
+  let links = findLinks(options.address);
   if (links.length === 0) {
     throw new LanchatError(
       'ERR_NO_INTERFACE',
@@ -316,19 +318,55 @@ export async function announce(options: AnnounceOptions): Promise<Announcer> {
   const onError = (error: NodeJS.ErrnoException): void => {
     trouble.failure ??= mdnsError(error);
   };
-  for (const link of links) {
+  const open = (link: Link): void => {
     openSockets(link, onError);
     for (const mdns of link.sockets) mdns.on('query', (query, from) => answer(link, mdns, query, from));
-  }
+  };
+
+  /**
+   * Interfaces come and go (Wi-Fi, a cable, DHCP): new ones are announced on,
+   * sockets of gone ones closed, new addresses of a link go into its answers.
+   */
+  let scanning = false;
+  const rescan = async (): Promise<void> => {
+    if (scanning || stopped) return;
+    scanning = true;
+    const next: Link[] = [];
+    const fresh: Link[] = [];
+    let changed = false;
+    for (const found of findLinks(options.address)) {
+      const old = links.find((link) => link.name === found.name);
+      if (old && families(old) === families(found)) {
+        changed ||= addressList(old) !== addressList(found);
+        old.addresses = found.addresses;
+        next.push(old);
+      } else {
+        fresh.push(found); // new, or a family added or gone: sockets to match
+        next.push(found);
+      }
+    }
+    const gone = links.filter((link) => !next.includes(link));
+    links = next;
+    for (const link of fresh) open(link);
+    await Promise.all([closeSockets(gone), ready(fresh)]);
+    scanning = false;
+    if (!stopped && (fresh.length > 0 || changed)) scheduleAnnouncements();
+  };
+
+  for (const link of links) open(link);
   await ready(links);
   if (trouble.failure) {
     await closeSockets(links);
     throw trouble.failure;
   }
   scheduleAnnouncements();
+  const scanner = setInterval(() => void rescan(), RESCAN_MS);
+  scanner.unref();
 
   return {
-    interfaces: links.map((link) => link.name),
+    get interfaces() {
+      return links.map((link) => link.name);
+    },
     update(change) {
       if (stopped) return;
       current = { ...current, ...change };
@@ -337,6 +375,7 @@ export async function announce(options: AnnounceOptions): Promise<Announcer> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      clearInterval(scanner);
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       await broadcast({ host: 0, other: 0 }); // goodbye: browsers drop us now, not in 75 minutes
@@ -344,6 +383,9 @@ export async function announce(options: AnnounceOptions): Promise<Announcer> {
     },
   };
 }
+
+const families = (link: Link): string => [...new Set(link.addresses.map((info) => info.family))].sort().join();
+const addressList = (link: Link): string => link.addresses.map((info) => info.address).join();
 
 /** Legacy unicast answers carry no cache-flush bit (RFC 6762 §6.7). */
 function noFlush(legacy: boolean): (record: Answer) => Answer {

@@ -53,7 +53,7 @@ let made = 0;
 const namespaces: string[] = [];
 
 /** Two namespaces joined by a veth pair, multicast on, each end with its address, once both ends are running. */
-async function makeLink(): Promise<{ a: string; b: string }> {
+async function makeLink(): Promise<{ a: string; b: string; aDev: string }> {
   const id = `${process.pid}x${++made}`;
   const a = `lanchat-d${id}-a`;
   const b = `lanchat-d${id}-b`;
@@ -71,18 +71,18 @@ async function makeLink(): Promise<{ a: string; b: string }> {
     ip('-n', ns, 'link', 'set', dev, 'multicast', 'on', 'up');
     ip('-n', ns, 'link', 'set', 'lo', 'up');
   }
-  // Until the carrier is up, the interface is not RUNNING, and Node does not list it.
-  for (const [ns, dev] of [
-    [a, `ld${id}a`],
-    [b, `ld${id}b`],
-  ]) {
-    const deadline = Date.now() + WAIT_MS;
-    while (!execFileSync('ip', ['-n', ns, '-o', 'link', 'show', 'dev', dev], { timeout: 10_000 }).toString().includes('LOWER_UP')) {
-      if (Date.now() > deadline) throw new Error(`${dev} in ${ns} did not come up`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+  await linkUp(a, `ld${id}a`);
+  await linkUp(b, `ld${id}b`);
+  return { a, b, aDev: `ld${id}a` };
+}
+
+/** Until the carrier is up, an interface is not RUNNING, and Node does not list it. */
+async function linkUp(ns: string, dev: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!execFileSync('ip', ['-n', ns, '-o', 'link', 'show', 'dev', dev], { timeout: 10_000 }).toString().includes('LOWER_UP')) {
+    if (Date.now() > deadline) throw new Error(`${dev} in ${ns} did not come up`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { a, b };
 }
 
 function removeNamespaces(): void {
@@ -281,6 +281,25 @@ describe.skipIf(unavailable !== null)(`discovery between two network namespaces$
     const found = await runIn(b, ['discover'], home());
     expect(found.stdout().toString()).toMatch(/^configured\t/);
     expect(found.stdout().toString().trim().split('\n')).toHaveLength(1);
+  }, 60_000);
+
+  it('an interface that comes up after the listener started is announced on (within its 5 s rescan)', async () => {
+    const { a, b, aDev } = await makeLink();
+    ip('-n', a, 'link', 'set', aDev, 'down'); // the link to b: not yet
+    // Another network meanwhile: a veth pair both of whose ends are in a.
+    ip('-n', a, 'link', 'add', 'lother1', 'type', 'veth', 'peer', 'name', 'lother2');
+    ip('-n', a, 'addr', 'add', '10.196.0.1/24', 'dev', 'lother1');
+    ip('-n', a, 'link', 'set', 'lother1', 'multicast', 'on', 'up');
+    ip('-n', a, 'link', 'set', 'lother2', 'up');
+    await linkUp(a, 'lother1');
+    const late = lanchatIn(a, ['listen', '0', '--announce', '--nick', 'late'], home());
+    await late.waitForStderr(/^listening on .*:\d+ \(announced as late\)$/m, WAIT_MS);
+    expect((await runIn(b, ['discover'], home())).stdout().toString()).toBe('');
+
+    ip('-n', a, 'link', 'set', aDev, 'up');
+    await linkUp(a, aDev);
+    const found = await runIn(b, ['discover', '--timeout', '8'], home());
+    expect(found.stdout().toString()).toMatch(/^late\t10\.198\.0\.1\t\d+\t/);
   }, 60_000);
 
   describe.skipIf(!python)('with Python zeroconf', () => {

@@ -1,6 +1,6 @@
 import { AllowList, formatAddress } from '../address.js';
 import { Door, type Admitted, type DoorPolicy } from '../door.js';
-import { exitCode, signalExitCode, usageError } from '../errors.js';
+import { exitCode, LanchatError, signalExitCode, usageError } from '../errors.js';
 import { loadIdentity } from '../identity.js';
 import { chatOptions, mdnsAllowed, mdnsOff, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
 import { openServer } from '../transport.js';
@@ -45,21 +45,26 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
   const { server, address } = await openServer(flags.host, port);
   const roomName = flags.room === undefined ? undefined : flags.room === true ? options.nick : flags.room;
   let announcer: Announcer | null = null;
+  let notAnnounced = '';
   try {
     if (announcing) announcer = await announceListener(server, options.nick, identity.fingerprint, roomName);
   } catch (error) {
-    server.close();
-    throw error;
+    // Asked for on the command line, announcing must work; as a saved setting, listening goes on without.
+    if (announcing !== 'setting' || !(error instanceof LanchatError)) {
+      server.close();
+      throw error;
+    }
+    notAnnounced = `lanchat: not announced (lanchat config announce is on): ${error.message}\n`;
   }
   const chat = new Chat(ctx, { ...options, onNickChange: (nick) => announcer?.update({ nick }) });
   const log = (line: string): void => chat.note(line); // above a half-typed line, at a terminal
   const door = new Door({ policy: flags, identity, env: ctx.env, allow, log });
   const announced = announcer ? `announced as ${options.nick}` : '';
   if (roomName !== undefined) {
-    ctx.stderr.write(`listening on ${address} (room ${roomName}${announcer ? `, ${announced}` : ''})\n`);
+    ctx.stderr.write(`listening on ${address} (room ${roomName}${announcer ? `, ${announced}` : ''})\n${notAnnounced}`);
     return hostRoom(chat, door, server, { name: roomName, maxMembers: flags.maxPeers ?? DEFAULT_MAX_PEERS }, end, announcer);
   }
-  ctx.stderr.write(`listening on ${address}${announcer ? ` (${announced})` : ''}\n`);
+  ctx.stderr.write(`listening on ${address}${announcer ? ` (${announced})` : ''}\n${notAnnounced}`);
 
   // Where an admitted peer goes: the one seat. A peer let in while a chat
   // runs is turned away — unless the seat is held by a peer that has said
@@ -166,11 +171,18 @@ async function hostRoom(
   }
 }
 
-/** --announce, --no-announce, else the saved setting (not when multicast DNS is off here: then --announce is refused). */
-async function wantsAnnounce(flags: ListenFlags, ctx: CliContext): Promise<boolean> {
+/**
+ * Whether to announce, and who asked: --announce ('flag'), --no-announce
+ * (false), else the saved setting ('setting'; not when multicast DNS is off
+ * here, where --announce is refused).
+ */
+async function wantsAnnounce(flags: ListenFlags, ctx: CliContext): Promise<'flag' | 'setting' | false> {
+  if (flags.announce !== undefined) {
+    if (flags.announce && !mdnsAllowed(ctx.env)) throw mdnsOff('cannot announce this listener');
+    return flags.announce && 'flag';
+  }
   const { savedAnnounce } = await import('../settings.js');
-  if (flags.announce === true && !mdnsAllowed(ctx.env)) throw mdnsOff('cannot announce this listener');
-  return flags.announce ?? (mdnsAllowed(ctx.env) && (await savedAnnounce(ctx.env)) === true);
+  return mdnsAllowed(ctx.env) && (await savedAnnounce(ctx.env)) === true && 'setting';
 }
 
 /** Publishes the listener: on the interface of --host when given (with that address only), else on every interface. */
