@@ -283,6 +283,24 @@ describe.skipIf(unavailable !== null)(`discovery between two network namespaces$
     expect(found.stdout().toString().trim().split('\n')).toHaveLength(1);
   }, 60_000);
 
+  it('--announce with nothing to announce on fails (exit 1); config announce on is then a note, and the listener listens', async () => {
+    const lonely = `lanchat-d${process.pid}x${++made}-lonely`; // loopback only
+    ip('netns', 'add', lonely);
+    namespaces.push(lonely);
+    ip('-n', lonely, 'link', 'set', 'lo', 'up');
+    const refused = await runIn(lonely, ['listen', '0', '--announce'], home());
+    expect(refused.code).toBe(1);
+    expect(refused.stderr()).toBe('lanchat: nothing to announce on: no network interface has an address\n');
+
+    const configured = home();
+    writeFileSync(join(configured, 'config.json'), '{"announce": true}\n', { mode: 0o600 });
+    const listen = lanchatIn(lonely, ['listen', '0', '--host', '127.0.0.1'], configured);
+    await listen.waitForStderr(
+      /^listening on 127\.0\.0\.1:\d+\nlanchat: not announced \(lanchat config announce is on\): nothing to announce on: 127\.0\.0\.1 is not the address of a network interface \(loopback is not announced\)\n/,
+      WAIT_MS,
+    );
+  }, 60_000);
+
   it('an interface that comes up after the listener started is announced on (within its 5 s rescan)', async () => {
     const { a, b, aDev } = await makeLink();
     ip('-n', a, 'link', 'set', aDev, 'down'); // the link to b: not yet
