@@ -49,6 +49,8 @@ export interface ChatOptions {
   saveContact?: (contact: Endpoint & { name: string; fingerprint?: string }) => Promise<void>;
   /** At a keyboard, how long a line may go unconfirmed before the person is told (default 5 s). */
   lateMs?: number;
+  /** Told of each /nick taken (a listener re-announces itself). */
+  onNickChange?: (nick: string) => void;
 }
 
 /** What a listener with nobody connected yet needs to know (see Chat.idle). */
@@ -567,6 +569,7 @@ export class Chat {
     if (!session) this.#nick = nick;
     else if (session.setNick(nick)) this.#takeNick(nick);
     else return;
+    this.#options.onNickChange?.(nick);
     this.#notice(`you are now ${nick}`);
   }
 

@@ -4,7 +4,7 @@ import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parsePort as portOf } from './address.js';
-import { EXIT_FAILURE, EXIT_OK, usageError } from './errors.js';
+import { EXIT_FAILURE, EXIT_OK, LanchatError, usageError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
 import { DEFAULT_MAX_LINE, NICK_RULE, isValidNick } from './protocol.js';
 import { FORMATS, type Format } from './terminal.js';
@@ -17,6 +17,19 @@ export interface CliContext extends ChatIO {
   env: NodeJS.ProcessEnv;
   /** Our effective user id, where there is one: --log appends only to our own files. */
   uid?: number;
+}
+
+/**
+ * LANCHAT_MDNS=off: lanchat sends and listens to no multicast DNS at all (no
+ * announcing, no looking for people nearby), whatever the command line says.
+ */
+export function mdnsAllowed(env: NodeJS.ProcessEnv): boolean {
+  return env.LANCHAT_MDNS?.toLowerCase() !== 'off';
+}
+
+/** Refused when LANCHAT_MDNS=off (see mdnsAllowed). */
+export function mdnsOff(what: string): LanchatError {
+  return new LanchatError('ERR_MDNS_OFF', `${what}: multicast DNS is off here (LANCHAT_MDNS=off)`);
 }
 
 /** How a chat's last steps went, once it is closed. */

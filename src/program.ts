@@ -1,7 +1,7 @@
 // The commander program: every command, option and help text, and the mapping
 // of outcomes to exit codes. Command modules load on demand, so a command pays
 // only for what it uses. Process-level concerns live in cli.ts.
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import type { ConnectFlags } from './commands/connect.js';
 import type * as ContactCommands from './commands/contacts.js';
 import type { ListenFlags } from './commands/listen.js';
@@ -30,7 +30,8 @@ Examples:
   lanchat connect 192.168.1.20 5000        chat with the peer listening there
   echo "build done" | lanchat connect host 5000
   lanchat listen 5000 > received.txt       save what a peer sends
-  lanchat contacts add bob 192.168.1.20 5000 && lanchat chat bob`;
+  lanchat contacts add bob 192.168.1.20 5000 && lanchat chat bob
+  lanchat listen 5000 --announce           be findable: lanchat discover, lanchat chat NICK`;
 
 /**
  * Commander's messages, said plainly: "command-argument value '70000' is invalid
@@ -70,6 +71,8 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .option('--idle-timeout <seconds>', 'end a session after this long with no traffic', parseSeconds)
       .option('--room [name]', 'host a room: many people in one chat (name: your nick unless given)', parseRoomName)
       .option('--max-peers <n>', 'with --room: members at most (default 50)', parseMaxPeers)
+      .option('--announce', 'be findable: announce this listener on the local network (mDNS/DNS-SD, see lanchat discover)')
+      .option('--no-announce', 'do not announce, even if `lanchat config announce on`')
       .addOption(
         new Option('--insecure', 'also accept lanchat connectors that do not encrypt (connect --insecure)').conflicts([
           'secureOnly',
@@ -81,7 +84,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
   )
     .addHelpText(
       'after',
-      '\nSessions are encrypted (TLS 1.3); netcat peers are accepted in plaintext unless --secure-only.\n\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt\n  lanchat listen 5000 --known-only          only contacts and known peers',
+      '\nSessions are encrypted (TLS 1.3); netcat peers are accepted in plaintext unless --secure-only.\n\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt\n  lanchat listen 5000 --known-only          only contacts and known peers\n  lanchat listen 5000 --announce            findable by lanchat discover and chat NAME',
     )
     .action(async (port: number, flags: ListenFlags) => run(import('./commands/listen.js').then((m) => m.listen(port, flags, ctx))));
 
@@ -90,7 +93,9 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       .command('connect')
       .description('connect to a peer listening on HOST:PORT and chat')
       .argument('<host>', 'IPv4 or IPv6 address, or host name')
-      .argument('<port>', 'port the peer listens on', parsePort),
+      .argument('<port>', 'port the peer listens on', parsePort)
+      // From the start menu's people nearby: the key the listener announced, which it must present.
+      .addOption(new Option('--announced <fp>').argParser(parseFingerprint).conflicts(['insecure', 'raw']).hideHelp()),
   )
     .addHelpText(
       'after',
@@ -100,9 +105,30 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       run(import('./commands/connect.js').then((m) => m.connect(host, port, flags, ctx))),
     );
 
-  addConnectOptions(program.command('chat').description('connect to a contact (see lanchat contacts)').argument('<name>', 'contact name'))
-    .addHelpText('after', '\nExamples:\n  lanchat chat bob\n  echo "lunch?" | lanchat chat bob')
+  addConnectOptions(
+    program
+      .command('chat')
+      .description('connect to a contact (see lanchat contacts), else to a listener nearby that announces NAME (see lanchat discover)')
+      .argument('<name>', 'contact name, or the nick or room a listener nearby announces'),
+  )
+    .addHelpText(
+      'after',
+      '\nA listener found nearby must present the key it announced.\n\nExamples:\n  lanchat chat bob\n  echo "lunch?" | lanchat chat bob',
+    )
     .action(async (name: string, flags: ConnectFlags) => run(import('./commands/chat.js').then((m) => m.chat(name, flags, ctx))));
+
+  program
+    .command('discover')
+    .description('list the lanchat listeners nearby that announce themselves (listen --announce)')
+    .option('--timeout <seconds>', 'how long to listen for answers (default 2)', parseSeconds)
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nA table on a terminal; nick<TAB>host<TAB>port<TAB>fingerprint lines in a pipe.\n\nExamples:\n  lanchat discover\n  lanchat discover --timeout 5 --json',
+    )
+    .action(async (flags: { timeout?: number; json?: boolean }) =>
+      run(import('./commands/discover.js').then((m) => m.discover(flags, ctx))),
+    );
 
   const contacts = program
     .command('contacts')
@@ -118,14 +144,16 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .argument('[name]', '1-32 letters, digits, ".", "_" or "-"')
     .argument('[host]', 'IPv4 or IPv6 address, or host name')
     .argument('[port]', 'port the contact listens on')
+    .option('--nearby [nick]', 'take the address and key from the listener nearby that announces NICK (default: NAME)')
     .option('--force', 'replace a contact of the same name')
     .option(
       '--fingerprint <fp>',
       "the contact's key, as `lanchat id` prints it on their side (else the first chat pins it)",
       parseFingerprint,
     )
-    .action(async (name?: string, host?: string, port?: string, flags: { force?: boolean; fingerprint?: string } = {}) =>
-      run(book().then((m) => m.contactsAdd([name, host, port], flags, ctx))),
+    .action(
+      async (name?: string, host?: string, port?: string, flags: { force?: boolean; fingerprint?: string; nearby?: string | true } = {}) =>
+        run(book().then((m) => m.contactsAdd([name, host, port], flags, ctx))),
     );
   contacts
     .command('list')
@@ -169,13 +197,17 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .argument('<target>', 'a contact name, or HOST:PORT as shown in the warning (192.168.1.20:5000, [fe80::1]:5000)')
     .action(async (target: string) => run(import('./commands/forget.js').then((m) => m.forget(target, ctx))));
 
-  program
-    .command('config')
-    .description('settings kept beside the contacts')
+  const config = program.command('config').description('settings kept beside the contacts');
+  config
     .command('nick')
     .description('show or set your default nick')
     .argument('[name]', 'the new default nick', parseNick)
     .action(async (nick?: string) => run(import('./commands/config.js').then((m) => m.configNick(nick, ctx))));
+  config
+    .command('announce')
+    .description('show or set whether listeners announce themselves on the local network (as with listen --announce)')
+    .addArgument(new Argument('[on|off]').choices(['on', 'off']))
+    .action(async (value?: 'on' | 'off') => run(import('./commands/config.js').then((m) => m.configAnnounce(value, ctx))));
 
   program.allowExcessArguments().action(async () => {
     if (program.args.length > 0)

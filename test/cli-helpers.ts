@@ -12,7 +12,11 @@ export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 const children = new Set<ChildProcess>();
 
-/** Every spawned lanchat gets this LANCHAT_HOME unless a test gives its own: tests never touch ~/.config. */
+/**
+ * Every spawned lanchat gets this LANCHAT_HOME unless a test gives its own: tests never touch ~/.config.
+ * And LANCHAT_MDNS=off unless a test turns it on (inside network namespaces it made): no test sends
+ * multicast DNS on the machine's own network.
+ */
 const DEFAULT_HOME = mkdtempSync(join(tmpdir(), 'lanchat-home-'));
 
 export function killAll(): void {
@@ -46,7 +50,7 @@ export function spawnProc(command: string, args: string[], options: SpawnOptions
   const child = spawn(command, args, {
     stdio,
     cwd: options.cwd,
-    env: { ...process.env, LANCHAT_NICK: undefined, LANCHAT_HOME: DEFAULT_HOME, ...options.env },
+    env: { ...process.env, LANCHAT_NICK: undefined, LANCHAT_HOME: DEFAULT_HOME, LANCHAT_MDNS: 'off', ...options.env },
   });
   children.add(child);
   const out: Buffer[] = [];

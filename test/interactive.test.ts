@@ -40,7 +40,24 @@ const lanchatCommand = (args: string[]): string => [process.execPath, CLI, ...ar
 
 /** Runs a shell command in a new tmux session `width` columns wide. */
 function startShell(name: string, command: string, cwd: string, { home = cwd, width = 100 } = {}): void {
-  tmux('new-session', '-d', '-s', name, '-x', String(width), '-y', '30', '-c', cwd, '-e', `LANCHAT_HOME=${home}`, command);
+  // LANCHAT_MDNS=off: the start menu does not look for people nearby on the machine's network.
+  tmux(
+    'new-session',
+    '-d',
+    '-s',
+    name,
+    '-x',
+    String(width),
+    '-y',
+    '30',
+    '-c',
+    cwd,
+    '-e',
+    `LANCHAT_HOME=${home}`,
+    '-e',
+    'LANCHAT_MDNS=off',
+    command,
+  );
 }
 
 /** Runs lanchat in a new tmux session; the screen shows EXIT=code when it ends. */

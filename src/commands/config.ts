@@ -1,5 +1,5 @@
 import type { CliContext } from '../options.js';
-import { saveNick, savedNick } from '../settings.js';
+import { saveAnnounce, saveNick, savedAnnounce, savedNick } from '../settings.js';
 
 /** `lanchat config nick [name]`: show or set the default nick. */
 export async function configNick(nick: string | undefined, ctx: CliContext): Promise<number> {
@@ -11,5 +11,20 @@ export async function configNick(nick: string | undefined, ctx: CliContext): Pro
   }
   await saveNick(ctx.env, nick);
   ctx.stderr.write(`default nick is now ${nick}\n`);
+  return 0;
+}
+
+/** `lanchat config announce [on|off]`: show or set whether listeners announce themselves (as with --announce). */
+export async function configAnnounce(value: 'on' | 'off' | undefined, ctx: CliContext): Promise<number> {
+  if (value === undefined) {
+    ctx.stdout.write(`${(await savedAnnounce(ctx.env)) ? 'on' : 'off'}\n`);
+    return 0;
+  }
+  await saveAnnounce(ctx.env, value === 'on');
+  ctx.stderr.write(
+    value === 'on'
+      ? 'listeners are now announced on the local network (lanchat listen --no-announce for one that is not)\n'
+      : 'listeners are no longer announced (lanchat listen --announce for one that is)\n',
+  );
   return 0;
 }

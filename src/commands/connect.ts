@@ -18,6 +18,8 @@ export interface ConnectFlags extends SessionFlags {
   insecure?: boolean;
   /** Demanded listener key (canonical form). */
   fingerprint?: string;
+  /** The key the listener announced (found nearby): it must present that one, and its pin is checked as usual. */
+  announced?: string;
 }
 
 /** `lanchat connect <host> <port>` (and `chat <contact>`, which names the contact): dial a listener and chat. */
@@ -138,6 +140,13 @@ async function secureSession(
   const { fingerprint } = secure;
   const address = formatAddress(dialled.host, dialled.port);
   try {
+    // An announcement is a hint anyone on the network can make: the key must be the one announced.
+    if (flags.announced && fingerprint !== flags.announced) {
+      throw new LanchatError(
+        'ERR_KEY_MISMATCH',
+        `WARNING: ${address} presented another key than the one announced for it (someone on the network may be pretending)\n  announced ${flags.announced}\n  presented ${fingerprint}\nnothing was sent`,
+      );
+    }
     if (flags.fingerprint) {
       if (fingerprint !== flags.fingerprint) {
         throw new LanchatError(

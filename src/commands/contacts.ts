@@ -12,7 +12,7 @@ import {
   type Contact,
 } from '../contacts.js';
 import { LanchatError, usageError } from '../errors.js';
-import type { CliContext } from '../options.js';
+import { mdnsAllowed, mdnsOff, type CliContext } from '../options.js';
 import { ask } from '../prompt.js';
 import { storePath } from '../store.js';
 import { formatAddress } from '../address.js';
@@ -22,9 +22,10 @@ const path = (ctx: CliContext): string => storePath(ctx.env, CONTACTS_FILE);
 /** `contacts add [name] [host] [port]`: missing arguments are asked for at a terminal. */
 export async function contactsAdd(
   args: Array<string | undefined>,
-  flags: { force?: boolean; fingerprint?: string },
+  flags: { force?: boolean; fingerprint?: string; nearby?: string | true },
   ctx: CliContext,
 ): Promise<number> {
+  if (flags.nearby !== undefined) return contactsAddNearby(args, { ...flags, nearby: flags.nearby }, ctx);
   const missing = ['name', 'host', 'port'].find((_, i) => args[i] === undefined);
   if (missing && !ctx.stdin.isTTY) throw usageError(`missing argument '${missing}' (lanchat contacts add NAME HOST PORT)`);
   const given = missing ? await askContact(args, ctx) : validateContact(args[0]!, args[1]!, args[2]!);
@@ -44,6 +45,41 @@ export async function contactsAdd(
       ? `; kept its key (if ${saved.name} has a new key too: lanchat forget ${saved.name})`
       : '';
   ctx.stderr.write(`${replaced ? 'replaced' : 'added'} ${saved.name} (${formatAddress(saved.host, saved.port)})${kept}\n`);
+  return 0;
+}
+
+/**
+ * `contacts add NAME --nearby [NICK]`: the listener nearby that announces NICK
+ * (or NAME) is saved with its address and the key it announced — a hint until
+ * the first chat checks it, so the key is shown to compare with `lanchat id`.
+ */
+async function contactsAddNearby(
+  [name, host, port]: Array<string | undefined>,
+  flags: { force?: boolean; fingerprint?: string; nearby: string | true },
+  ctx: CliContext,
+): Promise<number> {
+  if (name === undefined) throw usageError('a name is required (lanchat contacts add NAME --nearby [NICK])');
+  if (host !== undefined || port !== undefined) throw usageError('--nearby takes the address from the announcement: give NAME only');
+  if (flags.fingerprint) throw usageError('--nearby takes the key from the announcement: give --fingerprint without --nearby');
+  validateContact(name, 'localhost', 1); // a bad name is said before anyone is asked
+  const nick = flags.nearby === true ? name : flags.nearby;
+  if (!mdnsAllowed(ctx.env)) throw mdnsOff('cannot look for people nearby');
+  const { findNearby, nearbyKeyBook, severalNearby } = await import('./discover.js');
+  const matches = await findNearby(nick, ctx);
+  if (matches.length > 1) throw severalNearby(nick, matches, await nearbyKeyBook(ctx));
+  if (matches.length === 0) throw new LanchatError('ERR_NOT_NEARBY', `nobody nearby announces "${nick}" (lanchat discover lists who does)`);
+  const [found] = matches;
+  const saved = validateContact(name, found.host, found.port, found.fingerprint);
+  const replaced = await updateContacts(path(ctx), (contacts) => ({
+    contacts: addContact(contacts, saved, flags.force),
+    result: findContact(contacts, name) !== undefined,
+  })).catch((error: LanchatError) => {
+    throw error.code === 'ERR_CONTACT_EXISTS' ? new LanchatError(error.code, `${error.message} (use --force to replace it)`) : error;
+  });
+  ctx.stderr.write(
+    `${replaced ? 'replaced' : 'added'} ${saved.name} (${formatAddress(saved.host, saved.port)}) with the key it announced:\n  ${saved.fingerprint}\n` +
+      `anyone nearby can announce a nick: compare this with what lanchat id prints on ${found.nick}'s side\n`,
+  );
   return 0;
 }
 

@@ -1,10 +1,11 @@
 import { AllowList, formatAddress } from '../address.js';
 import { Door, type Admitted, type DoorPolicy } from '../door.js';
-import { exitCode, signalExitCode, usageError } from '../errors.js';
+import { exitCode, LanchatError, signalExitCode, usageError } from '../errors.js';
 import { loadIdentity } from '../identity.js';
-import { chatOptions, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
+import { chatOptions, mdnsAllowed, mdnsOff, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
 import { openServer } from '../transport.js';
-import type { Server } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
+import type { Announcer } from '../discovery.js';
 import { loadKeyBook } from '../trust.js';
 import { Chat } from '../chat.js';
 
@@ -16,6 +17,8 @@ export interface ListenFlags extends SessionFlags, DoorPolicy {
   /** Host a room: true, or its name. */
   room?: string | true;
   maxPeers?: number;
+  /** --announce (true), --no-announce (false), else `lanchat config announce`. */
+  announce?: boolean;
 }
 
 /** Members a room takes at most, unless --max-peers says otherwise. */
@@ -38,16 +41,30 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
   });
   const identity = await loadIdentity(ctx.env); // to serve connectors that ask for TLS
   await loadKeyBook(ctx.env); // a broken contacts or known-peers file is reported now, not at each peer
+  const announcing = await wantsAnnounce(flags, ctx);
   const { server, address } = await openServer(flags.host, port);
-  const chat = new Chat(ctx, options);
+  const roomName = flags.room === undefined ? undefined : flags.room === true ? options.nick : flags.room;
+  let announcer: Announcer | null = null;
+  let notAnnounced = '';
+  try {
+    if (announcing) announcer = await announceListener(server, options.nick, identity.fingerprint, roomName);
+  } catch (error) {
+    // Asked for on the command line, announcing must work; as a saved setting, listening goes on without.
+    if (announcing !== 'setting' || !(error instanceof LanchatError)) {
+      server.close();
+      throw error;
+    }
+    notAnnounced = `lanchat: not announced (lanchat config announce is on): ${error.message}\n`;
+  }
+  const chat = new Chat(ctx, { ...options, onNickChange: (nick) => announcer?.update({ nick }) });
   const log = (line: string): void => chat.note(line); // above a half-typed line, at a terminal
   const door = new Door({ policy: flags, identity, env: ctx.env, allow, log });
-  if (flags.room !== undefined) {
-    const name = flags.room === true ? options.nick : flags.room;
-    ctx.stderr.write(`listening on ${address} (room ${name})\n`);
-    return hostRoom(chat, door, server, { name, maxMembers: flags.maxPeers ?? DEFAULT_MAX_PEERS }, end);
+  const announced = announcer ? `announced as ${options.nick}` : '';
+  if (roomName !== undefined) {
+    ctx.stderr.write(`listening on ${address} (room ${roomName}${announcer ? `, ${announced}` : ''})\n${notAnnounced}`);
+    return hostRoom(chat, door, server, { name: roomName, maxMembers: flags.maxPeers ?? DEFAULT_MAX_PEERS }, end, announcer);
   }
-  ctx.stderr.write(`listening on ${address}\n`);
+  ctx.stderr.write(`listening on ${address}${announcer ? ` (${announced})` : ''}\n${notAnnounced}`);
 
   // Where an admitted peer goes: the one seat. A peer let in while a chat
   // runs is turned away — unless the seat is held by a peer that has said
@@ -106,6 +123,7 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
     }
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
+    await announcer?.stop(); // the goodbye: gone from every browser now
     server.off('connection', door.take);
     server.close();
     // Whoever is still at the door is told, not just dropped — within a second.
@@ -126,21 +144,58 @@ async function hostRoom(
   server: Server,
   options: { name: string; maxMembers: number },
   end: ChatEnd,
+  announcer: Announcer | null,
 ): Promise<number> {
   const room = chat.openRoom(options);
   const onAdmitted = (peer: Admitted): void => {
     if (room.isFull) void door.turnAway(peer, 'full');
     else room.join(peer);
   };
+  // The announcement says how many people are in (the host too): kept true as they come and go.
+  const onSizeChange = (): void => announcer?.update({ room: { name: room.name, size: room.size + 1 } });
+  room.on('joined', onSizeChange);
+  room.on('left', onSizeChange);
   door.on('admitted', onAdmitted);
   server.on('connection', door.take);
   try {
     return exitCode(await chat.host(room));
   } finally {
+    room.off('joined', onSizeChange);
+    room.off('left', onSizeChange);
+    await announcer?.stop();
     server.off('connection', door.take);
     server.close();
     await door.close();
     door.off('admitted', onAdmitted);
     end.logComplete = await chat.close();
   }
+}
+
+/**
+ * Whether to announce, and who asked: --announce ('flag'), --no-announce
+ * (false), else the saved setting ('setting'; not when multicast DNS is off
+ * here, where --announce is refused).
+ */
+async function wantsAnnounce(flags: ListenFlags, ctx: CliContext): Promise<'flag' | 'setting' | false> {
+  if (flags.announce !== undefined) {
+    if (flags.announce && !mdnsAllowed(ctx.env)) throw mdnsOff('cannot announce this listener');
+    return flags.announce && 'flag';
+  }
+  const { savedAnnounce } = await import('../settings.js');
+  return mdnsAllowed(ctx.env) && (await savedAnnounce(ctx.env)) === true && 'setting';
+}
+
+/** Publishes the listener: on the interface of --host when given (with that address only), else on every interface. */
+async function announceListener(server: Server, nick: string, fingerprint: string, room: string | undefined): Promise<Announcer> {
+  const { announce, ANNOUNCED_VERSION } = await import('../discovery.js');
+  const bound = server.address() as AddressInfo; // a host name given to --host is an address by now
+  const only = ['0.0.0.0', '::'].includes(bound.address) ? undefined : bound.address;
+  return announce({
+    port: bound.port,
+    address: only,
+    nick,
+    fingerprint,
+    version: ANNOUNCED_VERSION,
+    ...(room !== undefined && { room: { name: room, size: 1 } }), // the host, until members come
+  });
 }
