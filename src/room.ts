@@ -25,6 +25,9 @@ const MAX_PENDING_BYTES = 1024 * 1024;
 const STALL_MS = 1000;
 /** A member whose queue has not drained for this long is dropped. */
 const DROP_STALLED_MS = 15_000;
+/** Flood control (see #floodWait): what one member may relay, in bytes times recipients, per second and at once. */
+const FLOOD_RATE = 8 * 1024 * 1024;
+const FLOOD_BURST = 2 * 1024 * 1024;
 /** What a plain (netcat) member can type. */
 const PLAIN_HELP = 'commands: /nick NAME, /names, /msg NICK TEXT, /me ACTION, /quit; //text sends a line that starts with "/"';
 /** Room frames carry nick lists in headers of at most 4096 bytes: this many nicks fit in one. */
@@ -92,6 +95,9 @@ interface Member extends Participant {
   present: boolean;
   /** Why we dropped it, when we did. */
   dropped: string | null;
+  /** Flood control: what it may still relay (bytes times recipients; negative: overdrawn), as of `bucketAt`. */
+  bucket: number;
+  bucketAt: number;
   /** Since when it has taken nothing of its queue (null: it keeps up, if slowly). */
   stalledSince: number | null;
   /** Its text frames that its socket has taken (written out), and how many of them had at the last look. */
@@ -193,6 +199,8 @@ export class Room extends EventEmitter<RoomEvents> {
       present: false,
       dropped: null,
       stalledSince: null,
+      bucket: FLOOD_BURST,
+      bucketAt: performance.now(),
       taken: 0,
       takenAtLook: 0,
       took: () => member.taken++,
@@ -444,8 +452,31 @@ export class Room extends EventEmitter<RoomEvents> {
       this.#held.push(done);
       this.#holdSenders();
     }
+    const wait = this.#floodWait(sender, parts, target === null ? this.#members.size : 1);
+    if (wait > 0) {
+      waits++;
+      setTimeout(done, wait);
+    }
     done();
-    return shown && keepsUp;
+    return shown && keepsUp && wait === 0;
+  }
+
+  /**
+   * Flood control, as chat servers do it: what a member has relayed (bytes
+   * times recipients) is drawn from a bucket that fills at FLOOD_RATE up to
+   * FLOOD_BURST; a member that overdraws it is read again (TCP holds the rest
+   * at its end) once the bucket is back to zero. Nothing is dropped: a flood
+   * simply cannot fill the other members' connections faster than a busy chat
+   * would, so their lines never queue behind seconds of it.
+   */
+  #floodWait(sender: Member, parts: Buffer[], recipients: number): number {
+    const now = performance.now();
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    const bucket = Math.min(FLOOD_BURST, sender.bucket + ((now - sender.bucketAt) * FLOOD_RATE) / 1000);
+    sender.bucket = bucket - bytes * Math.max(1, recipients);
+    sender.bucketAt = now;
+    return sender.bucket >= 0 ? 0 : Math.ceil((-sender.bucket * 1000) / FLOOD_RATE);
   }
 
   /**
