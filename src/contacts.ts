@@ -114,13 +114,45 @@ function corrupt(path: string, problem: string): LanchatError {
   return corruptFile('ERR_CONTACTS_CORRUPT', path, problem, ' (lanchat will not overwrite it)');
 }
 
-/** Parses contacts.json; anything unexpected is an error naming the file and the problem. */
+/**
+ * Where JSON.parse stopped, as an editor shows it ("at line 3, column 5"), and
+ * why, on one line: V8's message quotes the text, raw newlines and all.
+ */
+function jsonProblem(error: Error, text: string): string {
+  const at = /in JSON at position (\d+)/.exec(error.message);
+  const offset = at ? Number(at[1]) : text.length; // "unexpected end": where the text ends
+  const before = text.slice(0, offset).split('\n');
+  const why = error.message
+    .replace(/,? ".*" is not valid JSON$/s, '')
+    .replace(/ in JSON at position \d+.*$/s, '')
+    .replace(/^\w/, (c) => c.toLowerCase());
+  return `not valid JSON at line ${before.length}, column ${before.at(-1)!.length + 1}: ${why}`;
+}
+
+/** What is wrong with one entry of "contacts", naming the field; null if nothing. */
+function entryProblem(entry: unknown): string | null {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return 'it is not an object';
+  const { name, host, port } = entry as Record<string, unknown>;
+  const shown = (value: unknown): string => (value === undefined ? 'missing' : JSON.stringify(value));
+  if (typeof name !== 'string' || !isValidName(name)) return `"name" is ${shown(name)}: ${NAME_RULE}`;
+  if (typeof host !== 'string' || normalizeHost(host) === null) return `"host" is ${shown(host)}: ${HOST_RULE}`;
+  if (typeof port !== 'number' || !isValidPort(port)) return `"port" is ${shown(port)}: ${PORT_RULE}`;
+  return null;
+}
+
+/**
+ * Parses contacts.json; anything unexpected is an error naming the file and the
+ * problem (where JSON breaks: line and column; a bad entry: its field). A UTF-8
+ * BOM (Windows Notepad writes one) is skipped; an empty file is an empty book.
+ */
 export function parseContacts(text: string, path: string): Contact[] {
+  const body = text.replace(/^\uFEFF/, '');
+  if (body.trim() === '') return [];
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = JSON.parse(body);
   } catch (error) {
-    throw corrupt(path, `not valid JSON (${(error as Error).message})`);
+    throw corrupt(path, jsonProblem(error as Error, body));
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw corrupt(path, 'not a contacts file (expected a JSON object)');
   const { version, contacts } = data as { version?: unknown; contacts?: unknown };
@@ -133,15 +165,9 @@ export function parseContacts(text: string, path: string): Contact[] {
   if (!Array.isArray(contacts)) throw corrupt(path, '"contacts" is not a list');
   const seen: Contact[] = [];
   contacts.forEach((entry: unknown, i) => {
-    const { name, host, port, fingerprint } = (entry ?? {}) as Record<string, unknown>;
-    const valid =
-      typeof name === 'string' &&
-      isValidName(name) &&
-      typeof host === 'string' &&
-      normalizeHost(host) !== null &&
-      typeof port === 'number' &&
-      isValidPort(port);
-    if (!valid) throw corrupt(path, `contact ${i + 1} is not a valid {name, host, port}`);
+    const problem = entryProblem(entry);
+    if (problem !== null) throw corrupt(path, `contact ${i + 1} is not a valid {name, host, port}: ${problem}`);
+    const { name, host, port, fingerprint } = entry as { name: string; host: string; port: number; fingerprint?: unknown };
     const key = fingerprint === undefined ? undefined : typeof fingerprint === 'string' ? normalizeFingerprint(fingerprint) : null;
     if (key === null) throw corrupt(path, `contact ${i + 1} has a fingerprint that is not 32 bytes in hex`);
     if (findContact(seen, name)) throw corrupt(path, `the name "${name}" appears twice`);
