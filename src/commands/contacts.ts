@@ -28,7 +28,9 @@ export async function contactsAdd(
   if (flags.nearby !== undefined) return contactsAddNearby(args, { ...flags, nearby: flags.nearby }, ctx);
   const missing = ['name', 'host', 'port'].find((_, i) => args[i] === undefined);
   if (missing && !ctx.stdin.isTTY) throw usageError(`missing argument '${missing}' (lanchat contacts add NAME HOST PORT)`);
-  const given = missing ? await askContact(args, ctx) : validateContact(args[0]!, args[1]!, args[2]!);
+  const given = missing
+    ? await askContact(args, flags.force ? [] : await loadContacts(path(ctx)), ctx)
+    : validateContact(args[0]!, args[1]!, args[2]!);
   const { replaced, saved } = await updateContacts(path(ctx), (contacts) => {
     const existing = findContact(contacts, given.name);
     // A key is the person's, not the address's: replacing a contact keeps its pinned key (DHCP moves
@@ -37,7 +39,7 @@ export async function contactsAdd(
     const saved: Contact = fingerprint ? { ...given, fingerprint } : given;
     return { contacts: addContact(contacts, saved, flags.force), result: { replaced: existing, saved } };
   }).catch((error: LanchatError) => {
-    throw error.code === 'ERR_CONTACT_EXISTS' ? new LanchatError(error.code, `${error.message} (use --force to replace it)`) : error;
+    throw error.code === 'ERR_CONTACT_EXISTS' ? contactExists(error.message) : error;
   });
   const moved = replaced && (replaced.host.toLowerCase() !== saved.host.toLowerCase() || replaced.port !== saved.port);
   const kept =
@@ -83,9 +85,19 @@ async function contactsAddNearby(
   return 0;
 }
 
-/** Asks for what is missing, after checking what was given (so a bad name is not asked around). */
-async function askContact([name, host, port]: Array<string | undefined>, ctx: CliContext): Promise<Contact> {
-  const checkName = (answer: string): string => validateContact(answer, 'localhost', 1).name;
+const contactExists = (message: string): LanchatError => new LanchatError('ERR_CONTACT_EXISTS', `${message} (use --force to replace it)`);
+
+/**
+ * Asks for what is missing, after checking what was given (so a bad name is not
+ * asked around): a name in `taken` is said at once, not after host and port.
+ */
+async function askContact([name, host, port]: Array<string | undefined>, taken: Contact[], ctx: CliContext): Promise<Contact> {
+  const checkName = (answer: string): string => {
+    const valid = validateContact(answer, 'localhost', 1).name;
+    const existing = findContact(taken, valid);
+    if (existing) throw contactExists(`a contact named "${existing.name}" exists already`);
+    return valid;
+  };
   const checkHost = (answer: string): string => validateContact('x', answer, 1).host;
   const checkPort = (answer: string): number => validateContact('x', 'localhost', answer).port;
   const given = {
