@@ -105,6 +105,17 @@ export function renameContact(contacts: readonly Contact[], from: string, to: st
   return contacts.map((c) => (c === existing ? { ...c, name: to } : c));
 }
 
+/**
+ * A contact moved (DHCP, a new port): a new host or port, or both, under the
+ * same name and with the same key (a key is the person's, not the address's).
+ */
+export function editContact(contacts: readonly Contact[], name: string, change: { host?: string; port?: string | number }): Contact[] {
+  const existing = findContact(contacts, name);
+  if (!existing) throw unknownContact(contacts, name);
+  const { host, port } = validateContact(existing.name, change.host ?? existing.host, change.port ?? existing.port);
+  return contacts.map((c) => (c === existing ? { ...c, host, port } : c));
+}
+
 /** Sorted by name, as list shows them. */
 export function sortContacts(contacts: readonly Contact[]): Contact[] {
   return [...contacts].sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));

@@ -35,6 +35,15 @@ export function saveNick(env: NodeJS.ProcessEnv, nick: string): Promise<void> {
   return updateText(path, (text) => ({ text: `${JSON.stringify({ ...parseSettings(text, path), nick }, null, 2)}\n`, result: undefined }));
 }
 
+/** Forgets the default nick; resolves to the one that was saved, if any. */
+export function unsetNick(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const path = storePath(env, SETTINGS_FILE);
+  return updateText(path, (text) => {
+    const { nick, ...rest } = parseSettings(text, path);
+    return { text: nick === undefined ? null : `${JSON.stringify(rest, null, 2)}\n`, result: nick };
+  });
+}
+
 export async function savedAnnounce(env: NodeJS.ProcessEnv): Promise<boolean | undefined> {
   const path = storePath(env, SETTINGS_FILE);
   return parseSettings(await readText(path), path).announce;

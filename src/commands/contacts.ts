@@ -1,6 +1,7 @@
 import {
   CONTACTS_FILE,
   addContact,
+  editContact,
   findContact,
   loadContacts,
   removeContact,
@@ -124,13 +125,26 @@ export async function contactsList(flags: { json?: boolean }, ctx: CliContext): 
     ctx.stdout.write(contacts.map((c) => `${c.name}\t${c.host}\t${c.port}\n`).join(''));
     return 0;
   }
-  const { default: stringWidth } = await import('string-width');
-  const rows = [['NAME', 'HOST', 'PORT'], ...contacts.map((c) => [c.name, c.host, String(c.port)])];
-  // Columns by what the terminal shows: wide (東京) and combining characters count right.
-  const widths = [0, 1].map((column) => Math.max(...rows.map((row) => stringWidth(row[column]))));
-  const pad = (text: string, width: number): string => text + ' '.repeat(width - stringWidth(text));
-  ctx.stdout.write(rows.map(([name, host, port]) => `${pad(name, widths[0])}  ${pad(host, widths[1])}  ${port}\n`).join(''));
+  const rows = [['NAME', 'HOST', 'PORT', 'KEY'], ...contacts.map((c) => [c.name, c.host, String(c.port), keyColumn(c)])];
+  ctx.stdout.write((await formatTable(rows)).map((row) => `${row}\n`).join(''));
   return 0;
+}
+
+/** Whether a contact's key is pinned, for a table's KEY column (`contacts show` prints the key). */
+export function keyColumn(contact: Contact): string {
+  return contact.fingerprint ? 'pinned' : 'none yet';
+}
+
+/**
+ * Rows as aligned columns, two spaces apart, the last not padded. Widths are
+ * what the terminal shows: wide (東京) and combining characters count right.
+ */
+export async function formatTable(rows: string[][]): Promise<string[]> {
+  const { default: stringWidth } = await import('string-width');
+  const columns = Math.max(...rows.map((row) => row.length));
+  const widths = Array.from({ length: columns }, (_, column) => Math.max(...rows.map((row) => stringWidth(row[column] ?? ''))));
+  const pad = (text: string, width: number): string => text + ' '.repeat(width - stringWidth(text));
+  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : pad(cell, widths[column]))).join('  '));
 }
 
 export async function contactsShow(name: string, flags: { json?: boolean }, ctx: CliContext): Promise<number> {
@@ -161,6 +175,19 @@ export async function contactsRename(from: string, to: string, ctx: CliContext):
     result: findContact(contacts, from)!,
   }));
   ctx.stderr.write(`renamed ${renamed.name} to ${to}\n`);
+  return 0;
+}
+
+/** `contacts edit NAME [--host H] [--port P]`: a new address, the same key. */
+export async function contactsEdit(name: string, flags: { host?: string; port?: number }, ctx: CliContext): Promise<number> {
+  if (flags.host === undefined && flags.port === undefined)
+    throw usageError('give --host, --port or both (lanchat contacts edit NAME --host H --port P)');
+  const edited = await updateContacts(path(ctx), (contacts) => {
+    const changed = editContact(contacts, name, flags);
+    return { contacts: changed, result: findContact(changed, name)! };
+  });
+  const kept = edited.fingerprint ? `; kept its key (if ${edited.name} has a new key too: lanchat forget ${edited.name})` : '';
+  ctx.stderr.write(`${edited.name} is now at ${formatAddress(edited.host, edited.port)}${kept}\n`);
   return 0;
 }
 
