@@ -548,6 +548,22 @@ describe('the door: busy, a TLS client without a certificate, a contacts file br
     await stop(listen);
   });
 
+  it('a contacts file broken before listening: listen starts and says so (not under --known-only, which needs it)', async () => {
+    const bobHome = home();
+    writeFileSync(join(bobHome, 'contacts.json'), '{broken');
+    const listen = await listener(['--keep'], { env: { LANCHAT_HOME: bobHome } });
+    await listen.waitForStderr(
+      /^lanchat: listening anyway, but the contacts could not be read, so no peer is recognised by its key: \S+contacts\.json: not valid JSON/m,
+    );
+    expect((await run(['connect', '127.0.0.1', String(listen.port)], home(), 'heard\n')).code).toBe(0);
+    await stop(listen);
+    expect(listen.stdout().toString()).toBe('heard\n');
+    const strict = await run(['listen', '0', '--host', '127.0.0.1', '--known-only'], bobHome);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr()).toMatch(/^lanchat: \S+contacts\.json: not valid JSON/);
+    expect(strict.stderr()).not.toMatch(/listening/);
+  });
+
   it('a contacts file broken while listening is reported, and peers still get in', async () => {
     const bobHome = home();
     const listen = await listener(['--keep'], { env: { LANCHAT_HOME: bobHome } });
