@@ -226,9 +226,8 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       program.outputHelp({ error: true });
       return setExitCode(EXIT_USAGE);
     }
-    const { startMenu } = await import('./commands/menu.js');
-    const next = await startMenu(ctx);
-    if (next) await createProgram(ctx, setExitCode).parseAsync(next, { from: 'user' });
+    const { runMenu } = await import('./commands/menu.js');
+    await runMenu(ctx, (next) => createProgram(ctx, setExitCode).parseAsync(next, { from: 'user' }));
   });
   return program;
 }
