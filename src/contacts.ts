@@ -3,7 +3,7 @@
 import { HOST_RULE, PORT_RULE, isValidPort, normalizeHost, parsePort } from './address.js';
 import { LanchatError, usageError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
-import { corruptFile, readText, updateText } from './store.js';
+import { corruptFile, parseStoreJson, readText, updateText } from './store.js';
 
 export const CONTACTS_FILE = 'contacts.json';
 const FILE_VERSION = 1;
@@ -125,21 +125,6 @@ function corrupt(path: string, problem: string): LanchatError {
   return corruptFile('ERR_CONTACTS_CORRUPT', path, problem, ' (lanchat will not overwrite it)');
 }
 
-/**
- * Where JSON.parse stopped, as an editor shows it ("at line 3, column 5"), and
- * why, on one line: V8's message quotes the text, raw newlines and all.
- */
-function jsonProblem(error: Error, text: string): string {
-  const at = /in JSON at position (\d+)/.exec(error.message);
-  const offset = at ? Number(at[1]) : text.length; // "unexpected end": where the text ends
-  const before = text.slice(0, offset).split('\n');
-  const why = error.message
-    .replace(/,? ".*" is not valid JSON$/s, '')
-    .replace(/ in JSON at position \d+.*$/s, '')
-    .replace(/^\w/, (c) => c.toLowerCase());
-  return `not valid JSON at line ${before.length}, column ${before.at(-1)!.length + 1}: ${why}`;
-}
-
 /** What is wrong with one entry of "contacts", naming the field; null if nothing. */
 function entryProblem(entry: unknown): string | null {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return 'it is not an object';
@@ -157,14 +142,13 @@ function entryProblem(entry: unknown): string | null {
  * BOM (Windows Notepad writes one) is skipped; an empty file is an empty book.
  */
 export function parseContacts(text: string, path: string): Contact[] {
-  const body = text.replace(/^\uFEFF/, '');
-  if (body.trim() === '') return [];
   let data: unknown;
   try {
-    data = JSON.parse(body);
+    data = parseStoreJson(text);
   } catch (error) {
-    throw corrupt(path, jsonProblem(error as Error, body));
+    throw corrupt(path, (error as Error).message);
   }
+  if (data === null) return [];
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw corrupt(path, 'not a contacts file (expected a JSON object)');
   const { version, contacts } = data as { version?: unknown; contacts?: unknown };
   if (version !== FILE_VERSION) {

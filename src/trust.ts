@@ -12,7 +12,7 @@ import { PORT_RULE, formatAddress, normalizeHost, parseAddress, parsePort } from
 import { CONTACTS_FILE, findContact, loadContacts, updateContacts, type Contact } from './contacts.js';
 import { LanchatError, usageError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
-import { corruptFile, readText, storePath, updateText } from './store.js';
+import { corruptFile, parseStoreJson, readText, storePath, updateText } from './store.js';
 
 const KNOWN_PEERS_FILE = 'known-peers.json';
 
@@ -35,7 +35,7 @@ interface KnownPeers {
 function parseKnownPeers(text: string | null, path: string): KnownPeers {
   if (text === null) return { version: 1, peers: {} };
   try {
-    const data = JSON.parse(text) as KnownPeers;
+    const data = (parseStoreJson(text) ?? { version: 1, peers: {} }) as KnownPeers;
     if (data.version !== 1 || typeof data.peers !== 'object' || data.peers === null || Array.isArray(data.peers))
       throw new Error('not a known-peers file');
     const peers: Record<string, string> = {};
