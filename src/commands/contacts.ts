@@ -77,7 +77,7 @@ async function contactsAddNearby(
     contacts: addContact(contacts, saved, flags.force),
     result: findContact(contacts, name) !== undefined,
   })).catch((error: LanchatError) => {
-    throw error.code === 'ERR_CONTACT_EXISTS' ? new LanchatError(error.code, `${error.message} (use --force to replace it)`) : error;
+    throw error.code === 'ERR_CONTACT_EXISTS' ? contactExists(error.message) : error;
   });
   ctx.stderr.write(
     `${replaced ? 'replaced' : 'added'} ${saved.name} (${formatAddress(saved.host, saved.port)}) with the key it announced:\n  ${saved.fingerprint}\n` +
