@@ -3,7 +3,7 @@
 import { HOST_RULE, PORT_RULE, isValidPort, normalizeHost, parsePort } from './address.js';
 import { LanchatError, usageError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
-import { corruptFile, readText, updateText } from './store.js';
+import { corruptFile, parseStoreJson, readText, updateText } from './store.js';
 
 export const CONTACTS_FILE = 'contacts.json';
 const FILE_VERSION = 1;
@@ -105,6 +105,17 @@ export function renameContact(contacts: readonly Contact[], from: string, to: st
   return contacts.map((c) => (c === existing ? { ...c, name: to } : c));
 }
 
+/**
+ * A contact moved (DHCP, a new port): a new host or port, or both, under the
+ * same name and with the same key (a key is the person's, not the address's).
+ */
+export function editContact(contacts: readonly Contact[], name: string, change: { host?: string; port?: string | number }): Contact[] {
+  const existing = findContact(contacts, name);
+  if (!existing) throw unknownContact(contacts, name);
+  const { host, port } = validateContact(existing.name, change.host ?? existing.host, change.port ?? existing.port);
+  return contacts.map((c) => (c === existing ? { ...c, host, port } : c));
+}
+
 /** Sorted by name, as list shows them. */
 export function sortContacts(contacts: readonly Contact[]): Contact[] {
   return [...contacts].sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
@@ -114,14 +125,30 @@ function corrupt(path: string, problem: string): LanchatError {
   return corruptFile('ERR_CONTACTS_CORRUPT', path, problem, ' (lanchat will not overwrite it)');
 }
 
-/** Parses contacts.json; anything unexpected is an error naming the file and the problem. */
+/** What is wrong with one entry of "contacts", naming the field; null if nothing. */
+function entryProblem(entry: unknown): string | null {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return 'it is not an object';
+  const { name, host, port } = entry as Record<string, unknown>;
+  const shown = (value: unknown): string => (value === undefined ? 'missing' : JSON.stringify(value));
+  if (typeof name !== 'string' || !isValidName(name)) return `"name" is ${shown(name)}: ${NAME_RULE}`;
+  if (typeof host !== 'string' || normalizeHost(host) === null) return `"host" is ${shown(host)}: ${HOST_RULE}`;
+  if (typeof port !== 'number' || !isValidPort(port)) return `"port" is ${shown(port)}: ${PORT_RULE}`;
+  return null;
+}
+
+/**
+ * Parses contacts.json; anything unexpected is an error naming the file and the
+ * problem (where JSON breaks: line and column; a bad entry: its field). A UTF-8
+ * BOM (Windows Notepad writes one) is skipped; an empty file is an empty book.
+ */
 export function parseContacts(text: string, path: string): Contact[] {
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = parseStoreJson(text);
   } catch (error) {
-    throw corrupt(path, `not valid JSON (${(error as Error).message})`);
+    throw corrupt(path, (error as Error).message);
   }
+  if (data === null) return [];
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw corrupt(path, 'not a contacts file (expected a JSON object)');
   const { version, contacts } = data as { version?: unknown; contacts?: unknown };
   if (version !== FILE_VERSION) {
@@ -133,15 +160,9 @@ export function parseContacts(text: string, path: string): Contact[] {
   if (!Array.isArray(contacts)) throw corrupt(path, '"contacts" is not a list');
   const seen: Contact[] = [];
   contacts.forEach((entry: unknown, i) => {
-    const { name, host, port, fingerprint } = (entry ?? {}) as Record<string, unknown>;
-    const valid =
-      typeof name === 'string' &&
-      isValidName(name) &&
-      typeof host === 'string' &&
-      normalizeHost(host) !== null &&
-      typeof port === 'number' &&
-      isValidPort(port);
-    if (!valid) throw corrupt(path, `contact ${i + 1} is not a valid {name, host, port}`);
+    const problem = entryProblem(entry);
+    if (problem !== null) throw corrupt(path, `contact ${i + 1} is not a valid {name, host, port}: ${problem}`);
+    const { name, host, port, fingerprint } = entry as { name: string; host: string; port: number; fingerprint?: unknown };
     const key = fingerprint === undefined ? undefined : typeof fingerprint === 'string' ? normalizeFingerprint(fingerprint) : null;
     if (key === null) throw corrupt(path, `contact ${i + 1} has a fingerprint that is not 32 bytes in hex`);
     if (findContact(seen, name)) throw corrupt(path, `the name "${name}" appears twice`);

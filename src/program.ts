@@ -132,7 +132,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
 
   const contacts = program
     .command('contacts')
-    .description('the address book: add, list, show, remove, rename, path')
+    .description('the address book: add, list, show, edit, remove, rename, path')
     .addHelpText(
       'after',
       '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts add bob 192.168.1.20 5000 --force --fingerprint AB:CD:…\n  lanchat contacts list\n  lanchat contacts rename bob robert',
@@ -178,6 +178,13 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .argument('<new>')
     .action(async (from: string, to: string) => run(book().then((m) => m.contactsRename(from, to, ctx))));
   contacts
+    .command('edit')
+    .description('change the host or port of a contact, keeping its key')
+    .argument('<name>')
+    .option('--host <host>', 'its new IPv4 or IPv6 address, or host name')
+    .option('--port <port>', 'its new port', parsePort)
+    .action(async (name: string, flags: { host?: string; port?: number }) => run(book().then((m) => m.contactsEdit(name, flags, ctx))));
+  contacts
     .command('path')
     .description('print where the contacts file is')
     .action(async () => run(book().then((m) => m.contactsPath(ctx))));
@@ -202,7 +209,10 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .command('nick')
     .description('show or set your default nick')
     .argument('[name]', 'the new default nick', parseNick)
-    .action(async (nick?: string) => run(import('./commands/config.js').then((m) => m.configNick(nick, ctx))));
+    .option('--unset', 'forget the default nick (sessions use $LANCHAT_NICK, else your user name)')
+    .action(async (nick: string | undefined, flags: { unset?: boolean }) =>
+      run(import('./commands/config.js').then((m) => m.configNick(nick, flags, ctx))),
+    );
   config
     .command('announce')
     .description('show or set whether listeners announce themselves on the local network (as with listen --announce)')
@@ -216,9 +226,8 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       program.outputHelp({ error: true });
       return setExitCode(EXIT_USAGE);
     }
-    const { startMenu } = await import('./commands/menu.js');
-    const next = await startMenu(ctx);
-    if (next) await createProgram(ctx, setExitCode).parseAsync(next, { from: 'user' });
+    const { runMenu } = await import('./commands/menu.js');
+    await runMenu(ctx, (next) => createProgram(ctx, setExitCode).parseAsync(next, { from: 'user' }));
   });
   return program;
 }

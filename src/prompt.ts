@@ -4,15 +4,29 @@
 import type { Writable } from 'node:stream';
 import { LanchatError } from './errors.js';
 
+/** What an empty answer does: take `fallback`, or ask again (`required`); else it cancels, as Ctrl-D always does. */
+export interface AskOptions {
+  fallback?: string;
+  required?: boolean;
+}
+
 /**
  * Asks until `parse` accepts the answer; `parse` throws a LanchatError whose
- * message is shown before asking again. An empty answer (or Ctrl-D) cancels,
- * unless there is a `fallback` to take instead.
+ * message is shown before asking again. Ctrl-D (end of input) cancels, after a
+ * newline (the terminal echoes none); so does an empty answer unless `options`
+ * say otherwise.
  */
-export async function ask<T>(question: string, parse: (answer: string) => T, errors: Writable, fallback?: string): Promise<T> {
+export async function ask<T>(question: string, parse: (answer: string) => T, errors: Writable, options: AskOptions = {}): Promise<T> {
   const { default: readlineSync } = await import('readline-sync');
   for (;;) {
-    const answer = withDefaultSignals(() => readlineSync.question(question)).trim() || fallback;
+    const typed = withDefaultSignals(() => readlineSync.question(question)).trim();
+    // readline-sync marks the end of input with a NUL in the raw input.
+    if (readlineSync.getRawInput().endsWith('\0')) {
+      errors.write('\n');
+      throw new LanchatError('ERR_CANCELLED', 'cancelled');
+    }
+    if (typed === '' && options.required) continue;
+    const answer = typed || options.fallback;
     if (answer === undefined) throw new LanchatError('ERR_CANCELLED', 'cancelled');
     try {
       return parse(answer);

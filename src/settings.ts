@@ -1,6 +1,6 @@
 // Small settings kept beside the contacts (config.json): the default nick, and whether listeners announce themselves.
 import { isValidNick } from './protocol.js';
-import { corruptFile, readText, storePath, updateText } from './store.js';
+import { corruptFile, parseStoreJson, readText, storePath, updateText } from './store.js';
 
 const SETTINGS_FILE = 'config.json';
 
@@ -13,7 +13,8 @@ interface Settings {
 function parseSettings(text: string | null, path: string): Settings {
   if (text === null) return {};
   try {
-    const data = JSON.parse(text) as unknown;
+    const data = parseStoreJson(text);
+    if (data === null) return {};
     if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('expected a JSON object');
     const { nick } = data as { nick?: unknown };
     if (nick !== undefined && (typeof nick !== 'string' || !isValidNick(nick))) throw new Error('"nick" is not a valid nick');
@@ -33,6 +34,15 @@ export async function savedNick(env: NodeJS.ProcessEnv): Promise<string | undefi
 export function saveNick(env: NodeJS.ProcessEnv, nick: string): Promise<void> {
   const path = storePath(env, SETTINGS_FILE);
   return updateText(path, (text) => ({ text: `${JSON.stringify({ ...parseSettings(text, path), nick }, null, 2)}\n`, result: undefined }));
+}
+
+/** Forgets the default nick; resolves to the one that was saved, if any. */
+export function unsetNick(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const path = storePath(env, SETTINGS_FILE);
+  return updateText(path, (text) => {
+    const { nick, ...rest } = parseSettings(text, path);
+    return { text: nick === undefined ? null : `${JSON.stringify(rest, null, 2)}\n`, result: nick };
+  });
 }
 
 export async function savedAnnounce(env: NodeJS.ProcessEnv): Promise<boolean | undefined> {

@@ -23,6 +23,55 @@ export function corruptFile(code: string, path: string, problem: string, more = 
   return new LanchatError(code, `${path}: ${problem}; fix or remove the file${more}`);
 }
 
+/**
+ * The JSON of a store file, read as people edit it: a UTF-8 BOM (Windows
+ * Notepad writes one) is skipped, and an empty file is null (nothing saved
+ * yet, as when there is no file). Bad JSON throws an Error saying where, on
+ * one line: V8's own message quotes the text, raw newlines and all.
+ */
+export function parseStoreJson(text: string): unknown {
+  const body = text.replace(/^\uFEFF/, '');
+  if (body.trim() === '') return null;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch (error) {
+    const { message } = error as Error;
+    const before = body.slice(0, badOffset(body, message)).split('\n');
+    const why = message
+      .replace(/,? ".*" is not valid JSON$/s, '')
+      .replace(/ in JSON at position \d+.*$/s, '')
+      .replace(/^\w/, (c) => c.toLowerCase());
+    throw new Error(`not valid JSON at line ${before.length}, column ${before.at(-1)!.length + 1}: ${why}`, { cause: error });
+  }
+}
+
+/**
+ * Where JSON.parse gave up on `body`: the position V8 names, else (an
+ * unexpected token, whose message names none) the end of the longest prefix
+ * that is still fine so far; "unexpected end" is the end of the text.
+ */
+function badOffset(body: string, message: string): number {
+  const named = /in JSON at position (\d+)/.exec(message);
+  if (named) return Number(named[1]);
+  const fineSoFar = (length: number): boolean => {
+    try {
+      JSON.parse(body.slice(0, length));
+      return true;
+    } catch (error) {
+      const { message: why } = error as Error;
+      return why.startsWith('Unexpected end') || Number(/in JSON at position (\d+)/.exec(why)?.[1]) >= length;
+    }
+  };
+  if (fineSoFar(body.length)) return body.length;
+  let [fine, bad] = [0, body.length];
+  while (bad - fine > 1) {
+    const middle = Math.floor((fine + bad) / 2);
+    if (fineSoFar(middle)) fine = middle;
+    else bad = middle;
+  }
+  return bad - 1;
+}
+
 export function storePath(env: NodeJS.ProcessEnv, file: string): string {
   return join(configDir(env), file);
 }

@@ -7,11 +7,12 @@
 // recognises a connector's key. Both sides check the nick the other claims,
 // look-alikes (Unicode confusables) included.
 import { createRequire } from 'node:module';
-import { formatAddress, normalizeHost, parseAddress } from './address.js';
+import { isIP } from 'node:net';
+import { PORT_RULE, formatAddress, normalizeHost, parseAddress, parsePort } from './address.js';
 import { CONTACTS_FILE, findContact, loadContacts, updateContacts, type Contact } from './contacts.js';
-import { LanchatError } from './errors.js';
+import { LanchatError, usageError } from './errors.js';
 import { normalizeFingerprint } from './fingerprint.js';
-import { corruptFile, readText, storePath, updateText } from './store.js';
+import { corruptFile, parseStoreJson, readText, storePath, updateText } from './store.js';
 
 const KNOWN_PEERS_FILE = 'known-peers.json';
 
@@ -34,7 +35,7 @@ interface KnownPeers {
 function parseKnownPeers(text: string | null, path: string): KnownPeers {
   if (text === null) return { version: 1, peers: {} };
   try {
-    const data = JSON.parse(text) as KnownPeers;
+    const data = (parseStoreJson(text) ?? { version: 1, peers: {} }) as KnownPeers;
     if (data.version !== 1 || typeof data.peers !== 'object' || data.peers === null || Array.isArray(data.peers))
       throw new Error('not a known-peers file');
     const peers: Record<string, string> = {};
@@ -232,6 +233,20 @@ export function impostorWarning(book: KeyBook, nick: string, fingerprint: string
 }
 
 /**
+ * Why `forget` cannot use TARGET. What can only be meant as an address (an IP,
+ * a colon, a bracket) but is not HOST:PORT is a usage error; a plain word is a
+ * name that is not (or no longer) a contact.
+ */
+function badForgetTarget(target: string): LanchatError {
+  const neither = `"${target}" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)`;
+  const port = /^(?:\[[^\]]*\]|[^:[\]]+):(\d+)$/.exec(target)?.[1];
+  if (port !== undefined && parsePort(port) === null) return usageError(`invalid port "${port}" in "${target}": ${PORT_RULE}`);
+  if (isIP(target) === 4) return usageError(`"${target}" has no port: write HOST:PORT (${target}:5000)`);
+  if (isIP(target) === 6 || /[:[\]]/.test(target)) return usageError(neither);
+  return new LanchatError('ERR_FORGET_TARGET', neither);
+}
+
+/**
  * `lanchat forget TARGET`: drops every pin of a contact (by name) or of an
  * address (HOST:PORT): the contacts' there and the known-peers entry. Resolves
  * to what was forgotten, for the user to read; empty if nothing was pinned.
@@ -242,8 +257,7 @@ export async function forget(env: NodeJS.ProcessEnv, target: string): Promise<st
   await updateContacts(storePath(env, CONTACTS_FILE), (contacts) => {
     const named = findContact(contacts, target);
     if (named) address = { host: named.host, port: named.port };
-    else if (!address)
-      throw new LanchatError('ERR_FORGET_TARGET', `"${target}" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)`);
+    else if (!address) throw badForgetTarget(target);
     const pinned = (address ? contactsAtAddress(contacts, address.host, address.port) : []).filter((c) => c.fingerprint);
     for (const contact of pinned) {
       delete contact.fingerprint;

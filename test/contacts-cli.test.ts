@@ -92,6 +92,32 @@ describe('lanchat contacts', () => {
     expect(() => readFileSync(file)).toThrow();
   });
 
+  it('contacts edit changes the host or port and keeps the key; without either it is a usage error', async () => {
+    const { env, file } = home();
+    const key = 'AB:'.repeat(31) + 'AB';
+    await run(['contacts', 'add', 'carol', '10.0.0.6', '5000', '--fingerprint', key], env);
+    expect(await run(['contacts', 'edit', 'Carol', '--host', '10.0.0.9'], env)).toEqual({
+      code: 0,
+      out: '',
+      err: 'carol is now at 10.0.0.9:5000; kept its key (if carol has a new key too: lanchat forget carol)\n',
+    });
+    expect(await run(['contacts', 'edit', 'carol', '--port', '6000', '--host', 'fe80::1'], env)).toMatchObject({
+      code: 0,
+      err: expect.stringMatching(/^carol is now at \[fe80::1\]:6000;/),
+    });
+    expect(JSON.parse(readFileSync(file, 'utf8')).contacts).toEqual([{ name: 'carol', host: 'fe80::1', port: 6000, fingerprint: key }]);
+    for (const [args, code, message] of [
+      [['carol'], 2, /^lanchat: give --host, --port or both/],
+      [['carol', '--port', '70000'], 2, /^lanchat: invalid --port '70000'/],
+      [['carol', '--host', 'bad host!'], 2, /^lanchat: invalid host "bad host!"/],
+      [['carl', '--port', '1'], 1, /^lanchat: no contact named "carl"; did you mean "carol"\?/],
+    ] as const) {
+      const result = await run(['contacts', 'edit', ...args], env);
+      expect([result.code, result.err]).toEqual([code, expect.stringMatching(message)]);
+    }
+    expect(JSON.parse(readFileSync(file, 'utf8')).contacts).toEqual([{ name: 'carol', host: 'fe80::1', port: 6000, fingerprint: key }]);
+  });
+
   it('20 concurrent adds leave 20 contacts', async () => {
     const { env } = home();
     const results = await Promise.all(
@@ -186,6 +212,20 @@ describe('nick defaults and the bare command', () => {
       await Promise.all([listen.exited, connect.exited]);
     }
   }, 60_000); // ten processes one after another: slow on a loaded machine
+
+  it('config nick --unset forgets the default nick', async () => {
+    const { env } = home();
+    expect(await run(['config', 'nick', '--unset'], env)).toMatchObject({ code: 0, err: 'no default nick was saved\n' });
+    await run(['config', 'nick', 'saved-nick'], env);
+    await run(['config', 'announce', 'on'], env);
+    expect(await run(['config', 'nick', '--unset'], env)).toMatchObject({ code: 0, err: 'forgot the default nick saved-nick\n' });
+    expect(await run(['config', 'nick'], env)).toMatchObject({ code: 0, out: '', err: expect.stringMatching(/^no default nick saved/) });
+    expect(await run(['config', 'announce'], env)).toMatchObject({ code: 0, out: 'on\n' }); // the other settings stay
+    expect(await run(['config', 'nick', 'x', '--unset'], env)).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/^lanchat: give a name or --unset, not both/),
+    });
+  });
 
   it('bare lanchat without a terminal prints help and exits 2', async () => {
     const result = await run([], home().env);

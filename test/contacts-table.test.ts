@@ -21,6 +21,14 @@ function context(tty: boolean): { ctx: CliContext; out: () => string } {
 }
 
 describe('contacts list on a terminal', () => {
+  it('says in a KEY column whether a key is pinned', async () => {
+    const { ctx, out } = context(true);
+    await contactsAdd(['bob', '10.0.0.4', '5000'], {}, ctx);
+    await contactsAdd(['carol', '10.0.0.5', '5000'], { fingerprint: 'AB'.repeat(32) }, ctx);
+    await contactsList({}, ctx);
+    expect(out()).toBe('NAME   HOST      PORT  KEY\nbob    10.0.0.4  5000  none yet\ncarol  10.0.0.5  5000  pinned\n');
+  });
+
   it('aligns columns by display width: wide, astral and combining characters', async () => {
     const { ctx, out } = context(true);
     for (const [name, host] of [
@@ -33,9 +41,12 @@ describe('contacts list on a terminal', () => {
     }
     await contactsList({}, ctx);
     const rows = out().trimEnd().split('\n');
-    expect(rows[0]).toMatch(/^NAME\s+HOST\s+PORT$/);
-    // Every PORT column starts at the same display column.
-    const portColumn = (row: string): number => stringWidth(row.slice(0, row.lastIndexOf(' ') + 1));
+    expect(rows[0]).toMatch(/^NAME\s+HOST\s+PORT\s+KEY$/);
+    // Every PORT column, and every KEY column, starts at the same display column.
+    const cellStarts = (row: string): number[] => [...row.matchAll(/\S+(?: \S+)*/g)].map((cell) => stringWidth(row.slice(0, cell.index)));
+    const portColumn = (row: string): number => cellStarts(row)[2];
+    const keyColumn = (row: string): number => cellStarts(row)[3];
     expect(new Set(rows.map(portColumn)).size).toBe(1);
+    expect(new Set(rows.map(keyColumn)).size).toBe(1);
   });
 });

@@ -115,6 +115,32 @@ describe('contacts.json', () => {
     expect(() => parseContacts(text, 'f')).toThrow(problem);
   });
 
+  it.each([
+    ['{\n  "version": 1\n  "contacts": []\n}', /: not valid JSON at line 3, column 3: expected ',' or '}' after property value;/],
+    ['{"version":1,"contacts":[', /: not valid JSON at line 1, column 26: unexpected end of JSON input;/],
+    ['{\n\n  oops', /: not valid JSON at line 3, column 3: /],
+    [
+      '{"version":1,"contacts":[{"name":"x","host":"h","port":70000}]}',
+      /contact 1 is not a valid \{name, host, port\}: "port" is 70000: a port is/,
+    ],
+    ['{"version":1,"contacts":[{"name":"x","host":"h","port":"80"}]}', /: "port" is "80": /],
+    ['{"version":1,"contacts":[{"name":"x","port":1}]}', /: "host" is missing: give an IPv4/],
+    ['{"version":1,"contacts":[{"name":"a b","host":"h","port":1}]}', /: "name" is "a b": use 1 to 32/],
+    ['{"version":1,"contacts":[7]}', /contact 1 is not a valid \{name, host, port\}: it is not an object/],
+  ])('a broken file %j says where (line and column) or which field, on one line', (text, problem) => {
+    expect(() => parseContacts(text, 'f')).toThrow(problem);
+    expect(() => parseContacts(text, 'f')).toThrow(/^[^\n]*$/);
+  });
+
+  it('a UTF-8 BOM (Windows Notepad) is skipped, and an empty file is an empty book', () => {
+    expect(parseContacts('\uFEFF{"version":1,"contacts":[{"name":"a","host":"h","port":1}]}', 'f')).toEqual([
+      { name: 'a', host: 'h', port: 1 },
+    ]);
+    expect(parseContacts('', 'f')).toEqual([]);
+    expect(parseContacts(' \n', 'f')).toEqual([]);
+    expect(parseContacts('\uFEFF', 'f')).toEqual([]);
+  });
+
   it('hosts are kept in the form to dial, even when the file has brackets', () => {
     expect(parseContacts('{"version":1,"contacts":[{"name":"a","host":"[::1]","port":1}]}', 'f')).toEqual([
       { name: 'a', host: '::1', port: 1 },

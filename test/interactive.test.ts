@@ -65,6 +65,10 @@ function start(name: string, args: string[], cwd: string, home = cwd, width = 10
   startShell(name, `${lanchatCommand(args)}; echo "EXIT=$?"; sleep 30`, cwd, { home, width });
 }
 
+/** A default nick in `dir`, as `lanchat config nick` keeps it. */
+const saveNick = (dir: string): void =>
+  void execFileSync(process.execPath, [CLI, 'config', 'nick', 'alice'], { env: { ...process.env, LANCHAT_HOME: dir } });
+
 afterEach(killAll);
 
 afterAll(() => {
@@ -149,6 +153,7 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     start('menu-bob', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir);
     const [, port] = await waitForScreen('menu-bob', /listening on 127\.0\.0\.1:(\d+)/);
 
+    saveNick(dir); // else the menu asks for one first (see test/menu.test.ts)
     start('menu', [], dir);
     await waitForScreen('menu', /choose 1, 2, 3 or q:\s*$/m);
     tmux('send-keys', '-t', 'menu', '3', 'Enter');
@@ -185,6 +190,7 @@ describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
     start('dash-bob', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob'], dir);
     const [, port] = await waitForScreen('dash-bob', /listening on 127\.0\.0\.1:(\d+)/);
     execFileSync(process.execPath, [CLI, 'contacts', 'add', '--', '-V', '127.0.0.1', port], { env: { ...process.env, LANCHAT_HOME: dir } });
+    saveNick(dir); // else the menu asks for one first (see test/menu.test.ts)
     start('dash', [], dir);
     await waitForScreen('dash', /choose 1, 2, 3 or q:\s*$/m);
     tmux('send-keys', '-t', 'dash', '3', 'Enter');

@@ -273,7 +273,7 @@ describe('pins: which one counts, and forgetting them', () => {
       JSON.stringify({ version: 1, peers: { '127.0.0.1:7001': key.toLowerCase(), '[::1]:7002': key } }),
     );
     expect((await run(['forget', '127.0.0.1:7001'], aliceHome)).stderr()).toBe('forgot the key of contact dora and 127.0.0.1:7001\n');
-    for (const nothing of ['::1:7002' /* ambiguous without brackets */, 'toString', '__proto__', 'constructor', 'nobody']) {
+    for (const nothing of ['toString', '__proto__', 'constructor', 'nobody']) {
       const result = await run(['forget', nothing], aliceHome);
       expect([result.code, result.stderr()]).toEqual([
         1,
@@ -282,6 +282,22 @@ describe('pins: which one counts, and forgetting them', () => {
     }
     expect((await run(['forget', '[::1]:7002'], aliceHome)).code).toBe(0);
     expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({});
+  });
+
+  it('forget: what can only be an address but is not HOST:PORT is a usage error (exit 2)', async () => {
+    const aliceHome = home();
+    const cases = [
+      ['::1:7002', '"::1:7002" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)'], // ambiguous without brackets
+      ['[::1', '"[::1" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)'],
+      ['127.0.0.1', '"127.0.0.1" has no port: write HOST:PORT (127.0.0.1:5000)'],
+      ['127.0.0.1:70000', 'invalid port "70000" in "127.0.0.1:70000": a port is a whole number from 1 to 65535'],
+      ['[::1]:0', 'invalid port "0" in "[::1]:0": a port is a whole number from 1 to 65535'],
+    ];
+    const results = await Promise.all(cases.map(([target]) => run(['forget', target], aliceHome)));
+    // The line, then the usage hint.
+    expect(results.map((result) => [result.code, result.stderr().split('\n')[0]])).toEqual(
+      cases.map(([, said]) => [2, `lanchat: ${said}`]),
+    );
   });
 
   it('one address written two ways is one pin', async () => {
@@ -532,6 +548,22 @@ describe('the door: busy, a TLS client without a certificate, a contacts file br
     expect(told).toBe('lanchat: lanchat peers present a certificate (their identity); this one did not\n');
     expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: no certificate: not a lanchat connector$/m);
     await stop(listen);
+  });
+
+  it('a contacts file broken before listening: listen starts and says so (not under --known-only, which needs it)', async () => {
+    const bobHome = home();
+    writeFileSync(join(bobHome, 'contacts.json'), '{broken');
+    const listen = await listener(['--keep'], { env: { LANCHAT_HOME: bobHome } });
+    await listen.waitForStderr(
+      /^lanchat: listening anyway, but the contacts could not be read, so no peer is recognised by its key: \S+contacts\.json: not valid JSON/m,
+    );
+    expect((await run(['connect', '127.0.0.1', String(listen.port)], home(), 'heard\n')).code).toBe(0);
+    await stop(listen);
+    expect(listen.stdout().toString()).toBe('heard\n');
+    const strict = await run(['listen', '0', '--host', '127.0.0.1', '--known-only'], bobHome);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr()).toMatch(/^lanchat: \S+contacts\.json: not valid JSON/);
+    expect(strict.stderr()).not.toMatch(/listening/);
   });
 
   it('a contacts file broken while listening is reported, and peers still get in', async () => {

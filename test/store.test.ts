@@ -18,7 +18,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { updateText, type LockTiming } from '../src/store.js';
+import { savedNick } from '../src/settings.js';
+import { parseStoreJson, updateText, type LockTiming } from '../src/store.js';
+import { loadKeyBook } from '../src/trust.js';
 import { CLI, countingPort, fileInput, killAll, lanchat, listener, spawnProc, type Proc } from './cli-helpers.js';
 
 afterEach(killAll);
@@ -220,5 +222,29 @@ describe('the lock around each change of a store file', () => {
     });
     // The next change, once the lock the holder left has gone stale, finds nothing written by the holder.
     await expect(updateText(path, (text) => ({ text: 'next\n', result: text }), fast)).resolves.toBeNull();
+  });
+});
+
+describe('files as people edit them', () => {
+  it.each([
+    ['{\n  "a": 1\n  "b": 2\n}', "not valid JSON at line 3, column 3: expected ',' or '}' after property value"],
+    ['{"a":', 'not valid JSON at line 1, column 6: unexpected end of JSON input'],
+    ['\uFEFF{\n\tx', "not valid JSON at line 2, column 2: expected property name or '}'"],
+  ])('bad JSON %j says line and column on one line', (text, message) => {
+    expect(() => parseStoreJson(text)).toThrow(new Error(message));
+  });
+
+  it('a UTF-8 BOM is skipped and an empty file is nothing saved, in config.json and known-peers.json too', async () => {
+    const env = { LANCHAT_HOME: mkdtempSync(join(tmpdir(), 'lanchat-bom-')) };
+    writeFileSync(join(env.LANCHAT_HOME, 'config.json'), '\uFEFF{"nick":"zoë"}');
+    writeFileSync(join(env.LANCHAT_HOME, 'known-peers.json'), '');
+    expect(await savedNick(env)).toBe('zoë');
+    expect(await loadKeyBook(env)).toEqual({ contacts: [], peers: {} });
+    writeFileSync(join(env.LANCHAT_HOME, 'config.json'), '\n');
+    expect(await savedNick(env)).toBeUndefined();
+    writeFileSync(join(env.LANCHAT_HOME, 'config.json'), '{\n"nick": }');
+    await expect(savedNick(env)).rejects.toThrow(
+      /config\.json: not valid JSON at line 2, column 9: unexpected token '\}'; fix or remove the file$/,
+    );
   });
 });

@@ -1,8 +1,15 @@
+import { usageError } from '../errors.js';
 import type { CliContext } from '../options.js';
-import { saveAnnounce, saveNick, savedAnnounce, savedNick } from '../settings.js';
+import { saveAnnounce, saveNick, savedAnnounce, savedNick, unsetNick } from '../settings.js';
 
-/** `lanchat config nick [name]`: show or set the default nick. */
-export async function configNick(nick: string | undefined, ctx: CliContext): Promise<number> {
+/** `lanchat config nick [name] [--unset]`: show, set or forget the default nick. */
+export async function configNick(nick: string | undefined, flags: { unset?: boolean }, ctx: CliContext): Promise<number> {
+  if (flags.unset) {
+    if (nick !== undefined) throw usageError('give a name or --unset, not both');
+    const had = await unsetNick(ctx.env);
+    ctx.stderr.write(had === undefined ? 'no default nick was saved\n' : `forgot the default nick ${had}\n`);
+    return 0;
+  }
   if (nick === undefined) {
     const saved = await savedNick(ctx.env);
     if (saved === undefined) ctx.stderr.write('no default nick saved (set one: lanchat config nick NAME)\n');

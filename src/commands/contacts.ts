@@ -1,6 +1,7 @@
 import {
   CONTACTS_FILE,
   addContact,
+  editContact,
   findContact,
   loadContacts,
   removeContact,
@@ -28,7 +29,9 @@ export async function contactsAdd(
   if (flags.nearby !== undefined) return contactsAddNearby(args, { ...flags, nearby: flags.nearby }, ctx);
   const missing = ['name', 'host', 'port'].find((_, i) => args[i] === undefined);
   if (missing && !ctx.stdin.isTTY) throw usageError(`missing argument '${missing}' (lanchat contacts add NAME HOST PORT)`);
-  const given = missing ? await askContact(args, ctx) : validateContact(args[0]!, args[1]!, args[2]!);
+  const given = missing
+    ? await askContact(args, flags.force ? [] : await loadContacts(path(ctx)), ctx)
+    : validateContact(args[0]!, args[1]!, args[2]!);
   const { replaced, saved } = await updateContacts(path(ctx), (contacts) => {
     const existing = findContact(contacts, given.name);
     // A key is the person's, not the address's: replacing a contact keeps its pinned key (DHCP moves
@@ -37,7 +40,7 @@ export async function contactsAdd(
     const saved: Contact = fingerprint ? { ...given, fingerprint } : given;
     return { contacts: addContact(contacts, saved, flags.force), result: { replaced: existing, saved } };
   }).catch((error: LanchatError) => {
-    throw error.code === 'ERR_CONTACT_EXISTS' ? new LanchatError(error.code, `${error.message} (use --force to replace it)`) : error;
+    throw error.code === 'ERR_CONTACT_EXISTS' ? contactExists(error.message) : error;
   });
   const moved = replaced && (replaced.host.toLowerCase() !== saved.host.toLowerCase() || replaced.port !== saved.port);
   const kept =
@@ -74,7 +77,7 @@ async function contactsAddNearby(
     contacts: addContact(contacts, saved, flags.force),
     result: findContact(contacts, name) !== undefined,
   })).catch((error: LanchatError) => {
-    throw error.code === 'ERR_CONTACT_EXISTS' ? new LanchatError(error.code, `${error.message} (use --force to replace it)`) : error;
+    throw error.code === 'ERR_CONTACT_EXISTS' ? contactExists(error.message) : error;
   });
   ctx.stderr.write(
     `${replaced ? 'replaced' : 'added'} ${saved.name} (${formatAddress(saved.host, saved.port)}) with the key it announced:\n  ${saved.fingerprint}\n` +
@@ -83,9 +86,19 @@ async function contactsAddNearby(
   return 0;
 }
 
-/** Asks for what is missing, after checking what was given (so a bad name is not asked around). */
-async function askContact([name, host, port]: Array<string | undefined>, ctx: CliContext): Promise<Contact> {
-  const checkName = (answer: string): string => validateContact(answer, 'localhost', 1).name;
+const contactExists = (message: string): LanchatError => new LanchatError('ERR_CONTACT_EXISTS', `${message} (use --force to replace it)`);
+
+/**
+ * Asks for what is missing, after checking what was given (so a bad name is not
+ * asked around): a name in `taken` is said at once, not after host and port.
+ */
+async function askContact([name, host, port]: Array<string | undefined>, taken: Contact[], ctx: CliContext): Promise<Contact> {
+  const checkName = (answer: string): string => {
+    const valid = validateContact(answer, 'localhost', 1).name;
+    const existing = findContact(taken, valid);
+    if (existing) throw contactExists(`a contact named "${existing.name}" exists already`);
+    return valid;
+  };
   const checkHost = (answer: string): string => validateContact('x', answer, 1).host;
   const checkPort = (answer: string): number => validateContact('x', 'localhost', answer).port;
   const given = {
@@ -112,13 +125,26 @@ export async function contactsList(flags: { json?: boolean }, ctx: CliContext): 
     ctx.stdout.write(contacts.map((c) => `${c.name}\t${c.host}\t${c.port}\n`).join(''));
     return 0;
   }
-  const { default: stringWidth } = await import('string-width');
-  const rows = [['NAME', 'HOST', 'PORT'], ...contacts.map((c) => [c.name, c.host, String(c.port)])];
-  // Columns by what the terminal shows: wide (東京) and combining characters count right.
-  const widths = [0, 1].map((column) => Math.max(...rows.map((row) => stringWidth(row[column]))));
-  const pad = (text: string, width: number): string => text + ' '.repeat(width - stringWidth(text));
-  ctx.stdout.write(rows.map(([name, host, port]) => `${pad(name, widths[0])}  ${pad(host, widths[1])}  ${port}\n`).join(''));
+  const rows = [['NAME', 'HOST', 'PORT', 'KEY'], ...contacts.map((c) => [c.name, c.host, String(c.port), keyColumn(c)])];
+  ctx.stdout.write((await formatTable(rows)).map((row) => `${row}\n`).join(''));
   return 0;
+}
+
+/** Whether a contact's key is pinned, for a table's KEY column (`contacts show` prints the key). */
+export function keyColumn(contact: Contact): string {
+  return contact.fingerprint ? 'pinned' : 'none yet';
+}
+
+/**
+ * Rows as aligned columns, two spaces apart, the last not padded. Widths are
+ * what the terminal shows: wide (東京) and combining characters count right.
+ */
+export async function formatTable(rows: string[][]): Promise<string[]> {
+  const { default: stringWidth } = await import('string-width');
+  const columns = Math.max(...rows.map((row) => row.length));
+  const widths = Array.from({ length: columns }, (_, column) => Math.max(...rows.map((row) => stringWidth(row[column] ?? ''))));
+  const pad = (text: string, width: number): string => text + ' '.repeat(width - stringWidth(text));
+  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : pad(cell, widths[column]))).join('  '));
 }
 
 export async function contactsShow(name: string, flags: { json?: boolean }, ctx: CliContext): Promise<number> {
@@ -149,6 +175,19 @@ export async function contactsRename(from: string, to: string, ctx: CliContext):
     result: findContact(contacts, from)!,
   }));
   ctx.stderr.write(`renamed ${renamed.name} to ${to}\n`);
+  return 0;
+}
+
+/** `contacts edit NAME [--host H] [--port P]`: a new address, the same key. */
+export async function contactsEdit(name: string, flags: { host?: string; port?: number }, ctx: CliContext): Promise<number> {
+  if (flags.host === undefined && flags.port === undefined)
+    throw usageError('give --host, --port or both (lanchat contacts edit NAME --host H --port P)');
+  const edited = await updateContacts(path(ctx), (contacts) => {
+    const changed = editContact(contacts, name, flags);
+    return { contacts: changed, result: findContact(changed, name)! };
+  });
+  const kept = edited.fingerprint ? `; kept its key (if ${edited.name} has a new key too: lanchat forget ${edited.name})` : '';
+  ctx.stderr.write(`${edited.name} is now at ${formatAddress(edited.host, edited.port)}${kept}\n`);
   return 0;
 }
 

@@ -21,6 +21,21 @@ export interface ListenFlags extends SessionFlags, DoorPolicy {
   announce?: boolean;
 }
 
+/**
+ * Reads the contacts and known peers once before listening, so that a broken
+ * file is said at the start. Listening goes on without them (what to say after
+ * `listening on`), except under --known-only, which cannot admit anyone then.
+ */
+async function checkKeyBook(flags: ListenFlags, ctx: CliContext): Promise<string> {
+  try {
+    await loadKeyBook(ctx.env);
+    return '';
+  } catch (error) {
+    if (flags.knownOnly || !(error instanceof LanchatError)) throw error;
+    return `lanchat: listening anyway, but the contacts could not be read, so no peer is recognised by its key: ${error.message}\n`;
+  }
+}
+
 /** Members a room takes at most, unless --max-peers says otherwise. */
 export const DEFAULT_MAX_PEERS = 50;
 
@@ -40,7 +55,7 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
     keep: flags.keep,
   });
   const identity = await loadIdentity(ctx.env); // to serve connectors that ask for TLS
-  await loadKeyBook(ctx.env); // a broken contacts or known-peers file is reported now, not at each peer
+  const unreadBook = await checkKeyBook(flags, ctx);
   const announcing = await wantsAnnounce(flags, ctx);
   const { server, address } = await openServer(flags.host, port);
   const roomName = flags.room === undefined ? undefined : flags.room === true ? options.nick : flags.room;
@@ -61,10 +76,10 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
   const door = new Door({ policy: flags, identity, env: ctx.env, allow, log });
   const announced = announcer ? `announced as ${options.nick}` : '';
   if (roomName !== undefined) {
-    ctx.stderr.write(`listening on ${address} (room ${roomName}${announcer ? `, ${announced}` : ''})\n${notAnnounced}`);
+    ctx.stderr.write(`listening on ${address} (room ${roomName}${announcer ? `, ${announced}` : ''})\n${notAnnounced}${unreadBook}`);
     return hostRoom(chat, door, server, { name: roomName, maxMembers: flags.maxPeers ?? DEFAULT_MAX_PEERS }, end, announcer);
   }
-  ctx.stderr.write(`listening on ${address}${announcer ? ` (${announced})` : ''}\n${notAnnounced}`);
+  ctx.stderr.write(`listening on ${address}${announcer ? ` (${announced})` : ''}\n${notAnnounced}${unreadBook}`);
 
   // Where an admitted peer goes: the one seat. A peer let in while a chat
   // runs is turned away — unless the seat is held by a peer that has said
