@@ -22,6 +22,9 @@
 //   a bound a sender would only fill queues (lanchat drops a member whose queue
 //   passes its budget; ncat's grow in the kernel), so lines/s here is what the
 //   broker carries, and the latency is mostly the time in those windows.
+// At 50 members (BENCH_ROOM_STALL_SIZE's room) two more phases: the paced load
+// beside one more member that floods (writes lines as fast as its socket takes
+// them, for BENCH_ROOM_FLOOD_SECONDS), and full speed beside one that stalls.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -43,12 +46,24 @@ const PHASE_SECONDS = Number(process.env.BENCH_ROOM_SECONDS ?? 2);
  */
 const STALL_SECONDS = Number(process.env.BENCH_ROOM_STALL_SECONDS ?? 20);
 const PACED_RATE = Number(process.env.BENCH_ROOM_RATE ?? 200);
+/** How long one member floods the room beside the paced load. */
+const FLOOD_SECONDS = Number(process.env.BENCH_ROOM_FLOOD_SECONDS ?? 5);
+
 const TLS_MEMBERS = Number(process.env.BENCH_ROOM_TLS ?? 10);
 /** The room with a stalled member, and the largest the memory row is about. */
 const STALL_SIZE = SIZES.includes(50) ? 50 : SIZES[Math.floor(SIZES.length / 2)];
 /** Lines a member keeps in flight at full speed: 4 × 64 bytes stays within one read of ncat's (so its per-read prefix never cuts a line). */
 const WINDOW = 4;
 const LINE_BYTES = 64;
+/** What a flooding member writes: lines without a `~` (members skip them natively), 1024 of them a write. */
+const FLOOD_LINES_PER_WRITE = 1024;
+const FLOOD_END = 'flood '.padEnd(LINE_BYTES - 1, '.').slice(-8);
+const FLOOD_WRITE = Buffer.from(
+  'flood '
+    .padEnd(LINE_BYTES - 1, '.')
+    .concat('\n')
+    .repeat(FLOOD_LINES_PER_WRITE),
+);
 /** A line not at every member this long after it was sent is given up (counted lost) so that its sender's window moves on. */
 const GIVE_UP_MS = 5000;
 /** After a phase, how long lines still under way may take to arrive. */
@@ -180,6 +195,60 @@ function lineSplitter(onLine) {
   };
 }
 
+const NL = 0x0a;
+const TILDE = 0x7e;
+const EVENT_STARTS = [Buffer.from('\n* '), Buffer.from('<announce>')];
+
+/**
+ * Splits a member's byte stream into lines for `onLine(line, arrivedAt)`, as
+ * lineSplitter; but while `room.flooding`, only the lines the bench reads (a
+ * `~` in them, or an event) are decoded: a flood's lines are skipped by
+ * Buffer.indexOf, so that one process can read what a broker sends 50 members.
+ * `onSkipped(lines)` counts them when given (one member counts the flood).
+ */
+function memberReader(room, onLine, onSkipped) {
+  let tail = null; // an unfinished last line
+  return (chunk) => {
+    const at = now();
+    const firstNl = chunk.indexOf(NL);
+    if (firstNl < 0) {
+      tail = tail ? Buffer.concat([tail, chunk]) : Buffer.from(chunk);
+      return;
+    }
+    const lastNl = chunk.lastIndexOf(NL);
+    let start = 0;
+    if (tail) {
+      onLine(Buffer.concat([tail, chunk.subarray(0, firstNl)]).toString('utf8'), at);
+      start = firstNl + 1;
+    }
+    tail = lastNl + 1 < chunk.length ? Buffer.from(chunk.subarray(lastNl + 1)) : null;
+    if (!room.flooding) {
+      for (let nl = chunk.indexOf(NL, start); nl >= 0 && nl <= lastNl; nl = chunk.indexOf(NL, start)) {
+        onLine(chunk.toString('utf8', start, nl), at);
+        start = nl + 1;
+      }
+      return;
+    }
+    const whole = chunk.subarray(0, lastNl + 1);
+    let read = 0;
+    const readLineAt = (i) => {
+      const from = Math.max(start, whole.lastIndexOf(NL, i) + 1);
+      onLine(whole.toString('utf8', from, whole.indexOf(NL, i)), at);
+      read++;
+    };
+    for (let i = whole.indexOf(TILDE, start); i >= 0; i = whole.indexOf(TILDE, whole.indexOf(NL, i) + 1)) readLineAt(i);
+    if (whole[start] === EVENT_STARTS[0][1] && whole[start + 1] === EVENT_STARTS[0][2]) readLineAt(start); // `* ` first
+    for (const mark of EVENT_STARTS) {
+      for (let i = whole.indexOf(mark, start); i >= 0; i = whole.indexOf(mark, i + mark.length)) readLineAt(mark[0] === NL ? i + 1 : i);
+    }
+    if (onSkipped) {
+      let lines = 0;
+      for (let nl = whole.indexOf(NL, start); nl >= 0; nl = whole.indexOf(NL, nl + 1)) lines++;
+      onSkipped(lines - read);
+    }
+  };
+}
+
 /**
  * A plain TCP member. Each has its own source address in 127.0.0.0/8, as each
  * member of a LAN room has its own address (lanchat's door looks at no more
@@ -192,10 +261,9 @@ function tcpMember(id, port, room) {
   const open = () => {
     const socket = connect({ port, host: HOST, localAddress: `127.1.${Math.floor(id / 250)}.${(id % 250) + 1}` });
     socket.setNoDelay(true);
-    socket.setEncoding('utf8');
     socket.on(
       'data',
-      lineSplitter((line, at) => room.arrive(member, line, at)),
+      memberReader(room, (line, at) => room.arrive(member, line, at), id === 0 ? (lines) => (room.floodHeard += lines) : undefined),
     );
     socket.on('error', () => {}); // a reset shows as 'close'
     socket.once('connect', () => socket.write(`~r ${id}\n`));
@@ -230,6 +298,30 @@ function stalledMember(id, port) {
   child.stdin.on('error', () => {});
   child.stdin.write(`~r ${id}\n`);
   return { id, stalled: true, heard: new Set(), close: () => child.kill('SIGKILL') };
+}
+
+/**
+ * A member that floods: it says `~r ID`, then, between start() and stop(),
+ * writes lines as fast as its socket takes them (no window: a pipe of a large
+ * file into the room). It reads what it is sent, and drops it.
+ */
+function floodingMember(id, port) {
+  const socket = connect({ port, host: HOST, localAddress: `127.1.${Math.floor(id / 250)}.${(id % 250) + 1}` });
+  socket.setNoDelay(true);
+  socket.on('data', () => {});
+  socket.on('error', () => {});
+  socket.once('connect', () => socket.write(`~r ${id}\n`));
+  const flooder = { id, sent: 0, stopped: false };
+  const pump = () => {
+    while (!flooder.stopped && !socket.destroyed) {
+      flooder.sent += FLOOD_LINES_PER_WRITE;
+      if (!socket.write(FLOOD_WRITE)) return void socket.once('drain', pump);
+    }
+  };
+  flooder.start = pump;
+  flooder.stop = () => (flooder.stopped = true);
+  flooder.close = () => socket.destroy();
+  return flooder;
 }
 
 /** A `lanchat connect` member over TLS: its stdin a pipe we write lines to, its stdout (plain format) read here. */
@@ -340,6 +432,10 @@ class Room {
 
   arrive(member, line, at) {
     const marker = line.indexOf('~');
+    if (marker < 0 && line.endsWith(FLOOD_END)) {
+      if (member.id === 0) this.floodHeard++;
+      return;
+    }
     if (marker < 0) {
       if (line.startsWith('* ') || line.startsWith('<announce>')) {
         if (member === this.members[0] && this.events.length < 2000) this.events.push({ at, line });
@@ -443,7 +539,8 @@ class Room {
     return summary(phase);
   }
 
-  async paced(seconds) {
+  /** The paced load for `seconds`; `atEnd` is called as it ends, before what is under way is waited for. */
+  async paced(seconds, atEnd = () => {}) {
     const phase = (this.phase = newPhase('paced', this.brokerPid));
     let turn = 0;
     while (now() - phase.start < seconds * 1000) {
@@ -455,9 +552,43 @@ class Room {
       await sleep(2);
     }
     phase.end = now();
+    atEnd();
     phase.brokerCpu = cpuSeconds(this.brokerPid) - phase.brokerCpu;
     phase.membersCpu = (process.cpuUsage().user + process.cpuUsage().system) / 1e6 - phase.membersCpu;
     return this.drain(phase);
+  }
+
+  /**
+   * The paced load beside `flooder`, which writes as fast as its socket takes
+   * lines for the same time: the others' lines (their latency, what is lost),
+   * and how much of the flood the broker took and delivered (counted at
+   * member 0, which waits for the rest of it for up to DRAIN_MS without
+   * progress once the others' lines are in).
+   */
+  async flooded(seconds, flooder) {
+    this.flooding = true;
+    this.floodHeard = 0;
+    const start = now();
+    flooder.start();
+    const flood = { heardInTime: 0, seconds: 0 };
+    const paced = await this.paced(seconds, () => {
+      flooder.stop();
+      flood.heardInTime = this.floodHeard;
+      flood.seconds = (now() - start) / 1000;
+    });
+    for (let heard = -1; heard !== this.floodHeard && this.floodHeard < flooder.sent && !this.members[0].closed;) {
+      heard = this.floodHeard;
+      const deadline = now() + DRAIN_MS;
+      while (now() < deadline && this.floodHeard < flooder.sent && this.floodHeard - heard < FLOOD_LINES_PER_WRITE) await sleep(20);
+    }
+    this.flooding = false;
+    return {
+      ...paced,
+      floodSent: flooder.sent / flood.seconds,
+      floodDelivered: flood.heardInTime / flood.seconds,
+      floodLost: flooder.sent - this.floodHeard,
+      floodSentLines: flooder.sent,
+    };
   }
 
   async fullSpeed(seconds) {
@@ -499,6 +630,18 @@ async function plainRoom(kind, size) {
     result.joinMiB = peakMiB(broker.child.pid);
     result.paced = await room.paced(PHASE_SECONDS);
     result.full = await room.fullSpeed(PHASE_SECONDS);
+    if (size === STALL_SIZE && FLOOD_SECONDS > 0) {
+      const flooder = floodingMember(size + 1, broker.port);
+      const deadline = now() + 10_000;
+      while (!room.members.every((m) => m.heard.has(size + 1)) && now() < deadline) await sleep(20);
+      room.events = [];
+      const floodStart = now();
+      result.flood = await room.flooded(FLOOD_SECONDS, flooder);
+      result.floodEvents = room.events
+        .filter(({ line }) => /drop|left|disconnect/.test(line))
+        .map(({ at, line }) => `after ${fmt((at - floodStart) / 1000, 1)} s: ${line}`);
+      flooder.close();
+    }
     if (size === STALL_SIZE) {
       const stalled = stalledMember(size, broker.port);
       // It said `~r ID` on connecting: once all have heard it, it is in.
@@ -530,7 +673,7 @@ async function plainRoom(kind, size) {
   });
   const line = (name, s) => (s ? `${name} ${fmt(s.rate)} lines/s p50 ${fmt(s.p50, 1)} p99 ${fmt(s.p99, 1)} ms lost ${s.lost}` : '');
   process.stderr.write(
-    `  room ${kind} ×${size}: ${result.error ?? [line('paced', result.paced), line('full', result.full), line('stalled', result.stall)].filter(Boolean).join('; ')}\n`,
+    `  room ${kind} ×${size}: ${result.error ?? [line('paced', result.paced), line('full', result.full), line('flood', result.flood), line('stalled', result.stall)].filter(Boolean).join('; ')}\n`,
   );
   return result;
 }
@@ -620,6 +763,29 @@ out.push('|---|---|---|---|---|');
 for (const kind of KINDS) {
   const r = find(kind, largest);
   out.push(`| ${kind} | ${fmt(r?.joinSeconds, 1)} | ${r?.joinRetries ?? '–'} | ${fmt(r?.joinMiB)} | ${fmt(r?.peakMiB)} |`);
+}
+if (SIZES.includes(STALL_SIZE) && FLOOD_SECONDS > 0) {
+  out.push(
+    '',
+    `### One member floods (${STALL_SIZE} members say ${PACED_RATE} lines/s in all, for ${FLOOD_SECONDS} s beside one more that writes ${LINE_BYTES}-byte lines as fast as its socket takes them)`,
+    '',
+  );
+  out.push(
+    '| broker | others’ p50 / p99 ms, paced alone | beside the flood | others’ lines lost | longest pause (s) | flood lines/s written | delivered to each member /s | flood lines lost (at one member) | broker CPU % | what became of members |',
+  );
+  out.push('|---|---|---|---|---|---|---|---|---|---|');
+  for (const kind of KINDS) {
+    const r = find(kind, STALL_SIZE);
+    const f = r?.flood;
+    if (!f) {
+      out.push(`| ${kind} | failed: ${r?.error ?? '?'} | | | | | | | | |`);
+      continue;
+    }
+    const fate = r.floodEvents.length ? `${r.floodEvents.length} left: ${r.floodEvents.slice(0, 2).join('; ')}` : 'all stayed';
+    out.push(
+      `| ${kind} | ${fmt(r.paced.p50, 1)} / ${fmt(r.paced.p99, 1)} | ${fmt(f.p50, 1)} / ${fmt(f.p99, 1)} | ${lostCell(f)} | ${fmt(f.longestPause, 1)} | ${fmt(f.floodSent)} | ${fmt(f.floodDelivered)} | ${f.floodLost === 0 ? '0' : `${fmt(f.floodLost)} of ${fmt(f.floodSentLines)}`} | ${fmt(f.brokerCpu)} | ${fate.replaceAll('|', '\\|')} |`,
+    );
+  }
 }
 if (SIZES.includes(STALL_SIZE)) {
   out.push(

@@ -28,6 +28,14 @@ const DROP_STALLED_MS = 15_000;
 /** Flood control (see #floodWait): what one member may relay, in bytes times recipients, per second and at once. */
 const FLOOD_RATE = 8 * 1024 * 1024;
 const FLOOD_BURST = 2 * 1024 * 1024;
+/**
+ * What one turn of the event loop may relay (bytes times recipients) before
+ * the room reads its members no more until the next turn. A turn lasts as
+ * long as the work it was given, and libuv accepts one connection a turn: a
+ * room that read everything every turn let newcomers in a few a second while
+ * it was busy (and kept its timers and the host's keyboard waiting as long).
+ */
+const TURN_BYTES = 4 * 1024 * 1024;
 /** What a plain (netcat) member can type. */
 const PLAIN_HELP = 'commands: /nick NAME, /names, /msg NICK TEXT, /me ACTION, /quit; //text sends a line that starts with "/"';
 /** Room frames carry nick lists in headers of at most 4096 bytes: this many nicks fit in one. */
@@ -135,6 +143,9 @@ export class Room extends EventEmitter<RoomEvents> {
   #stallTimer: NodeJS.Timeout | null = null;
   /** Members' sessions whose writes wait for the end of this turn (see #batch). */
   #batched = new Set<Session>();
+  /** Bytes relayed in this turn (times recipients), and the sessions not read since it passed TURN_BYTES. */
+  #turnBytes = 0;
+  #unread: Session[] | null = null;
   #guests = 0;
   #closing: Promise<void> | null = null;
 
@@ -531,7 +542,16 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#batch(session);
     session.send(kind, parts, lines, member.took, meta);
     this.#watch(member);
+    for (const part of parts) this.#turnBytes += part.length;
+    if (this.#turnBytes > TURN_BYTES) this.#endTurn();
     return true;
+  }
+
+  /** Reads no member until the next turn: what they sent waits in the kernel, and the loop comes round. */
+  #endTurn(): void {
+    if (this.#unread) return;
+    this.#unread = [...this.#members].map((member) => member.session);
+    for (const session of this.#unread) session.pauseReading();
   }
 
   /** Holds a member's writes until the end of this turn of the event loop: what the turn relays goes out in one write. */
@@ -545,6 +565,10 @@ export class Room extends EventEmitter<RoomEvents> {
   #releaseWrites = (): void => {
     for (const session of this.#batched) session.releaseWrites();
     this.#batched.clear();
+    this.#turnBytes = 0;
+    const unread = this.#unread ?? [];
+    this.#unread = null;
+    for (const session of unread) session.resumeReading();
   };
 
   #await(recipient: Participant, through: number, pending: Pending): void {

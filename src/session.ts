@@ -296,6 +296,21 @@ export abstract class Session extends EventEmitter {
     this.socket.uncork();
   }
 
+  /**
+   * Reads nothing more until `resumeReading` (calls nest, with the pauses of
+   * our own backpressure too): a room's host ending a busy turn of the event loop.
+   */
+  pauseReading(): void {
+    if (this.#paused++ === 0) this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (--this.#paused === 0 && this.#state !== 'closed') {
+      this.socket.resume();
+      this.resumed();
+    }
+  }
+
   /** Ends the session at once, telling the peer why (when it can read it): a room's host dropping a member. */
   drop(error: LanchatError): void {
     this.fail(error, true);
@@ -510,10 +525,7 @@ export abstract class Session extends EventEmitter {
     const onWritten = (): void => {
       delivery.written = true;
       if (ackId > 0 && this.#state !== 'closed') this.acknowledge(ackId);
-      if (paused && --this.#paused === 0 && this.#state !== 'closed') {
-        this.socket.resume();
-        this.resumed();
-      }
+      if (paused) this.resumeReading();
       if (delivery.chunk) this.options.recycle?.(delivery.chunk);
     };
     let more = true;
@@ -530,7 +542,7 @@ export abstract class Session extends EventEmitter {
     // Backpressure: read no more until this text is out (unless it already is).
     if (!more && !delivery.written) {
       paused = true;
-      if (this.#paused++ === 0) this.socket.pause();
+      this.pauseReading();
     }
   }
 

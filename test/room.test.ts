@@ -544,6 +544,23 @@ describe('Room: nobody stalls the room', () => {
   });
 });
 
+describe('Room: one turn of the event loop', () => {
+  it('what one turn relays to a member reaches it at the end of the turn, in order (a busy room keeps its turns short)', async () => {
+    const host = hostRoom();
+    const carol = await plainMember(host);
+    const members: PlainMember[] = [];
+    for (let i = 0; i < 3; i++) members.push(await plainMember(host));
+    const heard = carol.text().length;
+    // Three members say two lines each in the same turn: carol's socket is written nothing until the turn ends.
+    for (const [i, member] of members.entries()) member.end.write(`one ${i}\ntwo ${i}\n`);
+    expect(carol.text().length).toBe(heard);
+    await until(carol.changes, () => carol.text().includes('two 2'));
+    expect(carol.text().slice(heard).split('\n').filter(Boolean)).toEqual(
+      members.flatMap((_, i) => [`guest${i + 2}: one ${i}`, `guest${i + 2}: two ${i}`]),
+    );
+  });
+});
+
 describe('Room: a slow reader, on a fake clock', () => {
   afterEach(() => {
     vi.useRealTimers();
