@@ -3,6 +3,7 @@
 // and the transcript is kept. Resolves to an Outcome; the commands turn it
 // into an exit code (errors.ts exitCode). Streams come in through ChatIO, so
 // tests run it with in-memory streams.
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Console, type ConsoleIO } from './console.js';
@@ -20,6 +21,8 @@ import { socketReads } from './transport.js';
 
 export interface ChatIO extends ConsoleIO {
   cwd: string;
+  /** What `~` in a /save path stands for (default: the user's home directory). */
+  home?: string;
   /** Aborted with 'SIGINT' or 'SIGTERM' when the process is asked to stop. */
   signal: AbortSignal;
 }
@@ -59,6 +62,11 @@ export interface IdleListener {
   listening: string;
   /** Ctrl-D or /quit: stop listening. */
   onQuit: () => void;
+}
+
+/** `~` and `~/…` as a shell expands them (`~user` is left as typed). */
+function expandHome(path: string, home: string): string {
+  return path === '~' || path.startsWith('~/') ? home + path.slice(1) : path;
 }
 
 /** What a failed /save says, for the usual reasons. */
@@ -186,6 +194,9 @@ export class Chat {
     session.on('you', (nick, note) => this.#takeNick(nick, note));
     session.on('open', () => {
       this.#notice(session.security());
+      // Only where /contact can be typed (a listener's peer, not a room's member, which is not a contact).
+      if (session instanceof Direct && session.keyIsNew && session.place === 'direct' && this.#options.commands)
+        this.#notice('not a contact yet: /contact NAME PORT keeps this peer (PORT: the port they listen on)');
       this.#startInput(session);
     });
     session.on('closing', () => this.#stopInput());
@@ -519,6 +530,8 @@ export class Chat {
     }
     switch (input.command) {
       case 'say':
+        // An empty line at a keyboard is Enter pressed by habit, not a message (piped ones are data: #sendPiped).
+        if (this.#options.interactive && input.text.trim() === '') break;
         return this.#sendText(session, 'msg', input.text);
       case 'me':
         return this.#sendText(session, 'me', input.text);
@@ -564,7 +577,8 @@ export class Chat {
    * yet. In a room it is a request: the nick is ours once the room says so
    * (the conversation's 'you').
    */
-  #changeNick(nick: string, session?: Conversation): void {
+  #changeNick(nick: string | null, session?: Conversation): void {
+    if (nick === null) return this.#notice(`you are ${inert(this.#nick)}`);
     if (!isValidNick(nick)) return this.#notice(`lanchat: ${NICK_RULE}`);
     if (!session) this.#nick = nick;
     else if (session.setNick(nick)) this.#takeNick(nick);
@@ -656,7 +670,10 @@ export class Chat {
 
   #save(session: Conversation, file: string | null): void {
     const peer = (session.peerNick ?? 'peer').replace(/[^\p{L}\p{N}._-]/gu, '_');
-    const path = resolve(this.#io.cwd, file ?? `lanchat-${peer}-${compactTimestamp(new Date())}.txt`);
+    const path = resolve(
+      this.#io.cwd,
+      file === null ? `lanchat-${peer}-${compactTimestamp(new Date())}.txt` : expandHome(file, this.#io.home ?? homedir()),
+    );
     try {
       const { lines, complete } = this.#transcript.save(path);
       const incomplete = complete ? '' : '; the conversation is incomplete: what came after could not be kept';
@@ -690,8 +707,10 @@ export class Chat {
     if (!saveContact || !(session instanceof Direct)) return this.#notice('lanchat: contacts are not available here');
     const { peer, key } = session;
     if (role === 'listen' && port === null) {
+      const who = session.plain ? 'the peer' : inert(session.peerNick ?? 'the peer');
       return this.#notice(
-        `usage: /contact NAME PORT (the port ${inert(session.peerNick ?? 'the peer')} listens on; it connected from port ${peer.port})`,
+        `usage: /contact NAME PORT\n  PORT: the one ${who} listens on ("lanchat listen PORT" on their side); the port it\n` +
+          `  connected from (${peer.port}) is picked anew each time and cannot be dialled`,
       );
     }
     const host = role === 'connect' && dialled ? dialled.host : peer.host;
