@@ -13,8 +13,17 @@ import type { SessionSecurity } from './door.js';
 import { LanchatError, type Outcome } from './errors.js';
 import type { Role } from './session.js';
 import { BadLineError, NICK_RULE, isValidNick, type Lines, type TextKind } from './protocol.js';
-import { SLASH_HELP, needsPeer, parseInput, refusal, slashHelp, type Input } from './slash.js';
-import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, type Format, type StatusEvent } from './terminal.js';
+import { SLASH_HELP, completeInput, needsPeer, parseInput, refusal, slashHelp, type Input } from './slash.js';
+import {
+  compactTimestamp,
+  describeStatus,
+  inert,
+  renderStatusJson,
+  renderText,
+  type Format,
+  type StatusEvent,
+  type TextEvent,
+} from './terminal.js';
 import { Transcript, type LogFile } from './transcript.js';
 import { formatAddress, type Endpoint } from './address.js';
 import { socketReads } from './transport.js';
@@ -89,6 +98,12 @@ const LEFTOVER_MS = 1000;
 const LATE_MS = 5000;
 /** How much of a late line the notice quotes. */
 const LATE_QUOTE_CHARS = 40;
+
+/** A typed line quoted in a notice: made inert, and cut at LATE_QUOTE_CHARS. */
+function quoted(text: string): string {
+  const chars = [...text];
+  return inert(chars.slice(0, LATE_QUOTE_CHARS).join('')) + (chars.length > LATE_QUOTE_CHARS ? '…' : '');
+}
 
 /** A line typed at the keyboard, until the peer confirms it or the person is told it is late. */
 interface TypedLine {
@@ -411,7 +426,9 @@ export class Chat {
     this.#disarmLinger();
     this.#session?.off('drain', this.#onSessionDrain);
     this.#forgetTyped();
-    this.#console.stopInput();
+    const draft = this.#console.stopInput();
+    // Left on the screen: say it never left.
+    if (draft !== '') this.#notice(`not sent (the session ended): "${quoted(draft)}"`);
   }
 
   #onSessionDrain = (): void => {
@@ -501,17 +518,21 @@ export class Chat {
   }
 
   #startKeyboard(session: Conversation): void {
-    this.#console.openKeyboard(`${this.#nick}> `, {
-      line: (line) => this.#handleLine(session, line),
-      interrupt: () => {
-        this.#override = { signal: 'SIGINT' };
-        session.quit();
+    this.#console.openKeyboard(
+      `${this.#nick}> `,
+      {
+        line: (line) => this.#handleLine(session, line),
+        interrupt: () => {
+          this.#override = { signal: 'SIGINT' };
+          session.quit();
+        },
+        end: (terminalClosed) => {
+          if (terminalClosed) this.#override ??= { signal: 'SIGHUP' };
+          session.quit({ graceMs: QUIT_GRACE_MS });
+        },
       },
-      end: (terminalClosed) => {
-        if (terminalClosed) this.#override ??= { signal: 'SIGHUP' };
-        session.quit({ graceMs: QUIT_GRACE_MS });
-      },
-    });
+      (line) => completeInput(line, session.place, session.nicks()),
+    );
     this.#notice('type a message and press Enter; /help lists commands, /quit leaves');
     this.#console.prompt();
   }
@@ -604,7 +625,9 @@ export class Chat {
     if (!session.isOpen) return;
     const refused = session.sendTo(nick, 'msg', body, 1);
     if (refused !== null) return this.#notice(refused);
-    this.#transcript.text({ kind: 'msg', nick: this.#nick, to: nick, body }, new Date());
+    const now = new Date();
+    this.#transcript.text({ kind: 'msg', nick: this.#nick, to: nick, body }, now);
+    this.#showOwn({ kind: 'msg', nick: this.#nick, to: nick, body }, now);
     if (this.#options.interactive) this.#watchTyped(session, text);
   }
 
@@ -619,11 +642,19 @@ export class Chat {
       return true;
     }
     if (!session.isOpen) return true; // leaving: not sent, so not in the transcript either
-    this.#transcript.text({ kind, nick: this.#nick, body }, new Date());
+    const now = new Date();
+    this.#transcript.text({ kind, nick: this.#nick, body }, now);
+    this.#showOwn({ kind, nick: this.#nick, body }, now);
     const more = session.send(kind, body, lines);
     if (this.#options.interactive && !session.plain) this.#watchTyped(session, text);
     this.#console.prompt();
     return more;
+  }
+
+  /** A line just typed and sent: at a terminal, shown as the peer's are (`[HH:MM] alice: hi`) in place of its echo. */
+  #showOwn(text: TextEvent, now: Date): void {
+    if (this.#options.interactive && this.#options.format === 'pretty')
+      this.#console.replaceTypedLine(renderText('pretty', text, now) as string);
   }
 
   /** Remembers a typed line, so that the person hears of it if it stays unconfirmed (see LATE_MS). */
@@ -655,8 +686,7 @@ export class Chat {
     }
     this.#typed = [];
     if (!first) return;
-    const chars = [...first.text];
-    const quote = inert(chars.slice(0, LATE_QUOTE_CHARS).join('')) + (chars.length > LATE_QUOTE_CHARS ? '…' : '');
+    const quote = quoted(first.text);
     const more = late.length > 1 ? ` and ${plural(late.length - 1, 'more line')}` : '';
     const seconds = Math.round((Math.max(Date.now(), dueAt) - first.sentAt) / 1000);
     this.#notice(`not delivered yet: "${quote}"${more} (${seconds} s)`);

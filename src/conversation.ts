@@ -81,6 +81,8 @@ export interface Conversation extends EventEmitter<ConversationEvents> {
   describe(nick?: string): string;
   /** /names in a room. */
   names(): string;
+  /** The nicks Tab completes: the peer's, or everyone else's in the room. */
+  nicks(): string[];
   /** /kick at a room's host. */
   kick?(nick: string, reason: string | null): void;
   conclude(end: SessionEnd): ConversationEnd;
@@ -344,6 +346,11 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
     return `${inert(member)} is in ${this.#roomName()} (where from, and with which key, only the host knows)`;
   }
 
+  nicks(): string[] {
+    if (this.room !== null) return [...this.#members];
+    return this.#session.plain || this.#session.peerNick === null ? [] : [this.#session.peerNick];
+  }
+
   /** /names: who is in the room, the host first. */
   names(): string {
     if (this.room === null) return '/names works in a room';
@@ -500,6 +507,10 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
 
   kick(nick: string, reason: string | null): void {
     if (!this.#room.kick(nick, reason ?? '')) this.emit('notice', `nobody called ${inert(nick)} is in the room (/names lists who is)`);
+  }
+
+  nicks(): string[] {
+    return this.#room.members().map((member) => member.nick);
   }
 
   /** /names at the host: every member with its address and how its key is known. */

@@ -171,6 +171,23 @@ export function refusal(input: Input, place: Place): string | null {
   return `/${input.command} works in a room`;
 }
 
+/**
+ * Tab at the keyboard: `line` is what is typed up to the cursor. A command's
+ * name completes among those that apply at `place`; any other word among
+ * `nicks` (ignoring case). Returns the candidates and the word they replace,
+ * as readline's completer does.
+ */
+export function completeInput(line: string, place: Place, nicks: readonly string[]): [string[], string] {
+  const word = /\S*$/.exec(line)![0];
+  if (word === line && word.startsWith('/') && !word.startsWith('//')) {
+    const names = Object.keys(COMMANDS).filter((name) => COMMANDS[name].places.includes(place));
+    return [names.map((name) => `/${name}`).filter((name) => name.startsWith(word.toLowerCase())), word];
+  }
+  if (word === '') return [[], word];
+  const folded = word.toLowerCase();
+  return [[...new Set(nicks)].filter((nick) => nick.toLowerCase().startsWith(folded)), word];
+}
+
 /** Reads one typed line: a message to send, or a command. */
 export function parseInput(line: string): Input {
   if (!line.startsWith('/')) return { command: 'say', text: line };

@@ -342,6 +342,39 @@ describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
     expect(bob.stdout().toString()).toBe('');
   });
 
+  it("your sent lines are shown as the peer's are, with the time; Tab completes nicks and commands; a draft the peer cut off stays, with a notice", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    start('own-b', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bobby'], dir);
+    const [, port] = await waitForScreen('own-b', /listening on 127\.0\.0\.1:(\d+)/);
+    start('own-a', ['connect', '127.0.0.1', port, '--nick', 'alice'], dir);
+    await waitForScreen('own-a', /^alice>\s*$/m);
+
+    tmux('send-keys', '-t', 'own-a', 'hello', 'Enter');
+    await waitForScreen('own-a', /^\[\d\d:\d\d\] alice: hello\nalice>\s*$/m);
+    // A line that wraps is replaced whole: no row of its echo is left behind.
+    tmux('send-keys', '-t', 'own-a', 'y'.repeat(150), 'Enter');
+    await waitForScreen('own-a', /^\[\d\d:\d\d\] alice: y{85}\ny{65}\nalice>\s*$/m);
+    expect(history('own-a')).not.toMatch(/alice> (hello|y)/);
+
+    tmux('send-keys', '-t', 'own-a', 'hi bo');
+    await waitForScreen('own-a', /^alice> hi bo$/m);
+    tmux('send-keys', '-t', 'own-a', 'Tab');
+    await waitForScreen('own-a', /^alice> hi bobby$/m);
+    tmux('send-keys', '-t', 'own-a', 'Enter');
+    await waitForScreen('own-b', /^\[\d\d:\d\d\] alice: hi bobby$/m);
+    tmux('send-keys', '-t', 'own-a', '/wh');
+    await waitForScreen('own-a', /^alice> \/wh$/m);
+    tmux('send-keys', '-t', 'own-a', 'Tab');
+    await waitForScreen('own-a', /^alice> \/who$/m);
+    tmux('send-keys', '-t', 'own-a', 'Enter');
+    await waitForScreen('own-a', /^talking to bobby at /m);
+
+    tmux('send-keys', '-t', 'own-a', 'half typed');
+    await waitForScreen('own-a', /^alice> half typed$/m);
+    tmux('send-keys', '-t', 'own-b', '/quit', 'Enter');
+    await waitForScreen('own-a', /^alice> half typed\nnot sent \(the session ended\): "half typed"\nbobby left\nEXIT=0$/m);
+  });
+
   it('at a --keep listener with nobody connected, /nick and /who work and /quit stops listening with exit 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
     start('idle', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob', '--keep'], dir);
@@ -397,6 +430,19 @@ describe.skipIf(!hasTmux)('a room in terminals', () => {
     nc.setEncoding('utf8').on('data', (chunk: string) => (ncRead += chunk));
     await waitForScreen('host', /^guest1 joined \(127\.0\.0\.1:\d+; plain text, not encrypted\)$/m);
     await waitForScreen('member', /^guest1 joined$/m);
+    // Tab completes a member's nick, at a member and at the host.
+    tmux('send-keys', '-t', 'member', 'gu');
+    await waitForScreen('member', /^bob> gu$/m);
+    tmux('send-keys', '-t', 'member', 'Tab');
+    await waitForScreen('member', /^bob> guest1$/m);
+    tmux('send-keys', '-t', 'member', 'C-u');
+    await waitForScreen('member', /^bob>\s*$/m);
+    tmux('send-keys', '-t', 'host', 'b');
+    await waitForScreen('host', /^alice> b$/m);
+    tmux('send-keys', '-t', 'host', 'Tab');
+    await waitForScreen('host', /^alice> bob$/m);
+    tmux('send-keys', '-t', 'host', 'C-u');
+    await waitForScreen('host', /^alice>\s*$/m);
 
     // A line arriving while bob types is written above his draft, which stays whole.
     tmux('send-keys', '-t', 'member', 'half');
