@@ -342,37 +342,48 @@ describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
     expect(bob.stdout().toString()).toBe('');
   });
 
-  it("your sent lines are shown as the peer's are, with the time; Tab completes nicks and commands; a draft the peer cut off stays, with a notice", async () => {
+  /** Two keyboards, a listener `<name>-b` (bobby) and its connector `<name>-a` (alice), at the prompt. */
+  async function pair(name: string): Promise<[string, string]> {
     const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
-    start('own-b', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bobby'], dir);
-    const [, port] = await waitForScreen('own-b', /listening on 127\.0\.0\.1:(\d+)/);
-    start('own-a', ['connect', '127.0.0.1', port, '--nick', 'alice'], dir);
-    await waitForScreen('own-a', /^alice>\s*$/m);
+    start(`${name}-b`, ['listen', '0', '--host', '127.0.0.1', '--nick', 'bobby'], dir);
+    const [, port] = await waitForScreen(`${name}-b`, /listening on 127\.0\.0\.1:(\d+)/);
+    start(`${name}-a`, ['connect', '127.0.0.1', port, '--nick', 'alice'], dir);
+    await waitForScreen(`${name}-a`, /^alice>\s*$/m);
+    return [`${name}-a`, `${name}-b`];
+  }
 
-    tmux('send-keys', '-t', 'own-a', 'hello', 'Enter');
-    await waitForScreen('own-a', /^\[\d\d:\d\d\] alice: hello\nalice>\s*$/m);
+  it("your sent lines are shown as the peer's are, with the time, in place of their echo", async () => {
+    const [alice] = await pair('own');
+    tmux('send-keys', '-t', alice, 'hello', 'Enter');
+    await waitForScreen(alice, /^\[\d\d:\d\d\] alice: hello\nalice>\s*$/m);
     // A line that wraps is replaced whole: no row of its echo is left behind.
-    tmux('send-keys', '-t', 'own-a', 'y'.repeat(150), 'Enter');
-    await waitForScreen('own-a', /^\[\d\d:\d\d\] alice: y{85}\ny{65}\nalice>\s*$/m);
-    expect(history('own-a')).not.toMatch(/alice> (hello|y)/);
+    tmux('send-keys', '-t', alice, 'y'.repeat(150), 'Enter');
+    await waitForScreen(alice, /^\[\d\d:\d\d\] alice: y{85}\ny{65}\nalice>\s*$/m);
+    expect(history(alice)).not.toMatch(/alice> (hello|y)/);
+  });
 
-    tmux('send-keys', '-t', 'own-a', 'hi bo');
-    await waitForScreen('own-a', /^alice> hi bo$/m);
-    tmux('send-keys', '-t', 'own-a', 'Tab');
-    await waitForScreen('own-a', /^alice> hi bobby$/m);
-    tmux('send-keys', '-t', 'own-a', 'Enter');
-    await waitForScreen('own-b', /^\[\d\d:\d\d\] alice: hi bobby$/m);
-    tmux('send-keys', '-t', 'own-a', '/wh');
-    await waitForScreen('own-a', /^alice> \/wh$/m);
-    tmux('send-keys', '-t', 'own-a', 'Tab');
-    await waitForScreen('own-a', /^alice> \/who$/m);
-    tmux('send-keys', '-t', 'own-a', 'Enter');
-    await waitForScreen('own-a', /^talking to bobby at /m);
+  it("Tab completes the peer's nick and slash commands", async () => {
+    const [alice, bobby] = await pair('tab');
+    tmux('send-keys', '-t', alice, 'hi bo');
+    await waitForScreen(alice, /alice> hi bo$/m);
+    tmux('send-keys', '-t', alice, 'Tab');
+    await waitForScreen(alice, /alice> hi bobby$/m);
+    tmux('send-keys', '-t', alice, 'Enter');
+    await waitForScreen(bobby, /^\[\d\d:\d\d\] alice: hi bobby$/m);
+    tmux('send-keys', '-t', alice, '/wh');
+    await waitForScreen(alice, /^alice> \/wh$/m);
+    tmux('send-keys', '-t', alice, 'Tab');
+    await waitForScreen(alice, /^alice> \/who$/m);
+    tmux('send-keys', '-t', alice, 'Enter');
+    await waitForScreen(alice, /^talking to bobby at /m);
+  });
 
-    tmux('send-keys', '-t', 'own-a', 'half typed');
-    await waitForScreen('own-a', /^alice> half typed$/m);
-    tmux('send-keys', '-t', 'own-b', '/quit', 'Enter');
-    await waitForScreen('own-a', /^alice> half typed\nnot sent \(the session ended\): "half typed"\nbobby left\nEXIT=0$/m);
+  it('a half-typed line cut off by the peer leaving stays on the screen, with a notice', async () => {
+    const [alice, bobby] = await pair('draft');
+    tmux('send-keys', '-t', alice, 'half typed');
+    await waitForScreen(alice, /^alice> half typed$/m);
+    tmux('send-keys', '-t', bobby, '/quit', 'Enter');
+    await waitForScreen(alice, /^alice> half typed\nnot sent \(the session ended\): "half typed"\nbobby left\nEXIT=0$/m);
   });
 
   it('at a --keep listener with nobody connected, /nick and /who work and /quit stops listening with exit 0', async () => {

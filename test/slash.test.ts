@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SLASH_HELP, parseInput, refusal, slashHelp, type Place } from '../src/slash.js';
+import { SLASH_HELP, completeInput, parseInput, refusal, slashHelp, type Place } from '../src/slash.js';
 
 describe('parseInput', () => {
   it.each([
@@ -90,5 +90,20 @@ describe('commands per place', () => {
     ['/frobnicate', 'member', null],
   ])('%j at a %s: %j', (line, place, said) => {
     expect(refusal(parseInput(line), place)).toBe(said);
+  });
+});
+
+describe('Tab completion', () => {
+  it.each<[string, Place, string[], [string[], string]]>([
+    ['/wh', 'direct', [], [['/who'], '/wh']],
+    ['/N', 'member', [], [['/nick', '/names'], '/N']],
+    ['/na', 'direct', [], [[], '/na']],
+    ['/k', 'host', [], [['/kick'], '/k']],
+    ['hi bo', 'direct', ['bobby'], [['bobby'], 'bo']],
+    ['/msg ca', 'member', ['alice', 'carol', 'Cat'], [['carol', 'Cat'], 'ca']],
+    ['hi ', 'direct', ['bobby'], [[], '']],
+    ['//wh', 'direct', ['bobby'], [[], '//wh']],
+  ])('%j at a %s among %j', (line, place, nicks, expected) => {
+    expect(completeInput(line, place, nicks)).toEqual(expected);
   });
 });
