@@ -527,7 +527,8 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
       const member = this.#room.member(nick);
       if (member === null) return `nobody called ${inert(nick)} is in the room (/names lists who is)`;
       const how = member.key ? member.key.note : 'plain text, not encrypted';
-      return `${inert(member.nick)} at ${member.address} (${inert(how)}), since ${timestamp(member.joinedAt)}`;
+      const line = `${inert(member.nick)} at ${member.address} (${inert(how)}), since ${timestamp(member.joinedAt)}`;
+      return member.key ? `${line}\nkey:\n  ${member.key.fingerprint}` : line; // the whole key, on a line of its own
     }
     const members = this.#room.members();
     return [

@@ -454,6 +454,9 @@ describe.skipIf(!hasTmux)('a room in terminals', () => {
     await waitForScreen('host', /^alice> bob$/m);
     tmux('send-keys', '-t', 'host', 'C-u');
     await waitForScreen('host', /^alice>\s*$/m);
+    // /who NICK at the host: the member's whole key, on a line of its own.
+    tmux('send-keys', '-t', 'host', '/who bob', 'Enter');
+    await waitForScreen('host', /^bob at 127\.0\.0\.1:\d+ \(a new key\), since .*\nkey:\n {2}([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
 
     // A line arriving while bob types is written above his draft, which stays whole.
     tmux('send-keys', '-t', 'member', 'half');
