@@ -3,6 +3,7 @@
 // and the transcript is kept. Resolves to an Outcome; the commands turn it
 // into an exit code (errors.ts exitCode). Streams come in through ChatIO, so
 // tests run it with in-memory streams.
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Console, type ConsoleIO } from './console.js';
@@ -12,14 +13,25 @@ import type { SessionSecurity } from './door.js';
 import { LanchatError, type Outcome } from './errors.js';
 import type { Role } from './session.js';
 import { BadLineError, NICK_RULE, isValidNick, type Lines, type TextKind } from './protocol.js';
-import { SLASH_HELP, needsPeer, parseInput, refusal, slashHelp, type Input } from './slash.js';
-import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, type Format, type StatusEvent } from './terminal.js';
+import { SLASH_HELP, completeInput, needsPeer, parseInput, refusal, slashHelp, type Input } from './slash.js';
+import {
+  compactTimestamp,
+  describeStatus,
+  inert,
+  renderStatusJson,
+  renderText,
+  type Format,
+  type StatusEvent,
+  type TextEvent,
+} from './terminal.js';
 import { Transcript, type LogFile } from './transcript.js';
 import { formatAddress, type Endpoint } from './address.js';
 import { socketReads } from './transport.js';
 
 export interface ChatIO extends ConsoleIO {
   cwd: string;
+  /** What `~` in a /save path stands for (default: the user's home directory). */
+  home?: string;
   /** Aborted with 'SIGINT' or 'SIGTERM' when the process is asked to stop. */
   signal: AbortSignal;
 }
@@ -61,6 +73,11 @@ export interface IdleListener {
   onQuit: () => void;
 }
 
+/** `~` and `~/…` as a shell expands them (`~user` is left as typed). */
+function expandHome(path: string, home: string): string {
+  return path === '~' || path.startsWith('~/') ? home + path.slice(1) : path;
+}
+
 /** What a failed /save says, for the usual reasons. */
 const SAVE_ERRORS: Record<string, string> = {
   ENOENT: 'no such directory',
@@ -81,6 +98,12 @@ const LEFTOVER_MS = 1000;
 const LATE_MS = 5000;
 /** How much of a late line the notice quotes. */
 const LATE_QUOTE_CHARS = 40;
+
+/** A typed line quoted in a notice: made inert, and cut at LATE_QUOTE_CHARS. */
+function quoted(text: string): string {
+  const chars = [...text];
+  return inert(chars.slice(0, LATE_QUOTE_CHARS).join('')) + (chars.length > LATE_QUOTE_CHARS ? '…' : '');
+}
 
 /** A line typed at the keyboard, until the peer confirms it or the person is told it is late. */
 interface TypedLine {
@@ -186,6 +209,9 @@ export class Chat {
     session.on('you', (nick, note) => this.#takeNick(nick, note));
     session.on('open', () => {
       this.#notice(session.security());
+      // Only where /contact can be typed (a listener's peer, not a room's member, which is not a contact).
+      if (session instanceof Direct && session.keyIsNew && session.place === 'direct' && this.#options.commands)
+        this.#notice('not a contact yet: /contact NAME PORT keeps this peer (PORT: the port they listen on)');
       this.#startInput(session);
     });
     session.on('closing', () => this.#stopInput());
@@ -400,7 +426,9 @@ export class Chat {
     this.#disarmLinger();
     this.#session?.off('drain', this.#onSessionDrain);
     this.#forgetTyped();
-    this.#console.stopInput();
+    const draft = this.#console.stopInput();
+    // Left on the screen: say it never left.
+    if (draft !== '') this.#notice(`not sent (the session ended): "${quoted(draft)}"`);
   }
 
   #onSessionDrain = (): void => {
@@ -490,17 +518,21 @@ export class Chat {
   }
 
   #startKeyboard(session: Conversation): void {
-    this.#console.openKeyboard(`${this.#nick}> `, {
-      line: (line) => this.#handleLine(session, line),
-      interrupt: () => {
-        this.#override = { signal: 'SIGINT' };
-        session.quit();
+    this.#console.openKeyboard(
+      `${this.#nick}> `,
+      {
+        line: (line) => this.#handleLine(session, line),
+        interrupt: () => {
+          this.#override = { signal: 'SIGINT' };
+          session.quit();
+        },
+        end: (terminalClosed) => {
+          if (terminalClosed) this.#override ??= { signal: 'SIGHUP' };
+          session.quit({ graceMs: QUIT_GRACE_MS });
+        },
       },
-      end: (terminalClosed) => {
-        if (terminalClosed) this.#override ??= { signal: 'SIGHUP' };
-        session.quit({ graceMs: QUIT_GRACE_MS });
-      },
-    });
+      (line) => completeInput(line, session.place, session.nicks()),
+    );
     this.#notice('type a message and press Enter; /help lists commands, /quit leaves');
     this.#console.prompt();
   }
@@ -519,6 +551,8 @@ export class Chat {
     }
     switch (input.command) {
       case 'say':
+        // An empty line at a keyboard is Enter pressed by habit, not a message (piped ones are data: #sendPiped).
+        if (this.#options.interactive && input.text.trim() === '') break;
         return this.#sendText(session, 'msg', input.text);
       case 'me':
         return this.#sendText(session, 'me', input.text);
@@ -564,7 +598,8 @@ export class Chat {
    * yet. In a room it is a request: the nick is ours once the room says so
    * (the conversation's 'you').
    */
-  #changeNick(nick: string, session?: Conversation): void {
+  #changeNick(nick: string | null, session?: Conversation): void {
+    if (nick === null) return this.#notice(`you are ${inert(this.#nick)}`);
     if (!isValidNick(nick)) return this.#notice(`lanchat: ${NICK_RULE}`);
     if (!session) this.#nick = nick;
     else if (session.setNick(nick)) this.#takeNick(nick);
@@ -590,7 +625,9 @@ export class Chat {
     if (!session.isOpen) return;
     const refused = session.sendTo(nick, 'msg', body, 1);
     if (refused !== null) return this.#notice(refused);
-    this.#transcript.text({ kind: 'msg', nick: this.#nick, to: nick, body }, new Date());
+    const now = new Date();
+    this.#transcript.text({ kind: 'msg', nick: this.#nick, to: nick, body }, now);
+    this.#showOwn({ kind: 'msg', nick: this.#nick, to: nick, body }, now);
     if (this.#options.interactive) this.#watchTyped(session, text);
   }
 
@@ -605,11 +642,19 @@ export class Chat {
       return true;
     }
     if (!session.isOpen) return true; // leaving: not sent, so not in the transcript either
-    this.#transcript.text({ kind, nick: this.#nick, body }, new Date());
+    const now = new Date();
+    this.#transcript.text({ kind, nick: this.#nick, body }, now);
+    this.#showOwn({ kind, nick: this.#nick, body }, now);
     const more = session.send(kind, body, lines);
     if (this.#options.interactive && !session.plain) this.#watchTyped(session, text);
     this.#console.prompt();
     return more;
+  }
+
+  /** A line just typed and sent: at a terminal, shown as the peer's are (`[HH:MM] alice: hi`) in place of its echo. */
+  #showOwn(text: TextEvent, now: Date): void {
+    if (this.#options.interactive && this.#options.format === 'pretty')
+      this.#console.replaceTypedLine(renderText('pretty', text, now) as string);
   }
 
   /** Remembers a typed line, so that the person hears of it if it stays unconfirmed (see LATE_MS). */
@@ -641,8 +686,7 @@ export class Chat {
     }
     this.#typed = [];
     if (!first) return;
-    const chars = [...first.text];
-    const quote = inert(chars.slice(0, LATE_QUOTE_CHARS).join('')) + (chars.length > LATE_QUOTE_CHARS ? '…' : '');
+    const quote = quoted(first.text);
     const more = late.length > 1 ? ` and ${plural(late.length - 1, 'more line')}` : '';
     const seconds = Math.round((Math.max(Date.now(), dueAt) - first.sentAt) / 1000);
     this.#notice(`not delivered yet: "${quote}"${more} (${seconds} s)`);
@@ -656,7 +700,10 @@ export class Chat {
 
   #save(session: Conversation, file: string | null): void {
     const peer = (session.peerNick ?? 'peer').replace(/[^\p{L}\p{N}._-]/gu, '_');
-    const path = resolve(this.#io.cwd, file ?? `lanchat-${peer}-${compactTimestamp(new Date())}.txt`);
+    const path = resolve(
+      this.#io.cwd,
+      file === null ? `lanchat-${peer}-${compactTimestamp(new Date())}.txt` : expandHome(file, this.#io.home ?? homedir()),
+    );
     try {
       const { lines, complete } = this.#transcript.save(path);
       const incomplete = complete ? '' : '; the conversation is incomplete: what came after could not be kept';
@@ -690,8 +737,10 @@ export class Chat {
     if (!saveContact || !(session instanceof Direct)) return this.#notice('lanchat: contacts are not available here');
     const { peer, key } = session;
     if (role === 'listen' && port === null) {
+      const who = session.plain ? 'the peer' : inert(session.peerNick ?? 'the peer');
       return this.#notice(
-        `usage: /contact NAME PORT (the port ${inert(session.peerNick ?? 'the peer')} listens on; it connected from port ${peer.port})`,
+        `usage: /contact NAME PORT\n  PORT: the one ${who} listens on ("lanchat listen PORT" on their side); the port it\n` +
+          `  connected from (${peer.port}) is picked anew each time and cannot be dialled`,
       );
     }
     const host = role === 'connect' && dialled ? dialled.host : peer.host;

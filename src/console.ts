@@ -62,6 +62,19 @@ function catchUpWithResize(output: SizedWritable): void {
   output.emit('resize');
 }
 
+/** readline's own measure of text on the screen (rows below the first, column), at today's width. Not public API either. */
+type DisplayLine = readline.Interface & { _getDisplayPos: (text: string) => { rows: number; cols: number } };
+
+/** Leaves the prompt and the draft on the screen, the cursor on the row below them; returns the draft. */
+function keepDraft(rl: readline.Interface): string {
+  const output = promptOutput(rl);
+  const { rows } = rl.getCursorPos();
+  const end = (rl as DisplayLine)._getDisplayPos(`${rl.getPrompt()}${rl.line}`);
+  readline.moveCursor(output, 0, end.rows - rows);
+  output.write('\r\n');
+  return rl.line;
+}
+
 /** Draws the prompt and the draft from the cursor's row (after `clearDraft`), the cursor where it was in the draft. */
 function redrawDraft(rl: readline.Interface): void {
   rl.prompt(true);
@@ -74,8 +87,16 @@ function redrawDraft(rl: readline.Interface): void {
  * so `npx lanchat` would leave npm running and the shell waiting) and comes
  * back after `fg` in raw mode, reading, with the draft redrawn.
  */
-function openKeyboard(input: RawReadable, output: Writable | undefined, prompt: string, job?: JobControl): readline.Interface {
-  const rl = readline.createInterface({ input, output, terminal: output !== undefined, prompt });
+function openKeyboard(
+  input: RawReadable,
+  output: Writable | undefined,
+  prompt: string,
+  job?: JobControl,
+  complete?: Completer,
+): readline.Interface {
+  const terminal = output !== undefined;
+  const completer = terminal && complete ? (line: string): [string[], string] => completeTypedKey(rl, line, complete) : undefined;
+  const rl: readline.Interface = readline.createInterface({ input, output, terminal, prompt, completer });
   if (!rl.terminal || !output) return rl;
   keepInsertingAtTheCursor(rl);
   // Before readline's own redraw on 'resize', which would move up by the row
@@ -113,12 +134,27 @@ function openKeyboard(input: RawReadable, output: Writable | undefined, prompt: 
  * chunk of several characters (a paste, fast typing, a slow link), so that a
  * Tab in it does not complete; but then it appends the text to the end of the
  * line wherever the cursor is, and skips its record of the rows the draft
- * takes, so later redraws leave stale rows behind. We have no completer: keep
- * it on, and every character goes in where the cursor is, as if typed.
+ * takes, so later redraws leave stale rows behind. Keep it on, so that every
+ * character goes in where the cursor is, as if typed; what readline meant is
+ * kept (`inPaste`), so that a Tab inside a paste is text (completeTypedKey).
  */
 function keepInsertingAtTheCursor(rl: readline.Interface): void {
   if (!('isCompletionEnabled' in rl)) return;
-  Object.defineProperty(rl, 'isCompletionEnabled', { get: () => true, set: () => {}, configurable: true });
+  Object.defineProperty(rl, 'isCompletionEnabled', {
+    get: () => true,
+    set: (enabled: boolean) => void ((rl as PastingLine).inPaste = !enabled),
+    configurable: true,
+  });
+}
+
+type PastingLine = readline.Interface & { inPaste?: boolean };
+
+/** What Tab completes: the line up to the cursor in, the candidates and the part of the line they replace out. */
+export type Completer = (line: string) => [string[], string];
+
+/** Tab at the keyboard completes; a Tab inside a paste goes in as text (the one candidate readline inserts). */
+function completeTypedKey(rl: readline.Interface, line: string, complete: Completer): [string[], string] {
+  return (rl as PastingLine).inPaste ? [[`${line}\t`], line] : complete(line);
 }
 
 /** Raw mode on or off; a terminal that is gone reports it as an 'error' on `input`. */
@@ -187,6 +223,8 @@ export class Console extends EventEmitter {
   #inputEnded = false;
   #inputStarted = false;
   #broken = false;
+  /** The typed line being handled, as readline echoed it (see replaceTypedLine). */
+  #echoed: string | null = null;
 
   /** `interactive`: stdin is a terminal, read with a prompt. */
   constructor(io: ConsoleIO, { interactive }: { interactive: boolean }) {
@@ -271,15 +309,21 @@ export class Console extends EventEmitter {
   }
 
   /** The prompt and the keyboard, at a terminal (the prompt goes to stderr when stdout is not one). */
-  openKeyboard(prompt: string, handlers: KeyboardHandlers): void {
+  openKeyboard(prompt: string, handlers: KeyboardHandlers, complete?: Completer): void {
     const { stdin, stdout, stderr, job } = this.#io;
     const output = stdout.isTTY ? stdout : stderr.isTTY ? stderr : undefined;
-    const rl = openKeyboard(stdin, output, prompt, job);
+    const rl = openKeyboard(stdin, output, prompt, job, complete);
     this.#rl = rl;
     rl.on('error', this.#onKeyboardLost); // forwarded from stdin, or raw mode that cannot be set
     rl.on('line', (line) => {
       // At the terminal's end (its window closed) readline hands over the draft: Enter was never pressed.
-      if (!stdin.readableEnded) handlers.line(line);
+      if (stdin.readableEnded) return;
+      this.#echoed = rl.terminal ? `${rl.getPrompt()}${line}` : null;
+      try {
+        handlers.line(line);
+      } finally {
+        this.#echoed = null;
+      }
     });
     rl.on('SIGINT', handlers.interrupt);
     rl.on('close', () => {
@@ -287,6 +331,23 @@ export class Console extends EventEmitter {
       // Ctrl-D, or the terminal's end: in raw mode Ctrl-D is a key, so an end of input means the window closed.
       handlers.end(rl.terminal && stdin.readableEnded);
     });
+  }
+
+  /**
+   * While a typed line is handled: shows `text` in place of the line as
+   * readline echoed it (prompt and all, however many rows it took), as what
+   * was said is shown. Nothing happens without a terminal.
+   */
+  replaceTypedLine(text: string): void {
+    const rl = this.#rl;
+    if (!rl || !rl.terminal || this.#echoed === null) return;
+    const output = promptOutput(rl);
+    const { rows, cols } = (rl as DisplayLine)._getDisplayPos(this.#echoed);
+    readline.moveCursor(output, 0, -(rows + (cols > 0 || rows === 0 ? 1 : 0)));
+    readline.cursorTo(output, 0);
+    readline.clearScreenDown(output);
+    output.write(text);
+    this.#echoed = null;
   }
 
   setPrompt(prompt: string): void {
@@ -344,19 +405,26 @@ export class Console extends EventEmitter {
     if (this.#pipe) this.#io.stdin.resume();
   }
 
-  /** Ends the keyboard and the piped input's reading (what was read of a line is kept). */
-  stopInput(): void {
+  /**
+   * Ends the keyboard and the piped input's reading (what was read of a line
+   * is kept). Returns the half-typed line at a terminal ('' when none): it is
+   * left on the screen, with the prompt, for the person to see it was not sent.
+   */
+  stopInput(): string {
     const stdin = this.#io.stdin;
     stdin.off('data', this.#onStdinData);
     stdin.off('end', this.#onStdinEnd);
     this.#pipe = null;
+    let draft = '';
     if (this.#rl) {
       const rl = this.#rl;
       this.#rl = null;
       rl.close();
-      if (rl.terminal) clearDraft(rl);
+      if (rl.terminal && rl.line.trim() !== '') draft = keepDraft(rl);
+      else if (rl.terminal) clearDraft(rl);
     }
     stdin.pause();
+    return draft;
   }
 
   /**

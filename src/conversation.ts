@@ -13,6 +13,7 @@ import type { RoomFrame, TextKind } from './protocol.js';
 import type { Room } from './room.js';
 import type { Place } from './slash.js';
 import { inert, timestamp, type StatusEvent } from './terminal.js';
+import { shortFingerprint } from './fingerprint.js';
 
 /** How a conversation ended, as the person is told it. */
 export interface ConversationEnd {
@@ -80,6 +81,8 @@ export interface Conversation extends EventEmitter<ConversationEvents> {
   describe(nick?: string): string;
   /** /names in a room. */
   names(): string;
+  /** The nicks Tab completes: the peer's, or everyone else's in the room. */
+  nicks(): string[];
   /** /kick at a room's host. */
   kick?(nick: string, reason: string | null): void;
   conclude(end: SessionEnd): ConversationEnd;
@@ -177,11 +180,17 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
 
   /** The key as /contact just saved it: how it is known changes. */
   set keyNote(note: string) {
+    this.#security = { ...this.#security, newKey: false };
     if (this.#key) this.#key = { ...this.#key, note };
   }
 
   get key(): PeerKey | null {
     return this.#key;
+  }
+
+  /** The peer's key is not a contact's or a known peer's (and /contact has not saved it yet). */
+  get keyIsNew(): boolean {
+    return this.#security.newKey === true;
   }
 
   send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void): boolean {
@@ -274,11 +283,19 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
     }
   }
 
-  /** Said when the conversation opens, and by /who. */
+  /**
+   * Said when the conversation opens: how safe, with the key's short form (the
+   * digit groups `lanchat id` prints), so that the line fits a terminal.
+   */
   security(): string {
     return this.#key
-      ? `encrypted (TLS 1.3); peer key ${this.#key.fingerprint} (${this.#key.note})`
+      ? `encrypted, key ${shortFingerprint(this.#key.fingerprint)} (${this.#key.note})`
       : 'not encrypted: anyone on the network can read this session';
+  }
+
+  /** /who's lines on how safe: the whole key, on a line of its own. */
+  #securityInFull(): string[] {
+    return this.#key ? [`encrypted (TLS 1.3); peer key (${this.#key.note}):`, `  ${this.#key.fingerprint}`] : [this.security()];
   }
 
   /** /who: who, where, since when, how much, how safe. In a room, /who NICK: about one of its members. */
@@ -291,10 +308,11 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
     const confirmations =
       unconfirmed === 0 ? 'every line you sent is confirmed' : `${plural(unconfirmed, 'line')} you sent not confirmed yet`;
     return [
-      `talking to ${inert(session.peerNick ?? '?')} at ${this.address} (${kind})`,
+      // A plain peer's name is its address: said once.
+      session.plain ? `talking to ${this.address} (${kind})` : `talking to ${inert(session.peerNick ?? '?')} at ${this.address} (${kind})`,
       `connected since ${connectedAt ? timestamp(connectedAt) : '-'}`,
       `messages: ${linesSent} sent, ${linesReceived} received`,
-      this.security(),
+      ...this.#securityInFull(),
       ...(session.plain ? [] : [confirmations]),
     ].join('\n');
   }
@@ -313,7 +331,7 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
       this.names(),
       `joined at ${connectedAt ? timestamp(connectedAt) : '-'}`,
       `messages: ${linesSent} sent, ${linesReceived} received`,
-      this.security(),
+      ...this.#securityInFull(),
       unconfirmed === 0
         ? 'every line you sent reached everyone in the room'
         : `${plural(unconfirmed, 'line')} you sent not delivered to everyone yet`,
@@ -326,6 +344,11 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
     if (member === this.#me) return `you are ${inert(member)}, in ${this.#roomName()}`;
     if (member === this.#session.peerNick) return `${inert(member)} hosts the room, at ${this.address}; ${this.security()}`;
     return `${inert(member)} is in ${this.#roomName()} (where from, and with which key, only the host knows)`;
+  }
+
+  nicks(): string[] {
+    if (this.room !== null) return [...this.#members];
+    return this.#session.plain || this.#session.peerNick === null ? [] : [this.#session.peerNick];
   }
 
   /** /names: who is in the room, the host first. */
@@ -486,6 +509,10 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
     if (!this.#room.kick(nick, reason ?? '')) this.emit('notice', `nobody called ${inert(nick)} is in the room (/names lists who is)`);
   }
 
+  nicks(): string[] {
+    return this.#room.members().map((member) => member.nick);
+  }
+
   /** /names at the host: every member with its address and how its key is known. */
   names(): string {
     return this.describe();
@@ -500,7 +527,8 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
       const member = this.#room.member(nick);
       if (member === null) return `nobody called ${inert(nick)} is in the room (/names lists who is)`;
       const how = member.key ? member.key.note : 'plain text, not encrypted';
-      return `${inert(member.nick)} at ${member.address} (${inert(how)}), since ${timestamp(member.joinedAt)}`;
+      const line = `${inert(member.nick)} at ${member.address} (${inert(how)}), since ${timestamp(member.joinedAt)}`;
+      return member.key ? `${line}\nkey:\n  ${member.key.fingerprint}` : line; // the whole key, on a line of its own
     }
     const members = this.#room.members();
     return [

@@ -25,6 +25,8 @@ export interface PeerKey {
 
 export interface SessionSecurity {
   key?: PeerKey;
+  /** The key is not a contact's or a known peer's (the chat may say how to keep it). */
+  newKey?: boolean;
   /**
    * A warning when the nick a peer claims (at hello or /nick) does not fit its
    * key, or passes for ours (`own`), else null.
@@ -327,13 +329,14 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
       if (first.kind === 'gone')
         throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
       if (first.kind === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
-      const key = { fingerprint, note: whose ?? 'a new key: not a contact or known peer; /contact NAME PORT saves it' };
+      const key = { fingerprint, note: whose ?? 'a new key' };
       return {
         stream,
         from,
         security: {
           plain: first.kind !== 'lanchat',
           key,
+          ...(!whose && { newKey: true }),
           vouch: (nick, own) => impostorWarning(book, nick, fingerprint, { nick: own, fingerprint: identity.fingerprint }),
         },
       };

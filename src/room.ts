@@ -649,6 +649,7 @@ export class Room extends EventEmitter<RoomEvents> {
       case 'me':
         return say('me', [input.text]);
       case 'nick':
+        if (input.nick === null) return this.#tellPlain(member, `you are ${member.nick}`);
         if (this.#rename(member, input.nick) === null) this.#tellPlain(member, `you are now ${input.nick}`);
         return;
       case 'names':

@@ -12,7 +12,8 @@ export const PLACES: readonly Place[] = ['direct', 'member', 'host'];
 export type Input =
   | { command: 'say'; text: string }
   | { command: 'me'; text: string }
-  | { command: 'nick'; nick: string }
+  /** `nick` null: say what our nick is. */
+  | { command: 'nick'; nick: string | null }
   | { command: 'save'; file: string | null }
   | { command: 'contact'; name: string; port: number | null }
   /** `nick`: in a room, ask about this member (absent: about the conversation). */
@@ -53,12 +54,12 @@ function firstWord(arg: string): [string, string] {
 /** Every command, in /help's order. */
 const COMMANDS: Readonly<Record<string, SlashCommand>> = {
   nick: {
-    usage: '/nick NAME',
-    help: 'change your nick (the peer sees it)',
+    usage: '/nick [NAME]',
+    help: 'change your nick (the peer sees it); alone: say what it is',
     places: EVERYWHERE,
-    room: { usage: '/nick NAME', help: 'change your nick, if nobody in the room has it' },
+    room: { usage: '/nick [NAME]', help: 'change your nick, if nobody in the room has it' },
     needsPeer: false,
-    parse: (arg) => (arg ? { command: 'nick', nick: arg } : usage('/nick NAME')),
+    parse: (arg) => ({ command: 'nick', nick: arg || null }),
   },
   me: {
     usage: '/me ACTION',
@@ -105,7 +106,7 @@ const COMMANDS: Readonly<Record<string, SlashCommand>> = {
   },
   contact: {
     usage: '/contact NAME [PORT]',
-    help: 'save this peer as a contact (a listener needs the PORT the peer listens on)',
+    help: 'save this peer as a contact; a listener adds the port the peer listens on',
     places: ['direct', 'member'],
     room: { usage: '/contact NAME', help: "save this room's host as a contact" },
     needsPeer: true,
@@ -142,8 +143,7 @@ export function slashHelp(place: Place): string {
   const shown = Object.values(COMMANDS)
     .filter((command) => command.places.includes(place))
     .map((command) => (place !== 'direct' && command.room) || command);
-  // The 1:1 list keeps its long-standing column; a room's lines up to its longest usage.
-  const width = place === 'direct' ? 12 : Math.max(...shown.map(({ usage }) => usage.length));
+  const width = Math.max(...shown.map(({ usage }) => usage.length));
   const lines = shown.map(({ usage, help }) => `  ${usage.padEnd(width)}  ${help}`);
   return ['commands:', ...lines, `  ${'//text'.padEnd(width)}  send a line that starts with "/"`].join('\n');
 }
@@ -169,6 +169,23 @@ export function refusal(input: Input, place: Place): string | null {
   if (input.command === 'kick') return place === 'member' ? "only the room's host can kick" : '/kick works in a room you host';
   if (input.command === 'contact') return '/contact works with one peer: at the host, members are not contacts yet';
   return `/${input.command} works in a room`;
+}
+
+/**
+ * Tab at the keyboard: `line` is what is typed up to the cursor. A command's
+ * name completes among those that apply at `place`; any other word among
+ * `nicks` (ignoring case). Returns the candidates and the word they replace,
+ * as readline's completer does.
+ */
+export function completeInput(line: string, place: Place, nicks: readonly string[]): [string[], string] {
+  const word = /\S*$/.exec(line)![0];
+  if (word === line && word.startsWith('/') && !word.startsWith('//')) {
+    const names = Object.keys(COMMANDS).filter((name) => COMMANDS[name].places.includes(place));
+    return [names.map((name) => `/${name}`).filter((name) => name.startsWith(word.toLowerCase())), word];
+  }
+  if (word === '') return [[], word];
+  const folded = word.toLowerCase();
+  return [[...new Set(nicks)].filter((nick) => nick.toLowerCase().startsWith(folded)), word];
 }
 
 /** Reads one typed line: a message to send, or a command. */

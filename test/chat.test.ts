@@ -1,6 +1,9 @@
 // Chat over in-memory streams: a keyboard (stdin that is not a terminal, so
 // readline reads plain lines) and a peer Session on the other end of a duplex pair.
 import { EventEmitter, once } from 'node:events';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, type Duplex } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openSession, type Incoming } from '../src/session.js';
@@ -15,12 +18,12 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function keyboardChat(options: Partial<ChatOptions> & Pick<ChatOptions, 'role' | 'nick'>) {
+function keyboardChat(options: Partial<ChatOptions> & Pick<ChatOptions, 'role' | 'nick'>, { home }: { home?: string } = {}) {
   const stdin = new PassThrough();
   const stdout = new Screen();
   const stderr = new Screen();
   const chat = new Chat(
-    { stdin, stdout, stderr, cwd: process.cwd(), signal: new AbortController().signal },
+    { stdin, stdout, stderr, cwd: process.cwd(), home, signal: new AbortController().signal },
     { maxLine: DEFAULT_MAX_LINE, format: 'plain', interactive: true, commands: true, waitMs: 2000, ...options },
   );
   cleanups.push(() => chat.close());
@@ -65,7 +68,7 @@ describe('a listener with nobody connected yet, at the keyboard', () => {
     type('/who');
     await stderr.waitFor(/^nobody is connected yet; listening on 127\.0\.0\.1:5000 as bob$/m);
     type('/help');
-    await stderr.waitFor(/^ {2}\/quit {9}say goodbye and leave/m);
+    await stderr.waitFor(/^ {2}\/quit {17}say goodbye and leave/m);
     type('/nick bad nick');
     await stderr.waitFor(/^lanchat: a nick is 1 to 32 characters/m);
     type('/nick zed');
@@ -179,6 +182,43 @@ function pipedChat(options: Partial<ChatOptions> & Pick<ChatOptions, 'role' | 'n
   cleanups.push(() => chat.close());
   return { chat, stdin, stdout, stderr };
 }
+
+describe('typing in a session', () => {
+  it('/nick alone says the nick; empty and blank lines are not sent; /save expands ~ as a shell does', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'lanchat-home-'));
+    const { chat, stderr, type } = keyboardChat({ role: 'connect', nick: 'alice' }, { home });
+    const [ours, theirs] = quietPair();
+    const bob = peer(theirs, 'listen', 'bob');
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 5000 });
+    await once(bob.session, 'open');
+
+    type('/nick');
+    await stderr.waitFor(/^you are alice$/m);
+    type('');
+    type('   \t ');
+    type('real');
+    await bob.next();
+    type('/save ~/x.txt');
+    const [, path] = await stderr.waitFor(/^saved \d+ lines? to (.*)$/m);
+    expect(path).toBe(join(home, 'x.txt'));
+    expect(readFileSync(join(home, 'x.txt'), 'utf8')).toMatch(/alice: real\n$/);
+    expect(bob.received.map((text) => text.body.toString())).toEqual(['real\n']);
+    bob.session.quit();
+    await ran;
+  });
+
+  it('/who names a plain-text peer by its address once', async () => {
+    const { chat, stderr, type } = keyboardChat({ role: 'listen', nick: 'bob' });
+    const [ours, theirs] = quietPair();
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 43816 }, { plain: true });
+    theirs.write('hi from nc\n');
+    await stderr.waitFor(/^connected to 127\.0\.0\.1:43816/m);
+    type('/who');
+    await stderr.waitFor(/^talking to 127\.0\.0\.1:43816 \(plain text, no confirmations\)$/m);
+    theirs.end();
+    await ran;
+  });
+});
 
 describe('piped input', () => {
   it('sends every line, ends at the end of input once all is confirmed: a clean outcome', async () => {

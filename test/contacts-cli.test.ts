@@ -177,8 +177,13 @@ describe('saving the peer from a session: /contact', () => {
     const listen = await listener(['--commands'], { env });
     const connect = lanchat(['connect', '127.0.0.1', String(listen.port), '--commands', '--nick', 'alice'], { env });
     await listen.waitForStderr(/connected to alice/);
-    listen.child.stdin!.write('/contact alice 7000\n/contact bad\n');
+    // A new key, and a listener that takes commands: it is told how to keep the peer, in words.
+    await listen.waitForStderr(/^not a contact yet: \/contact NAME PORT keeps this peer \(PORT: the port they listen on\)$/m);
+    listen.child.stdin!.write('/who\n/contact alice 7000\n/contact bad\n');
     await listen.waitForStderr(/usage: \/contact NAME PORT/);
+    expect(listen.stderr()).toMatch(/^ {2}PORT: the one alice listens on \("lanchat listen PORT" on their side\); the port it$/m);
+    // /who has the whole key, on a line of its own.
+    expect(listen.stderr()).toMatch(/^encrypted \(TLS 1\.3\); peer key \(a new key\):\n {2}([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
     await listen.waitForStderr(/saved contact alice \(127\.0\.0\.1:7000\)/);
     connect.child.stdin!.end('/contact bobby\nbye\n');
     expect((await connect.exited).code).toBe(0);

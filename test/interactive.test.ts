@@ -348,6 +348,50 @@ describe.skipIf(!hasTmux)('a terminal that never loses a message', () => {
     expect(bob.stdout().toString()).toBe('');
   });
 
+  /** Two keyboards, a listener `<name>-b` (bobby) and its connector `<name>-a` (alice), at the prompt. */
+  async function pair(name: string): Promise<[string, string]> {
+    const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
+    start(`${name}-b`, ['listen', '0', '--host', '127.0.0.1', '--nick', 'bobby'], dir);
+    const [, port] = await waitForScreen(`${name}-b`, /listening on 127\.0\.0\.1:(\d+)/);
+    start(`${name}-a`, ['connect', '127.0.0.1', port, '--nick', 'alice'], dir);
+    await waitForScreen(`${name}-a`, /^alice>\s*$/m);
+    return [`${name}-a`, `${name}-b`];
+  }
+
+  it("your sent lines are shown as the peer's are, with the time, in place of their echo", async () => {
+    const [alice] = await pair('own');
+    tmux('send-keys', '-t', alice, 'hello', 'Enter');
+    await waitForScreen(alice, /^\[\d\d:\d\d\] alice: hello\nalice>\s*$/m);
+    // A line that wraps is replaced whole: no row of its echo is left behind.
+    tmux('send-keys', '-t', alice, 'y'.repeat(150), 'Enter');
+    await waitForScreen(alice, /^\[\d\d:\d\d\] alice: y{85}\ny{65}\nalice>\s*$/m);
+    expect(history(alice)).not.toMatch(/alice> (hello|y)/);
+  });
+
+  it("Tab completes the peer's nick and slash commands", async () => {
+    const [alice, bobby] = await pair('tab');
+    tmux('send-keys', '-t', alice, 'hi bo');
+    await waitForScreen(alice, /alice> hi bo$/m);
+    tmux('send-keys', '-t', alice, 'Tab');
+    await waitForScreen(alice, /alice> hi bobby$/m);
+    tmux('send-keys', '-t', alice, 'Enter');
+    await waitForScreen(bobby, /^\[\d\d:\d\d\] alice: hi bobby$/m);
+    tmux('send-keys', '-t', alice, '/wh');
+    await waitForScreen(alice, /^alice> \/wh$/m);
+    tmux('send-keys', '-t', alice, 'Tab');
+    await waitForScreen(alice, /^alice> \/who$/m);
+    tmux('send-keys', '-t', alice, 'Enter');
+    await waitForScreen(alice, /^talking to bobby at /m);
+  });
+
+  it('a half-typed line cut off by the peer leaving stays on the screen, with a notice', async () => {
+    const [alice, bobby] = await pair('draft');
+    tmux('send-keys', '-t', alice, 'half typed');
+    await waitForScreen(alice, /^alice> half typed$/m);
+    tmux('send-keys', '-t', bobby, '/quit', 'Enter');
+    await waitForScreen(alice, /^alice> half typed\nnot sent \(the session ended\): "half typed"\nbobby left\nEXIT=0$/m);
+  });
+
   it('at a --keep listener with nobody connected, /nick and /who work and /quit stops listening with exit 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lanchat-tty-'));
     start('idle', ['listen', '0', '--host', '127.0.0.1', '--nick', 'bob', '--keep'], dir);
@@ -403,6 +447,22 @@ describe.skipIf(!hasTmux)('a room in terminals', () => {
     nc.setEncoding('utf8').on('data', (chunk: string) => (ncRead += chunk));
     await waitForScreen('host', /^guest1 joined \(127\.0\.0\.1:\d+; plain text, not encrypted\)$/m);
     await waitForScreen('member', /^guest1 joined$/m);
+    // Tab completes a member's nick, at a member and at the host.
+    tmux('send-keys', '-t', 'member', 'gu');
+    await waitForScreen('member', /^bob> gu$/m);
+    tmux('send-keys', '-t', 'member', 'Tab');
+    await waitForScreen('member', /^bob> guest1$/m);
+    tmux('send-keys', '-t', 'member', 'C-u');
+    await waitForScreen('member', /^bob>\s*$/m);
+    tmux('send-keys', '-t', 'host', 'b');
+    await waitForScreen('host', /^alice> b$/m);
+    tmux('send-keys', '-t', 'host', 'Tab');
+    await waitForScreen('host', /^alice> bob$/m);
+    tmux('send-keys', '-t', 'host', 'C-u');
+    await waitForScreen('host', /^alice>\s*$/m);
+    // /who NICK at the host: the member's whole key, on a line of its own.
+    tmux('send-keys', '-t', 'host', '/who bob', 'Enter');
+    await waitForScreen('host', /^bob at 127\.0\.0\.1:\d+ \(a new key\), since .*\nkey:\n {2}([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
 
     // A line arriving while bob types is written above his draft, which stays whole.
     tmux('send-keys', '-t', 'member', 'half');

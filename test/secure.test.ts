@@ -11,6 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { shortFingerprint } from '../src/fingerprint.js';
 import { loadIdentity } from '../src/identity.js';
 import { sniffPeer } from '../src/door.js';
 import { secureServer } from '../src/secure.js';
@@ -57,8 +58,13 @@ describe('secure by default', () => {
     expect(connect.stderr()).toContain(
       `new peer key for 127.0.0.1:${listen.port}: ${bobKey} (pinned in known peers; lanchat forget 127.0.0.1:${listen.port} drops it)`,
     );
-    expect(connect.stderr()).toContain(`encrypted (TLS 1.3); peer key ${bobKey} (pinned in known peers)`);
-    expect(listen.stderr()).toContain(`encrypted (TLS 1.3); peer key ${aliceKey} (a new key: not a contact or known peer`);
+    // The session opens with the key's short form (the digit groups of `lanchat id`): a line that fits a terminal.
+    expect(connect.stderr()).toContain(`\nencrypted, key ${shortFingerprint(bobKey)} (pinned in known peers)\n`);
+    expect(listen.stderr()).toContain(`\nencrypted, key ${shortFingerprint(aliceKey)} (a new key)\n`);
+    // How to keep the peer is said only where /contact can be typed: not to a listener reading a pipe.
+    expect(listen.stderr()).not.toMatch(/contact/);
+    for (const line of [...connect.stderr().split('\n'), ...listen.stderr().split('\n')].filter((l) => /^(connected|encrypted)/.test(l)))
+      expect(line.length).toBeLessThanOrEqual(100);
     expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers[`127.0.0.1:${listen.port}`]).toBe(bobKey);
   });
 
@@ -356,7 +362,7 @@ describe('what a listener lets in', () => {
     const listen = await listener(['--insecure']);
     const connect = await run(['connect', '127.0.0.1', String(listen.port)], home(), 'over tls\n');
     expect(connect.code).toBe(0);
-    expect(connect.stderr()).toMatch(/^encrypted \(TLS 1\.3\)/m);
+    expect(connect.stderr()).toMatch(/^encrypted, key /m);
     expect((await listen.exited).code).toBe(0);
   });
 
@@ -403,7 +409,7 @@ describe('what a listener lets in', () => {
     await listen.waitForStderr(/alice left/);
     await stop(listen);
     expect(listen.stdout().toString()).toBe('known\n');
-    expect(listen.stderr()).toContain(`peer key ${aliceKey} (contact alice)`);
+    expect(listen.stderr()).toContain(`key ${shortFingerprint(aliceKey)} (contact alice)`);
   });
 
   it.each([

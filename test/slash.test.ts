@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SLASH_HELP, parseInput, refusal, slashHelp, type Place } from '../src/slash.js';
+import { SLASH_HELP, completeInput, parseInput, refusal, slashHelp, type Place } from '../src/slash.js';
 
 describe('parseInput', () => {
   it.each([
@@ -7,6 +7,7 @@ describe('parseInput', () => {
     ['', { command: 'say', text: '' }],
     ['//etc/passwd', { command: 'say', text: '/etc/passwd' }],
     ['/nick carol', { command: 'nick', nick: 'carol' }],
+    ['/nick', { command: 'nick', nick: null }],
     ['/NICK  carol ', { command: 'nick', nick: 'carol' }],
     ['/me waves at you', { command: 'me', text: 'waves at you' }],
     ['/save', { command: 'save', file: null }],
@@ -27,7 +28,6 @@ describe('parseInput', () => {
   });
 
   it.each([
-    ['/nick'],
     ['/me'],
     ['/frobnicate now'],
     ['/'],
@@ -44,21 +44,22 @@ describe('parseInput', () => {
 });
 
 describe('commands per place', () => {
-  it('/help in a 1:1 chat lists the 1:1 commands only, as it always has', () => {
+  it('/help in a 1:1 chat lists the 1:1 commands only, in one column', () => {
     expect(slashHelp('direct')).toBe(SLASH_HELP);
     expect(SLASH_HELP).toBe(
       [
         'commands:',
-        '  /nick NAME    change your nick (the peer sees it)',
-        '  /me ACTION    send an action, shown as "* nick ACTION"',
-        '  /save [FILE]  save the conversation so far to a text file',
-        '  /who          who you are talking to, and since when',
-        '  /contact NAME [PORT]  save this peer as a contact (a listener needs the PORT the peer listens on)',
-        '  /help         this list',
-        '  /quit         say goodbye and leave (also Ctrl-D)',
-        '  //text        send a line that starts with "/"',
+        '  /nick [NAME]          change your nick (the peer sees it); alone: say what it is',
+        '  /me ACTION            send an action, shown as "* nick ACTION"',
+        '  /save [FILE]          save the conversation so far to a text file',
+        '  /who                  who you are talking to, and since when',
+        '  /contact NAME [PORT]  save this peer as a contact; a listener adds the port the peer listens on',
+        '  /help                 this list',
+        '  /quit                 say goodbye and leave (also Ctrl-D)',
+        '  //text                send a line that starts with "/"',
       ].join('\n'),
     );
+    for (const line of SLASH_HELP.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
   });
 
   it.each([
@@ -89,5 +90,20 @@ describe('commands per place', () => {
     ['/frobnicate', 'member', null],
   ])('%j at a %s: %j', (line, place, said) => {
     expect(refusal(parseInput(line), place)).toBe(said);
+  });
+});
+
+describe('Tab completion', () => {
+  it.each<[string, Place, string[], [string[], string]]>([
+    ['/wh', 'direct', [], [['/who'], '/wh']],
+    ['/N', 'member', [], [['/nick', '/names'], '/N']],
+    ['/na', 'direct', [], [[], '/na']],
+    ['/k', 'host', [], [['/kick'], '/k']],
+    ['hi bo', 'direct', ['bobby'], [['bobby'], 'bo']],
+    ['/msg ca', 'member', ['alice', 'carol', 'Cat'], [['carol', 'Cat'], 'ca']],
+    ['hi ', 'direct', ['bobby'], [[], '']],
+    ['//wh', 'direct', ['bobby'], [[], '//wh']],
+  ])('%j at a %s among %j', (line, place, nicks, expected) => {
+    expect(completeInput(line, place, nicks)).toEqual(expected);
   });
 });
