@@ -92,8 +92,8 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     program
       .command('connect')
       .description('connect to a peer listening on HOST:PORT and chat')
-      .argument('<host>', 'IPv4 or IPv6 address, or host name')
-      .argument('<port>', 'port the peer listens on', parsePort)
+      .argument('<host>', 'IPv4 or IPv6 address, or host name; or HOST:PORT, [IPv6]:PORT as one argument')
+      .argument('[port]', 'port the peer listens on', parsePort)
       // From the start menu's people nearby: the key the listener announced, which it must present.
       .addOption(new Option('--announced <fp>').argParser(parseFingerprint).conflicts(['insecure', 'raw']).hideHelp()),
   )
@@ -101,7 +101,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       'after',
       "\nThe session is encrypted (TLS 1.3); the listener's key is pinned the first time and checked after.\n\nExamples:\n  lanchat connect 192.168.1.20 5000\n  seq 3 | lanchat connect ::1 5000\n  lanchat connect --raw 127.0.0.1 6000            to nc -l\n  lanchat connect --fingerprint AB:CD:… 10.0.0.4 5000",
     )
-    .action(async (host: string, port: number, flags: ConnectFlags) =>
+    .action(async (host: string, port: number | undefined, flags: ConnectFlags) =>
       run(import('./commands/connect.js').then((m) => m.connect(host, port, flags, ctx))),
     );
 
