@@ -315,7 +315,7 @@ describe('what a listener lets in', () => {
     const insecure = await run(['connect', '127.0.0.1', String(listen.port), '--insecure'], home(), 'in clear\n');
     expect(insecure.code).toBe(1);
     expect(insecure.stderr()).toMatch(
-      /^lanchat: the peer refused: this listener accepts only encrypted lanchat sessions: connect without --insecure$/m,
+      /^lanchat: the peer refused: this listener accepts encrypted lanchat sessions and plain text \(netcat\), not lanchat unencrypted: connect without --insecure$/m,
     );
     expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: a lanchat connector without encryption \(listen --insecure lets it in\)$/m);
     // still listening, and an encrypted connector gets through
