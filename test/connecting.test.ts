@@ -1,8 +1,21 @@
 // Connecting as a new user would (issue 17): HOST:PORT as one argument, usage
 // errors for hosts that cannot be one, what a terminal sees while connecting,
 // and a TLS connect answered by something that is not lanchat.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileInput, killAll, lanchat, listener } from './cli-helpers.js';
+
+const home = (): string => mkdtempSync(join(tmpdir(), 'lanchat-connecting-'));
+
+/** `lanchat id` of this home: the fingerprint, and the digit groups for reading aloud (two lines). */
+async function idOf(dir: string): Promise<{ fingerprint: string; digits: string }> {
+  const id = lanchat(['id'], { env: { LANCHAT_HOME: dir }, stdin: 'ignore' });
+  await id.exited;
+  const [fingerprint, first, second] = id.stdout().toString().split('\n');
+  return { fingerprint, digits: `${first}\n${second}` };
+}
 
 afterEach(killAll);
 
@@ -35,5 +48,34 @@ describe('connect HOST:PORT', () => {
     const proc = lanchat(['connect', ...args], { stdin: 'ignore' });
     expect((await proc.exited).code).toBe(2);
     expect(proc.stderr()).toMatch(message);
+  });
+});
+
+describe('connect --fingerprint', () => {
+  it('takes the digit groups `lanchat id` prints for reading aloud: the right ones connect, wrong ones are refused', async () => {
+    const bobHome = home();
+    const { digits } = await idOf(bobHome);
+    // as read aloud and typed: one line, or pasted with its newline, or with dashes
+    for (const typed of [digits.replace('\n', ' '), digits, digits.replace(/\s/g, '-')]) {
+      const right = await listener([], { env: { LANCHAT_HOME: bobHome }, stdin: 'ignore' });
+      const connect = lanchat(['connect', '127.0.0.1', String(right.port), '--fingerprint', typed], {
+        env: { LANCHAT_HOME: home() },
+        stdin: fileInput('checked\n'),
+      });
+      expect((await connect.exited).code).toBe(0);
+      expect((await right.exited).code).toBe(0);
+      expect(right.stdout().toString()).toBe('checked\n');
+    }
+    const other = await listener([], { env: { LANCHAT_HOME: home() }, stdin: 'ignore' });
+    const refused = lanchat(['connect', '127.0.0.1', String(other.port), '--fingerprint', digits], {
+      env: { LANCHAT_HOME: home() },
+      stdin: fileInput('secret\n'),
+    });
+    expect((await refused.exited).code).toBe(1);
+    expect(refused.stderr()).toMatch(
+      /^lanchat: WARNING: 127\.0\.0\.1:\d+ presented another key than the one given with --fingerprint\n {2}expected {2}(\d{5} ){7}\d{5}\n {2}presented (\d{5} ){7}\d{5}\nnothing was sent$/m,
+    );
+    const short = lanchat(['connect', '127.0.0.1', '5000', '--fingerprint', '12345 67890'], { stdin: 'ignore' });
+    expect((await short.exited).code).toBe(2);
   });
 });

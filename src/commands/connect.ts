@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HOST_RULE, PORT_RULE, formatAddress, normalizeHost, parseAddress, unbracket, type Endpoint } from '../address.js';
 import { exitCode, LanchatError, signalExitCode, usageError } from '../errors.js';
-import { chatOptions, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
+import { chatOptions, isFingerprint, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
+import { spokenFingerprint } from '../fingerprint.js';
 import { loadIdentity, type Identity } from '../identity.js';
 import { secureClient } from '../secure.js';
 import { checkListenerKey, impostorWarning, loadKeyBook, type Dialled, type KeyBook } from '../trust.js';
@@ -175,10 +176,12 @@ async function secureSession(
       );
     }
     if (flags.fingerprint) {
-      if (fingerprint !== flags.fingerprint) {
+      if (!isFingerprint(fingerprint, flags.fingerprint)) {
+        const digits = !flags.fingerprint.includes(':'); // the groups read aloud: show the presented key's too
+        const presented = digits ? spokenFingerprint(fingerprint).replace('\n', ' ') : fingerprint;
         throw new LanchatError(
           'ERR_KEY_MISMATCH',
-          `WARNING: ${address} presented another key than the one given with --fingerprint\n  expected  ${flags.fingerprint}\n  presented ${fingerprint}\nnothing was sent`,
+          `WARNING: ${address} presented another key than the one given with --fingerprint\n  expected  ${flags.fingerprint}\n  presented ${presented}\nnothing was sent`,
         );
       }
       return { stream: secure.socket, key: { fingerprint, note: 'as given with --fingerprint' } };
