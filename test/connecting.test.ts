@@ -2,6 +2,7 @@
 // errors for hosts that cannot be one, what a terminal sees while connecting,
 // and a TLS connect answered by something that is not lanchat.
 import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,7 +18,22 @@ async function idOf(dir: string): Promise<{ fingerprint: string; digits: string 
   return { fingerprint, digits: `${first}\n${second}` };
 }
 
-afterEach(killAll);
+const servers: Server[] = [];
+afterEach(() => {
+  killAll();
+  for (const server of servers.splice(0)) server.close();
+});
+
+/** A plain TCP listener, as `nc -l` is: `answer` runs on what the connector sends first. */
+async function plainListener(answer: (socket: Socket) => void): Promise<number> {
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => answer(socket));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
 
 describe('connect HOST:PORT', () => {
   it('takes HOST:PORT as one argument', async () => {
@@ -77,5 +93,37 @@ describe('connect --fingerprint', () => {
     );
     const short = lanchat(['connect', '127.0.0.1', '5000', '--fingerprint', '12345 67890'], { stdin: 'ignore' });
     expect((await short.exited).code).toBe(2);
+  });
+});
+
+describe('a default (TLS) connect to a plain listener (nc -l)', () => {
+  it.each([
+    [
+      'says nothing',
+      (): void => {},
+      /^lanchat: the listener said nothing to the TLS handshake within 2 s: not a lanchat listener \(netcat\? nc -l takes connect --raw\)$/m,
+    ],
+    [
+      'answers a few typed letters',
+      (socket: Socket): void => void socket.write('hi\n'),
+      /^lanchat: the listener answered in plain text, not TLS: not a lanchat listener \(netcat\? nc -l takes connect --raw\)$/m,
+    ],
+    [
+      'answers a line of text',
+      (socket: Socket): void => void socket.write('what is this?\n'),
+      /^lanchat: the listener answered in plain text, not TLS: not a lanchat listener/m,
+    ],
+  ])('that %s is recognised (not the 10 s timeout), exit 1 with the --raw hint', async (_, answer, message) => {
+    const port = await plainListener(answer);
+    const connect = lanchat(['connect', '127.0.0.1', String(port)], { stdin: 'ignore' });
+    expect((await connect.exited).code).toBe(1);
+    expect(connect.stderr()).toMatch(message);
+  });
+
+  it('a --timeout shorter than that still gives up first, as before', async () => {
+    const port = await plainListener(() => {});
+    const connect = lanchat(['connect', '127.0.0.1', String(port), '--timeout', '0.5'], { stdin: 'ignore' });
+    expect((await connect.exited).code).toBe(1);
+    expect(connect.stderr()).toMatch(/^lanchat: no TLS handshake within 0\.5 s/m);
   });
 });

@@ -160,6 +160,9 @@ async function secureSession(
         `the listener is busy: ${error.message.replace('the peer', 'it')} (too many connections at once); try again later`,
       );
     }
+    // A plain listener (nc -l) shows its user our TLS hello as binary: it is told as soon as that is clear.
+    if (error.code === 'ERR_NOT_TLS')
+      throw new LanchatError(error.code, `${error.message}: not a lanchat listener (netcat? nc -l takes connect --raw)`);
     throw new LanchatError(
       error.code,
       `${error.message.replace('the peer', 'the listener')} (is lanchat listening there? for netcat use --raw)`,
