@@ -5,7 +5,10 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type ConnectFlags } from '../src/commands/connect.js';
+import { Screen } from './screen.js';
 import { fileInput, killAll, lanchat, listener } from './cli-helpers.js';
 
 const home = (): string => mkdtempSync(join(tmpdir(), 'lanchat-connecting-'));
@@ -125,5 +128,35 @@ describe('a default (TLS) connect to a plain listener (nc -l)', () => {
     const connect = lanchat(['connect', '127.0.0.1', String(port), '--timeout', '0.5'], { stdin: 'ignore' });
     expect((await connect.exited).code).toBe(1);
     expect(connect.stderr()).toMatch(/^lanchat: no TLS handshake within 0\.5 s/m);
+  });
+});
+
+describe('while connecting', () => {
+  const flags: ConnectFlags = { timeout: 10, retry: 0, maxLine: 1024, wait: 1, alive: 15 };
+  const run = (port: number, stderr: Screen, stop: AbortController): Promise<number> =>
+    connect('127.0.0.1', port, flags, {
+      stdin: new PassThrough(),
+      stdout: new Screen(),
+      stderr,
+      cwd: process.cwd(),
+      env: { LANCHAT_HOME: home(), LANCHAT_MDNS: 'off' },
+      signal: stop.signal,
+    });
+
+  it('says `connecting to HOST:PORT…` on stderr at a terminal, before the listener has answered', async () => {
+    const port = await plainListener(() => {}); // holds the handshake
+    const stderr = Object.assign(new Screen(), { isTTY: true });
+    const stop = new AbortController();
+    const code = run(port, stderr, stop);
+    await stderr.waitFor(/^connecting to 127\.0\.0\.1:\d+…\n$/);
+    stop.abort('SIGINT');
+    expect(await code).toBe(130);
+  });
+
+  it('says nothing of the kind when stderr is no terminal (a script reads it)', async () => {
+    const port = await plainListener((socket) => socket.end('lanchat: busy\n'));
+    const stderr = new Screen();
+    await expect(run(port, stderr, new AbortController())).rejects.toMatchObject({ code: 'ERR_NOT_TLS' });
+    expect(stderr.text).toBe('');
   });
 });

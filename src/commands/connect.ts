@@ -76,6 +76,8 @@ async function connectUntilDone(
   const identity = flags.raw || flags.insecure ? null : await loadIdentity(ctx.env);
   // So is a pin file that cannot be read or trusted (see store.ts): nobody is dialled then.
   if (identity && !flags.fingerprint) await loadKeyBook(ctx.env);
+  // Dialling and the handshake may take seconds (up to --timeout): a person at a terminal sees why nothing happens.
+  if (ctx.stderr.isTTY) ctx.stderr.write(`connecting to ${formatAddress(host, port)}…\n`);
   const socket = await dial(host, port, {
     timeoutMs: flags.timeout * 1000,
     retries: flags.retry,
