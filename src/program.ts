@@ -21,7 +21,48 @@ import {
   type CliContext,
 } from './options.js';
 
-export const USAGE_HINT = '(add --help for usage)';
+/** `(see lanchat contacts add --help)`: where the usage of the command at hand is. */
+export function usageHintFor(command: Command): string {
+  const path: string[] = [];
+  for (let at: Command | null = command; at; at = at.parent) path.unshift(at.name());
+  return `(see ${path.join(' ')} --help)`;
+}
+
+/** The hint for a usage error that a command's action threw, by the program that ran it. */
+const actionHints = new WeakMap<Command, string>();
+
+/** What follows a usage error that the running command threw (cli.ts prints it). */
+export function usageHint(program: Command): string {
+  return actionHints.get(program) ?? usageHintFor(program);
+}
+
+/**
+ * An unknown command, at any level, is a usage error with a suggestion, even
+ * with --help (commander would print its parent's help and exit 0).
+ */
+async function rejectUnknownCommand(program: Command, args: readonly string[]): Promise<void> {
+  let command = program;
+  for (const arg of args) {
+    if (arg.startsWith('-')) continue;
+    if (command.commands.length === 0 || arg === 'help') return;
+    const known = command.commands.find((sub) => sub.name() === arg || sub.aliases().includes(arg));
+    if (known) {
+      command = known;
+      continue;
+    }
+    const { suggestNames } = await import('./contacts.js'); // the same "did you mean" as for contact names
+    const names = command
+      .createHelp()
+      .visibleCommands(command)
+      .map((sub) => sub.name());
+    const close = suggestNames(
+      names.map((name) => ({ name, host: '', port: 0 })),
+      arg,
+    );
+    const suggestion = close.length > 0 ? `\n(Did you mean ${close.join(' or ')}?)` : '';
+    command.error(`unknown command '${arg}'${suggestion}`, { exitCode: EXIT_USAGE, code: 'commander.unknownCommand' });
+  }
+}
 
 const EXAMPLES = `
 Examples:
@@ -56,7 +97,6 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       writeErr: (text) => ctx.stderr.write(text),
       outputError: (text, write) => write(`lanchat: ${plainUsageError(text)}`),
     })
-    .showHelpAfterError(USAGE_HINT)
     .helpCommand(true)
     .addHelpText('after', EXAMPLES);
 
@@ -208,6 +248,19 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .description('show or set whether listeners announce themselves on the local network (as with listen --announce)')
     .addArgument(new Argument('[on|off]').choices(['on', 'off']))
     .action(async (value?: 'on' | 'off') => run(import('./commands/config.js').then((m) => m.configAnnounce(value, ctx))));
+
+  // Each command's usage errors point to its own help.
+  const hintAll = (command: Command): void => {
+    command.showHelpAfterError(usageHintFor(command));
+    command.commands.forEach(hintAll);
+  };
+  hintAll(program);
+  program.hook('preAction', (_, action) => void actionHints.set(program, usageHintFor(action)));
+  const parse = program.parseAsync.bind(program);
+  program.parseAsync = async (argv, options) => {
+    if (argv) await rejectUnknownCommand(program, options?.from === 'user' ? argv : argv.slice(2));
+    return parse(argv, options);
+  };
 
   program.allowExcessArguments().action(async () => {
     if (program.args.length > 0)
