@@ -153,7 +153,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
   )
     .addHelpText(
       'after',
-      '\nA listener found nearby must present the key it announced.\n\nExamples:\n  lanchat chat bob\n  echo "lunch?" | lanchat chat bob',
+      '\nThe session is encrypted (TLS 1.3); the contact\'s key is pinned the first time and checked after.\nA listener found nearby must present the key it announced.\n\nExamples:\n  lanchat chat bob\n  echo "lunch?" | lanchat chat bob',
     )
     .action(async (name: string, flags: ConnectFlags) => run(import('./commands/chat.js').then((m) => m.chat(name, flags, ctx))));
 
@@ -191,6 +191,10 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       "the contact's key, as `lanchat id` prints it on their side (else the first chat pins it)",
       parseFingerprint,
     )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  lanchat contacts add                       asks for name, host and port\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts add bob 192.168.1.20 5000 --fingerprint AB:CD:…\n  lanchat contacts add bob --nearby          from lanchat discover',
+    )
     .action(
       async (name?: string, host?: string, port?: string, flags: { force?: boolean; fingerprint?: string; nearby?: string | true } = {}) =>
         run(book().then((m) => m.contactsAdd([name, host, port], flags, ctx))),
@@ -199,27 +203,35 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .command('list')
     .description('list contacts (a table on a terminal, name<TAB>host<TAB>port lines otherwise)')
     .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  lanchat contacts list\n  lanchat contacts list | cut -f1        the names alone\n  lanchat contacts list --json',
+    )
     .action(async (flags: { json?: boolean }) => run(book().then((m) => m.contactsList(flags, ctx))));
   contacts
     .command('show')
     .description('show one contact')
     .argument('<name>')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  lanchat contacts show bob\n  lanchat contacts show bob --json')
     .action(async (name: string, flags: { json?: boolean }) => run(book().then((m) => m.contactsShow(name, flags, ctx))));
   contacts
     .command('remove')
     .description('remove a contact')
     .argument('<name>')
+    .addHelpText('after', '\nExample:\n  lanchat contacts remove bob')
     .action(async (name: string) => run(book().then((m) => m.contactsRemove(name, ctx))));
   contacts
     .command('rename')
     .description('rename a contact')
     .argument('<old>')
     .argument('<new>')
+    .addHelpText('after', '\nExample:\n  lanchat contacts rename bob robert          keeps the address and the key')
     .action(async (from: string, to: string) => run(book().then((m) => m.contactsRename(from, to, ctx))));
   contacts
     .command('path')
     .description('print where the contacts file is')
+    .addHelpText('after', '\nExamples:\n  lanchat contacts path\n  $EDITOR "$(lanchat contacts path)"')
     .action(async () => run(book().then((m) => m.contactsPath(ctx))));
 
   program
@@ -227,7 +239,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .description("print this install's fingerprint (SHA-256 of its certificate), made on first use")
     .addHelpText(
       'after',
-      '\nThe first line is the fingerprint alone (for scripts and for comparing); the digits below are for reading it aloud.',
+      '\nThe first line is the fingerprint alone (for scripts and for comparing); the digits below are for reading it aloud\n(connect --fingerprint takes either). Where the identity is kept goes to stderr.\n\nExamples:\n  lanchat id\n  lanchat id | head -1        the fingerprint alone',
     )
     .action(async () => run(import('./commands/id.js').then((m) => m.id(ctx))));
 
@@ -235,13 +247,21 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .command('forget')
     .description('drop the pinned key of a contact or an address (after it really changed), so that the next chat pins the new one')
     .argument('<target>', 'a contact name, or HOST:PORT as shown in the warning (192.168.1.20:5000, [fe80::1]:5000)')
+    .addHelpText('after', '\nExamples:\n  lanchat forget bob\n  lanchat forget 192.168.1.20:5000\n  lanchat forget [fe80::1]:5000')
     .action(async (target: string) => run(import('./commands/forget.js').then((m) => m.forget(target, ctx))));
 
-  const config = program.command('config').description('settings kept beside the contacts');
+  const config = program
+    .command('config')
+    .description('settings kept beside the contacts')
+    .addHelpText('after', '\nExamples:\n  lanchat config nick alice\n  lanchat config announce on');
   config
     .command('nick')
     .description('show or set your default nick')
     .argument('[name]', 'the new default nick', parseNick)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  lanchat config nick              shows it\n  lanchat config nick alice        sessions use it unless --nick or $LANCHAT_NICK',
+    )
     .action(async (nick?: string) => run(import('./commands/config.js').then((m) => m.configNick(nick, ctx))));
   config
     .command('announce')

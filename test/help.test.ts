@@ -42,3 +42,28 @@ describe('unknown commands', () => {
     expect(await run(['help', 'connect'])).toMatchObject({ code: 0, out: expect.stringMatching(/^Usage: lanchat connect/) });
   });
 });
+
+describe('--help examples', () => {
+  it.each([
+    ['forget'],
+    ['id'],
+    ['config'],
+    ['config', 'nick'],
+    ['contacts', 'add'],
+    ['contacts', 'list'],
+    ['contacts', 'show'],
+    ['contacts', 'remove'],
+    ['contacts', 'rename'],
+    ['contacts', 'path'],
+  ])('lanchat %s --help shows examples of it', async (...command) => {
+    const { code, out } = await run([...command, '--help']);
+    expect(code).toBe(0);
+    expect(out).toMatch(new RegExp(`\\nExamples?:\\n {2}lanchat ${command.join(' ')}\\b`));
+  });
+
+  it('chat --help says the session is encrypted, as connect --help does', async () => {
+    for (const command of ['connect', 'chat']) {
+      expect((await run([command, '--help'])).out).toMatch(/^The session is encrypted \(TLS 1\.3\); the .+ key is pinned the first time/m);
+    }
+  });
+});
