@@ -269,6 +269,18 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .addArgument(new Argument('[on|off]').choices(['on', 'off']))
     .action(async (value?: 'on' | 'off') => run(import('./commands/config.js').then((m) => m.configAnnounce(value, ctx))));
 
+  program
+    .command('completion')
+    .description('print a shell completion script: commands, options and contact names')
+    .addArgument(new Argument('<shell>').choices(['bash', 'zsh', 'fish']))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  eval "$(lanchat completion bash)"          in ~/.bashrc\n  eval "$(lanchat completion zsh)"           in ~/.zshrc\n  lanchat completion fish > ~/.config/fish/completions/lanchat.fish',
+    )
+    .action(async (shell: 'bash' | 'zsh' | 'fish') =>
+      run(import('./commands/completion.js').then((m) => m.completion(shell, program, ctx))),
+    );
+
   // Each command's usage errors point to its own help.
   const hintAll = (command: Command): void => {
     command.showHelpAfterError(usageHintFor(command));

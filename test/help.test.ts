@@ -1,7 +1,10 @@
 // Help as a new user meets it (issue 17): unknown commands, hints, examples,
 // shell completion, and the README's examples against real output.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAll, lanchat } from './cli-helpers.js';
+import { CLI, killAll, lanchat, spawnProc } from './cli-helpers.js';
 
 afterEach(killAll);
 
@@ -65,5 +68,51 @@ describe('--help examples', () => {
     for (const command of ['connect', 'chat']) {
       expect((await run([command, '--help'])).out).toMatch(/^The session is encrypted \(TLS 1\.3\); the .+ key is pinned the first time/m);
     }
+  });
+});
+
+describe('lanchat completion', () => {
+  /** What bash completes for `lanchat WORDS…` (the last word being typed), with `lanchat` on the PATH and one contact. */
+  async function complete(...words: string[]): Promise<string[]> {
+    const bin = mkdtempSync(join(tmpdir(), 'lanchat-bin-'));
+    writeFileSync(join(bin, 'lanchat'), `#!/bin/sh\nexec '${process.execPath}' '${CLI}' "$@"\n`, { mode: 0o755 });
+    const home = mkdtempSync(join(tmpdir(), 'lanchat-home-'));
+    expect(
+      (await lanchat(['contacts', 'add', 'bob', '10.0.0.4', '5000'], { env: { LANCHAT_HOME: home }, stdin: 'ignore' }).exited).code,
+    ).toBe(0);
+    const script = (await run(['completion', 'bash'])).out;
+    const line = ['lanchat', ...words].map((word) => `'${word}'`).join(' ');
+    const shell = spawnProc(
+      'bash',
+      ['--norc', '-c', `${script}\nCOMP_WORDS=(${line}); COMP_CWORD=${words.length}; _lanchat; printf '%s\\n' "\${COMPREPLY[@]}"`],
+      {
+        env: { PATH: `${bin}:${process.env.PATH}`, LANCHAT_HOME: home },
+        stdin: 'ignore',
+      },
+    );
+    expect((await shell.exited).code).toBe(0);
+    return shell.stdout().toString().split('\n').filter(Boolean).sort();
+  }
+
+  it('bash: completes commands, subcommands, options, argument values and contact names', async () => {
+    expect(await complete('co')).toEqual(['completion', 'config', 'connect', 'contacts']);
+    expect(await complete('contacts', 're')).toEqual(['remove', 'rename']);
+    expect(await complete('connect', '--ti')).toEqual(['--timeout']);
+    expect(await complete('connect', '10.0.0.4', '--ra')).toEqual(['--raw']);
+    expect(await complete('config', 'announce', '')).toEqual(['off', 'on']);
+    expect(await complete('chat', '')).toEqual(['bob']);
+    expect(await complete('contacts', 'show', 'b')).toEqual(['bob']);
+    expect(await complete('listen', '--no')).toEqual(['--no-announce']);
+  });
+
+  it.each([['zsh'], ['fish']])('prints a %s script naming every command', async (shell) => {
+    const { code, out } = await run(['completion', shell]);
+    expect(code).toBe(0);
+    for (const command of ['listen', 'connect', 'chat', 'contacts', 'rename', 'forget', 'config', 'nick']) expect(out).toContain(command);
+    expect(out).toContain('lanchat contacts list 2>/dev/null | cut -f1');
+  });
+
+  it('an unknown shell is a usage error', async () => {
+    expect(await run(['completion', 'tcsh'])).toMatchObject({ code: 2, err: expect.stringMatching(/^lanchat: invalid shell 'tcsh'/) });
   });
 });
