@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLI, killAll, lanchat } from './cli-helpers.js';
+import { CLI, freePort, killAll, lanchat } from './cli-helpers.js';
 
 const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const SOCKET = `lanchat-readme-${process.pid}`;
@@ -112,5 +112,20 @@ describe('the README, without a terminal', () => {
     expect((await proc.exited).code).toBe(0);
     const output = `${proc.stdout().toString()}${proc.stderr()}`.trimEnd().split('\n');
     expect(output.map(shape)).toEqual(block.slice(1).map(shape));
+  });
+
+  it('listen 0 --host 127.0.0.1 prints what it shows first', async () => {
+    const [block] = examples('listen 0 --host 127.0.0.1');
+    const listen = lanchat(['listen', '0', '--host', '127.0.0.1'], { stdin: 'ignore' });
+    const [line] = await listen.waitForStderr(/^.*\n/);
+    expect(shape(line)).toBe(shape(block[1]));
+  });
+
+  it('a refused connect prints what it shows, with the exit code it shows', async () => {
+    const [block] = examples('connect 10.0.0.4 5000');
+    expect(block[2]).toBe('$ echo $?');
+    const connect = lanchat(['connect', '127.0.0.1', String(await freePort())], { stdin: 'ignore' });
+    expect(String((await connect.exited).code)).toBe(block[3]);
+    expect(connect.stderr().trimEnd().split('\n').map(shape)).toEqual([shape(block[1])]);
   });
 });
