@@ -89,10 +89,7 @@ ${bashScript(root).replace(/^# .*\n#.*\n/, '')}`;
 const fishQuote = (text: string): string => `'${text.replace(/[\\']/g, '\\$&')}'`;
 
 function fishScript(root: Command): string {
-  const lines = [
-    '# lanchat completion for fish: lanchat completion fish > ~/.config/fish/completions/lanchat.fish',
-    'complete -c lanchat -f',
-  ];
+  const lines = ['complete -c lanchat -f'];
   for (const [path, command] of commandsOf(root)) {
     const words = path ? path.split(' ') : [];
     // A command with subcommands: the words typed are exactly its path (`__fish_seen_subcommand_from` would also match
@@ -105,9 +102,13 @@ function fishScript(root: Command): string {
       const flags = [option.short && `-s ${option.short.slice(1)}`, option.long && `-l ${option.long.slice(2)}`].filter(Boolean).join(' ');
       lines.push(`complete -c lanchat -n ${fishQuote(at)} ${flags}${option.required ? ' -r' : ''} -d ${fishQuote(option.description)}`);
     }
+    const choices = command.registeredArguments[0]?.argChoices;
+    if (choices) lines.push(`complete -c lanchat -n ${fishQuote(at)} -a ${fishQuote(choices.join(' '))}`);
     if (TAKES_CONTACT.includes(path)) lines.push(`complete -c lanchat -n ${fishQuote(at)} -a ${fishQuote(`(${CONTACT_NAMES})`)}`);
   }
-  return `function __lanchat_at --description 'the words typed after lanchat (options aside) are, or start with, these'
+  return `# lanchat completion for fish:
+#   lanchat completion fish > ~/.config/fish/completions/lanchat.fish
+function __lanchat_at --description 'the words typed after lanchat (options aside) are, or start with, these'
     set -l typed (commandline -opc)
     set -l path
     for word in $typed[2..-1]
