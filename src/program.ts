@@ -43,8 +43,8 @@ export function usageHint(program: Command): string {
 async function rejectUnknownCommand(program: Command, args: readonly string[]): Promise<void> {
   let command = program;
   for (const arg of args) {
-    if (arg.startsWith('-')) continue;
-    if (command.commands.length === 0 || arg === 'help') return;
+    if (arg.startsWith('-') || (arg === 'help' && command.commands.length > 0)) continue; // `help conect` too
+    if (command.commands.length === 0) return;
     const known = command.commands.find((sub) => sub.name() === arg || sub.aliases().includes(arg));
     if (known) {
       command = known;

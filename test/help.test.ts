@@ -22,6 +22,7 @@ describe('unknown commands', () => {
     [['conect', '-h'], "lanchat: unknown command 'conect'\n(Did you mean connect?)\n(see lanchat --help)\n"],
     [['contacts', 'lst', '--help'], "lanchat: unknown command 'lst'\n(Did you mean list?)\n(see lanchat contacts --help)\n"],
     [['config', 'nik'], "lanchat: unknown command 'nik'\n(Did you mean nick?)\n(see lanchat config --help)\n"],
+    [['help', 'conect'], "lanchat: unknown command 'conect'\n(Did you mean connect?)\n(see lanchat --help)\n"],
   ])('%j is a usage error (exit 2) with a suggestion, --help or not', async (args, err) => {
     expect(await run(args)).toEqual({ code: 2, out: '', err });
   });
