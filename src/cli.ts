@@ -131,7 +131,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(quick);
     return 0;
   }
-  const { createProgram, USAGE_HINT } = await import('./program.js');
+  const { createProgram, usageHint } = await import('./program.js');
   const { CommanderError } = await import('commander');
   const { EXIT_FAILURE, EXIT_USAGE, LanchatError, signalExitCode } = await import('./errors.js');
   const { inert } = await import('./terminal.js');
@@ -162,15 +162,16 @@ export async function main(argv: string[]): Promise<number> {
     ...(process.platform !== 'win32' && { job: jobControl }),
   };
   let code = 0;
+  const program = createProgram(ctx, (c) => (code = c));
   try {
-    await createProgram(ctx, (c) => (code = c)).parseAsync(argv);
+    await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
       code = error.exitCode === 0 ? 0 : EXIT_USAGE;
     } else if (error instanceof LanchatError) {
       // It may quote a file's or a peer's bytes; a warning may span lines.
       process.stderr.write(`lanchat: ${error.message.split('\n').map(inert).join('\n')}\n`);
-      if (error.exitCode === EXIT_USAGE) process.stderr.write(`${USAGE_HINT}\n`);
+      if (error.exitCode === EXIT_USAGE) process.stderr.write(`${usageHint(program)}\n`);
       code = error.exitCode;
     } else {
       const detail = process.env.DEBUG ? (error as Error).stack : (error as Error).message;

@@ -86,6 +86,8 @@ const FIRST_WORDS: SniffLimits = { silentMs: GRACE_MS, lineMs: FIRST_LINE_MS };
 /** Inside TLS, the connector's hello comes at once (or it did not accept our key and leaves). */
 const HELLO_IN_TLS: SniffLimits = { silentMs: HANDSHAKE_MS, lineMs: HANDSHAKE_MS };
 const ENCRYPTED_ONLY = 'this listener accepts only encrypted lanchat sessions';
+/** What a default listener takes: plain text is netcat's, lanchat's own protocol comes encrypted. */
+const NO_PLAINTEXT_LANCHAT = 'this listener accepts encrypted lanchat sessions and plain text (netcat), not lanchat unencrypted';
 /** New connections looked at (first bytes, TLS handshake) at once, in all and from one address. */
 const MAX_ADMITTING = 16;
 const MAX_ADMITTING_FROM_ONE = 4;
@@ -379,7 +381,7 @@ function plaintextRefusal(kind: PeerKind, flags: DoorPolicy): Refused | null {
   if (kind === 'lanchat' && !flags.insecure) {
     return new Refused(
       'a lanchat connector without encryption (listen --insecure lets it in)',
-      `${ENCRYPTED_ONLY}: connect without --insecure`,
+      `${NO_PLAINTEXT_LANCHAT}: connect without --insecure`,
     );
   }
   return null;

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parsePort as portOf } from './address.js';
 import { EXIT_FAILURE, EXIT_OK, LanchatError, usageError } from './errors.js';
-import { normalizeFingerprint } from './fingerprint.js';
+import { normalizeFingerprint, spokenFingerprint } from './fingerprint.js';
 import { DEFAULT_MAX_LINE, NICK_RULE, isValidNick } from './protocol.js';
 import { FORMATS, type Format } from './terminal.js';
 import { openLog } from './transcript.js';
@@ -81,6 +81,27 @@ export function parseFingerprint(value: string): string {
   const fingerprint = normalizeFingerprint(value);
   if (!fingerprint) throw new InvalidArgumentError('a fingerprint is 32 bytes in hex, as `lanchat id` prints it (AB:CD:…).');
   return fingerprint;
+}
+
+/** The digit groups `lanchat id` prints for reading aloud (8 groups of 5), on one line, or null. */
+export function normalizeSpoken(text: string): string | null {
+  const groups = text.trim().split(/[\s-]+/);
+  return groups.length === 8 && groups.every((group) => /^\d{5}$/.test(group)) ? groups.join(' ') : null;
+}
+
+/** A key to demand: the fingerprint (canonical), or the digit groups read aloud from `lanchat id`. */
+export function parseFingerprintOrDigits(value: string): string {
+  const fingerprint = normalizeFingerprint(value) ?? normalizeSpoken(value);
+  if (!fingerprint)
+    throw new InvalidArgumentError(
+      'a fingerprint is 32 bytes in hex (AB:CD:…) or the 8 groups of 5 digits below it, as `lanchat id` prints them.',
+    );
+  return fingerprint;
+}
+
+/** Whether a presented key is the one demanded (as parseFingerprintOrDigits gives it). */
+export function isFingerprint(fingerprint: string, demanded: string): boolean {
+  return fingerprint === demanded || spokenFingerprint(fingerprint).replace('\n', ' ') === demanded;
 }
 
 export function parseSeconds(value: string): number {
@@ -163,9 +184,9 @@ export function addConnectOptions(command: Command): Command {
       .addOption(
         new Option(
           '--fingerprint <fp>',
-          'demand exactly this listener key (as `lanchat id` prints it on its side) instead of the pinned one',
+          'demand exactly this listener key (as `lanchat id` prints it on its side: the fingerprint or its digit groups) instead of the pinned one',
         )
-          .argParser(parseFingerprint)
+          .argParser(parseFingerprintOrDigits)
           .conflicts(['insecure', 'raw']),
       ),
   );

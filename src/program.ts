@@ -21,7 +21,48 @@ import {
   type CliContext,
 } from './options.js';
 
-export const USAGE_HINT = '(add --help for usage)';
+/** `(see lanchat contacts add --help)`: where the usage of the command at hand is. */
+export function usageHintFor(command: Command): string {
+  const path: string[] = [];
+  for (let at: Command | null = command; at; at = at.parent) path.unshift(at.name());
+  return `(see ${path.join(' ')} --help)`;
+}
+
+/** The hint for a usage error that a command's action threw, by the program that ran it. */
+const actionHints = new WeakMap<Command, string>();
+
+/** What follows a usage error that the running command threw (cli.ts prints it). */
+export function usageHint(program: Command): string {
+  return actionHints.get(program) ?? usageHintFor(program);
+}
+
+/**
+ * An unknown command, at any level, is a usage error with a suggestion, even
+ * with --help (commander would print its parent's help and exit 0).
+ */
+async function rejectUnknownCommand(program: Command, args: readonly string[]): Promise<void> {
+  let command = program;
+  for (const arg of args) {
+    if (arg.startsWith('-') || (arg === 'help' && command.commands.length > 0)) continue; // `help conect` too
+    if (command.commands.length === 0) return;
+    const known = command.commands.find((sub) => sub.name() === arg || sub.aliases().includes(arg));
+    if (known) {
+      command = known;
+      continue;
+    }
+    const { suggestNames } = await import('./contacts.js'); // the same "did you mean" as for contact names
+    const names = command
+      .createHelp()
+      .visibleCommands(command)
+      .map((sub) => sub.name());
+    const close = suggestNames(
+      names.map((name) => ({ name, host: '', port: 0 })),
+      arg,
+    );
+    const suggestion = close.length > 0 ? `\n(Did you mean ${close.join(' or ')}?)` : '';
+    command.error(`unknown command '${arg}'${suggestion}`, { exitCode: EXIT_USAGE, code: 'commander.unknownCommand' });
+  }
+}
 
 const EXAMPLES = `
 Examples:
@@ -56,7 +97,6 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       writeErr: (text) => ctx.stderr.write(text),
       outputError: (text, write) => write(`lanchat: ${plainUsageError(text)}`),
     })
-    .showHelpAfterError(USAGE_HINT)
     .helpCommand(true)
     .addHelpText('after', EXAMPLES);
 
@@ -92,8 +132,8 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     program
       .command('connect')
       .description('connect to a peer listening on HOST:PORT and chat')
-      .argument('<host>', 'IPv4 or IPv6 address, or host name')
-      .argument('<port>', 'port the peer listens on', parsePort)
+      .argument('<host>', 'IPv4 or IPv6 address, or host name; or HOST:PORT, [IPv6]:PORT as one argument')
+      .argument('[port]', 'port the peer listens on', parsePort)
       // From the start menu's people nearby: the key the listener announced, which it must present.
       .addOption(new Option('--announced <fp>').argParser(parseFingerprint).conflicts(['insecure', 'raw']).hideHelp()),
   )
@@ -101,7 +141,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       'after',
       "\nThe session is encrypted (TLS 1.3); the listener's key is pinned the first time and checked after.\n\nExamples:\n  lanchat connect 192.168.1.20 5000\n  seq 3 | lanchat connect ::1 5000\n  lanchat connect --raw 127.0.0.1 6000            to nc -l\n  lanchat connect --fingerprint AB:CD:… 10.0.0.4 5000",
     )
-    .action(async (host: string, port: number, flags: ConnectFlags) =>
+    .action(async (host: string, port: number | undefined, flags: ConnectFlags) =>
       run(import('./commands/connect.js').then((m) => m.connect(host, port, flags, ctx))),
     );
 
@@ -113,7 +153,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
   )
     .addHelpText(
       'after',
-      '\nA listener found nearby must present the key it announced.\n\nExamples:\n  lanchat chat bob\n  echo "lunch?" | lanchat chat bob',
+      '\nThe session is encrypted (TLS 1.3); the contact\'s key is pinned the first time and checked after.\nA listener found nearby must present the key it announced.\n\nExamples:\n  lanchat chat bob\n  echo "lunch?" | lanchat chat bob',
     )
     .action(async (name: string, flags: ConnectFlags) => run(import('./commands/chat.js').then((m) => m.chat(name, flags, ctx))));
 
@@ -151,6 +191,10 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       "the contact's key, as `lanchat id` prints it on their side (else the first chat pins it)",
       parseFingerprint,
     )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  lanchat contacts add                       asks for name, host and port\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts add bob 192.168.1.20 5000 --fingerprint AB:CD:…\n  lanchat contacts add bob --nearby          from lanchat discover',
+    )
     .action(
       async (name?: string, host?: string, port?: string, flags: { force?: boolean; fingerprint?: string; nearby?: string | true } = {}) =>
         run(book().then((m) => m.contactsAdd([name, host, port], flags, ctx))),
@@ -159,23 +203,30 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .command('list')
     .description('list contacts (a table on a terminal, name<TAB>host<TAB>port lines otherwise)')
     .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  lanchat contacts list\n  lanchat contacts list | cut -f1        the names alone\n  lanchat contacts list --json',
+    )
     .action(async (flags: { json?: boolean }) => run(book().then((m) => m.contactsList(flags, ctx))));
   contacts
     .command('show')
     .description('show one contact')
     .argument('<name>')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  lanchat contacts show bob\n  lanchat contacts show bob --json')
     .action(async (name: string, flags: { json?: boolean }) => run(book().then((m) => m.contactsShow(name, flags, ctx))));
   contacts
     .command('remove')
     .description('remove a contact')
     .argument('<name>')
+    .addHelpText('after', '\nExample:\n  lanchat contacts remove bob')
     .action(async (name: string) => run(book().then((m) => m.contactsRemove(name, ctx))));
   contacts
     .command('rename')
     .description('rename a contact')
     .argument('<old>')
     .argument('<new>')
+    .addHelpText('after', '\nExample:\n  lanchat contacts rename bob robert          keeps the address and the key')
     .action(async (from: string, to: string) => run(book().then((m) => m.contactsRename(from, to, ctx))));
   contacts
     .command('edit')
@@ -187,6 +238,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
   contacts
     .command('path')
     .description('print where the contacts file is')
+    .addHelpText('after', '\nExamples:\n  lanchat contacts path\n  $EDITOR "$(lanchat contacts path)"')
     .action(async () => run(book().then((m) => m.contactsPath(ctx))));
 
   program
@@ -194,7 +246,7 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .description("print this install's fingerprint (SHA-256 of its certificate), made on first use")
     .addHelpText(
       'after',
-      '\nThe first line is the fingerprint alone (for scripts and for comparing); the digits below are for reading it aloud.',
+      '\nThe first line is the fingerprint alone (for scripts and for comparing); the digits below are for reading it aloud\n(connect --fingerprint takes either). Where the identity is kept goes to stderr.\n\nExamples:\n  lanchat id\n  lanchat id | head -1        the fingerprint alone',
     )
     .action(async () => run(import('./commands/id.js').then((m) => m.id(ctx))));
 
@@ -202,14 +254,22 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .command('forget')
     .description('drop the pinned key of a contact or an address (after it really changed), so that the next chat pins the new one')
     .argument('<target>', 'a contact name, or HOST:PORT as shown in the warning (192.168.1.20:5000, [fe80::1]:5000)')
+    .addHelpText('after', '\nExamples:\n  lanchat forget bob\n  lanchat forget 192.168.1.20:5000\n  lanchat forget [fe80::1]:5000')
     .action(async (target: string) => run(import('./commands/forget.js').then((m) => m.forget(target, ctx))));
 
-  const config = program.command('config').description('settings kept beside the contacts');
+  const config = program
+    .command('config')
+    .description('settings kept beside the contacts')
+    .addHelpText('after', '\nExamples:\n  lanchat config nick alice\n  lanchat config announce on');
   config
     .command('nick')
     .description('show or set your default nick')
     .argument('[name]', 'the new default nick', parseNick)
     .option('--unset', 'forget the default nick (sessions use $LANCHAT_NICK, else your user name)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  lanchat config nick              shows it\n  lanchat config nick alice        sessions use it unless --nick or $LANCHAT_NICK\n  lanchat config nick --unset      forgets it',
+    )
     .action(async (nick: string | undefined, flags: { unset?: boolean }) =>
       run(import('./commands/config.js').then((m) => m.configNick(nick, flags, ctx))),
     );
@@ -218,6 +278,31 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .description('show or set whether listeners announce themselves on the local network (as with listen --announce)')
     .addArgument(new Argument('[on|off]').choices(['on', 'off']))
     .action(async (value?: 'on' | 'off') => run(import('./commands/config.js').then((m) => m.configAnnounce(value, ctx))));
+
+  program
+    .command('completion')
+    .description('print a shell completion script: commands, options and contact names')
+    .addArgument(new Argument('<shell>').choices(['bash', 'zsh', 'fish']))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  eval "$(lanchat completion bash)"          in ~/.bashrc\n  eval "$(lanchat completion zsh)"           in ~/.zshrc\n  lanchat completion fish > ~/.config/fish/completions/lanchat.fish',
+    )
+    .action(async (shell: 'bash' | 'zsh' | 'fish') =>
+      run(import('./commands/completion.js').then((m) => m.completion(shell, program, ctx))),
+    );
+
+  // Each command's usage errors point to its own help.
+  const hintAll = (command: Command): void => {
+    command.showHelpAfterError(usageHintFor(command));
+    command.commands.forEach(hintAll);
+  };
+  hintAll(program);
+  program.hook('preAction', (_, action) => void actionHints.set(program, usageHintFor(action)));
+  const parse = program.parseAsync.bind(program);
+  program.parseAsync = async (argv, options) => {
+    if (argv) await rejectUnknownCommand(program, options?.from === 'user' ? argv : argv.slice(2));
+    return parse(argv, options);
+  };
 
   program.allowExcessArguments().action(async () => {
     if (program.args.length > 0)

@@ -58,9 +58,34 @@ export async function secureClient(
   // a TLS socket made now would never hear of it.
   if (socket.readableEnded || socket.destroyed) throw new LanchatError('ERR_TLS_LEFT', 'the peer hung up at once');
   const secure = tls.connect({ socket, ...tlsOptions(identity) });
-  const fingerprint = await handshake(secure, 'secureConnect', timeoutMs, stop);
-  if (!fingerprint) throw new LanchatError('ERR_TLS', 'the peer presented no certificate');
-  return { socket: secure, fingerprint };
+  // A TLS listener answers our hello at once, with a whole flight of records; a plain one (nc -l) shows
+  // its user our binary hello and says nothing, or a few typed letters that OpenSSL would wait on.
+  const silence = setTimeout(() => {
+    if (socket.bytesRead < TLS_RECORD_HEADER) secure.destroy(notTls(socket.bytesRead > 0, NOT_TLS_SILENCE_MS));
+  }, NOT_TLS_SILENCE_MS);
+  try {
+    const fingerprint = await handshake(secure, 'secureConnect', timeoutMs, stop);
+    if (!fingerprint) throw new LanchatError('ERR_TLS', 'the peer presented no certificate');
+    return { socket: secure, fingerprint };
+  } catch (error) {
+    // Text where a TLS record should be: OpenSSL reads its first bytes as a record header of another version.
+    const plainText = error instanceof LanchatError && /wrong version number|packet length too long/.test(error.message);
+    throw plainText ? notTls(true) : error;
+  } finally {
+    clearTimeout(silence);
+  }
+}
+
+/** Bytes of a TLS record's header: fewer than that back, and no TLS listener has answered. */
+const TLS_RECORD_HEADER = 5;
+/** How long a connector waits for the first answer to its TLS hello before it takes the listener for a plain one. */
+const NOT_TLS_SILENCE_MS = 2000;
+
+/** A listener that answered our TLS hello in plain text, or not at all (`silentMs`). */
+function notTls(answered: boolean, silentMs?: number): LanchatError {
+  return answered
+    ? new LanchatError('ERR_NOT_TLS', 'the listener answered in plain text, not TLS')
+    : new LanchatError('ERR_NOT_TLS', `the listener said nothing to the TLS handshake within ${silentMs! / 1000} s`);
 }
 
 /**

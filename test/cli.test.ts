@@ -242,7 +242,9 @@ describe('errors and endings', () => {
   ])('usage error %j: exit 2, a lanchat: line and a hint, no stack trace', async (args) => {
     const proc = lanchat(args, { stdin: 'ignore' });
     expect((await proc.exited).code).toBe(2);
-    expect(proc.stderr()).toMatch(/^lanchat: .+\n\(add --help for usage\)\n$/);
+    expect(proc.stderr()).toMatch(
+      new RegExp(`^lanchat: .+\\n\\(see lanchat${args[0] === 'frobnicate' ? '' : ` ${args[0]}`} --help\\)\\n$`),
+    );
     expect(proc.stdout().length).toBe(0);
   });
 
@@ -250,7 +252,7 @@ describe('errors and endings', () => {
     const proc = lanchat(['listen', '0'], { stdin: 'ignore', env: { LANCHAT_NICK: 'bad nick' } });
     expect((await proc.exited).code).toBe(2);
     expect(proc.stderr()).toBe(
-      'lanchat: LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)\n(add --help for usage)\n',
+      'lanchat: LANCHAT_NICK is not a valid nick (1 to 32 characters, no spaces or control characters)\n(see lanchat listen --help)\n',
     );
   });
 

@@ -56,7 +56,7 @@ describe('secure by default', () => {
     expect(listen.stdout().equals(input)).toBe(true);
     const [bobKey, aliceKey] = [await idOf(bobHome), await idOf(aliceHome)];
     expect(connect.stderr()).toContain(
-      `new peer key for 127.0.0.1:${listen.port}: ${bobKey} (pinned in known peers; lanchat forget 127.0.0.1:${listen.port} drops it)`,
+      `new peer key for 127.0.0.1:${listen.port}: ${shortFingerprint(bobKey)} (pinned in known peers; lanchat forget 127.0.0.1:${listen.port} drops it)`,
     );
     // The session opens with the key's short form (the digit groups of `lanchat id`): a line that fits a terminal.
     expect(connect.stderr()).toContain(`\nencrypted, key ${shortFingerprint(bobKey)} (pinned in known peers)\n`);
@@ -137,7 +137,9 @@ describe('secure by default', () => {
     const first = await run(['chat', 'bob'], aliceHome, 'hi bob\n');
     expect(first.code).toBe(0);
     const bobKey = await idOf(bobHome);
-    expect(first.stderr()).toContain(`new peer key for 127.0.0.1:${port}: ${bobKey} (pinned in contact bob; lanchat forget bob drops it)`);
+    expect(first.stderr()).toContain(
+      `new peer key for 127.0.0.1:${port}: ${shortFingerprint(bobKey)} (pinned in contact bob; lanchat forget bob drops it)`,
+    );
     await listen.exited;
     expect(JSON.parse(readFileSync(join(aliceHome, 'contacts.json'), 'utf8')).contacts[0].fingerprint).toBe(bobKey);
     expect(existsSync(join(aliceHome, 'known-peers.json'))).toBe(false); // the contact holds the pin
@@ -194,7 +196,7 @@ describe('keys: pinned only for lanchat, and they belong to the person', () => {
       expect(second.stderr()).not.toMatch(/WARNING/);
       const bobKey = await idOf(bobHome);
       expect(second.stderr()).toContain(
-        `new peer key for 127.0.0.1:${port}: ${bobKey} (pinned in known peers; lanchat forget 127.0.0.1:${port} drops it)`,
+        `new peer key for 127.0.0.1:${port}: ${shortFingerprint(bobKey)} (pinned in known peers; lanchat forget 127.0.0.1:${port} drops it)`,
       );
       expect((await listen.exited).code).toBe(0);
       expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({ [`127.0.0.1:${port}`]: bobKey });
@@ -337,7 +339,7 @@ describe('what a listener lets in', () => {
     const insecure = await run(['connect', '127.0.0.1', String(listen.port), '--insecure'], home(), 'in clear\n');
     expect(insecure.code).toBe(1);
     expect(insecure.stderr()).toMatch(
-      /^lanchat: the peer refused: this listener accepts only encrypted lanchat sessions: connect without --insecure$/m,
+      /^lanchat: the peer refused: this listener accepts encrypted lanchat sessions and plain text \(netcat\), not lanchat unencrypted: connect without --insecure$/m,
     );
     expect(listen.stderr()).toMatch(/^refused 127\.0\.0\.1:\d+: a lanchat connector without encryption \(listen --insecure lets it in\)$/m);
     // still listening, and an encrypted connector gets through

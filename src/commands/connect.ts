@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { formatAddress, unbracket } from '../address.js';
+import { HOST_RULE, PORT_RULE, formatAddress, normalizeHost, parseAddress, unbracket, type Endpoint } from '../address.js';
 import { exitCode, LanchatError, signalExitCode, usageError } from '../errors.js';
-import { chatOptions, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
+import { chatOptions, isFingerprint, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
+import { shortFingerprint, spokenFingerprint } from '../fingerprint.js';
 import { loadIdentity, type Identity } from '../identity.js';
 import { secureClient } from '../secure.js';
 import { checkListenerKey, impostorWarning, loadKeyBook, type Dialled, type KeyBook } from '../trust.js';
@@ -22,23 +23,50 @@ export interface ConnectFlags extends SessionFlags {
   announced?: string;
 }
 
-/** `lanchat connect <host> <port>` (and `chat <contact>`, which names the contact): dial a listener and chat. */
-export async function connect(given: string, port: number, flags: ConnectFlags, ctx: CliContext, contact?: string): Promise<number> {
+/** `lanchat connect <host> [port]` (and `chat <contact>`, which names the contact): dial a listener and chat. */
+export async function connect(
+  given: string,
+  port: number | undefined,
+  flags: ConnectFlags,
+  ctx: CliContext,
+  contact?: string,
+): Promise<number> {
   const end: ChatEnd = {};
-  const code = await connectUntilDone(given, port, flags, ctx, contact, end);
+  const code = await connectUntilDone(dialTarget(given, port), flags, ctx, contact, end);
   return withLog(code, end);
 }
 
+/**
+ * Where to dial: HOST PORT, or HOST:PORT and [v6]:PORT as one argument (the
+ * netcat habit). A host that is no address or name is a usage error here, as
+ * in `contacts add`, not a failed look-up.
+ */
+export function dialTarget(given: string, port: number | undefined): Endpoint {
+  if (given.trim() === '') throw usageError('a host is required (an IP address or a host name)');
+  const joined = /^(?:\[[^\]]*\]|[^:]*):(\d*)$/.exec(given);
+  if (port === undefined) {
+    const endpoint = parseAddress(given);
+    if (endpoint) return endpoint;
+    if (joined && normalizeHost(given.slice(0, given.lastIndexOf(':'))) !== null)
+      throw usageError(`invalid port '${joined[1]}' in "${given}": ${PORT_RULE}`);
+    if (joined || normalizeHost(given) === null)
+      throw usageError(`invalid address "${given}": write HOST PORT or HOST:PORT ([v6]:PORT for IPv6)`);
+    throw usageError(`no port given for ${given}: write HOST PORT or HOST:PORT ([v6]:PORT for IPv6)`);
+  }
+  if (normalizeHost(given) === null) {
+    const apart = joined ? ' (HOST PORT, or HOST:PORT alone)' : '';
+    throw usageError(`invalid host "${given}": ${HOST_RULE}${apart}`);
+  }
+  return { host: unbracket(given), port }; // [::1] as in URLs
+}
+
 async function connectUntilDone(
-  given: string,
-  port: number,
+  { host, port }: Endpoint,
   flags: ConnectFlags,
   ctx: CliContext,
   contact: string | undefined,
   end: ChatEnd,
 ): Promise<number> {
-  if (given.trim() === '') throw usageError('a host is required (an IP address or a host name)');
-  const host = unbracket(given); // [::1] as in URLs
   const options = await chatOptions(flags, ctx, 'connect', {
     plain: flags.raw,
     handshakeMs: flags.timeout * 1000,
@@ -48,6 +76,8 @@ async function connectUntilDone(
   const identity = flags.raw || flags.insecure ? null : await loadIdentity(ctx.env);
   // So is a pin file that cannot be read or trusted (see store.ts): nobody is dialled then.
   if (identity && !flags.fingerprint) await loadKeyBook(ctx.env);
+  // Dialling and the handshake may take seconds (up to --timeout): a person at a terminal sees why nothing happens.
+  if (ctx.stderr.isTTY) ctx.stderr.write(`connecting to ${formatAddress(host, port)}…\n`);
   const socket = await dial(host, port, {
     timeoutMs: flags.timeout * 1000,
     retries: flags.retry,
@@ -132,6 +162,9 @@ async function secureSession(
         `the listener is busy: ${error.message.replace('the peer', 'it')} (too many connections at once); try again later`,
       );
     }
+    // A plain listener (nc -l) shows its user our TLS hello as binary: it is told as soon as that is clear.
+    if (error.code === 'ERR_NOT_TLS')
+      throw new LanchatError(error.code, `${error.message}: not a lanchat listener (netcat? nc -l takes connect --raw)`);
     throw new LanchatError(
       error.code,
       `${error.message.replace('the peer', 'the listener')} (is lanchat listening there? for netcat use --raw)`,
@@ -148,16 +181,20 @@ async function secureSession(
       );
     }
     if (flags.fingerprint) {
-      if (fingerprint !== flags.fingerprint) {
+      if (!isFingerprint(fingerprint, flags.fingerprint)) {
+        const digits = !flags.fingerprint.includes(':'); // the groups read aloud: show the presented key's too
+        const presented = digits ? spokenFingerprint(fingerprint).replace('\n', ' ') : fingerprint;
         throw new LanchatError(
           'ERR_KEY_MISMATCH',
-          `WARNING: ${address} presented another key than the one given with --fingerprint\n  expected  ${flags.fingerprint}\n  presented ${fingerprint}\nnothing was sent`,
+          `WARNING: ${address} presented another key than the one given with --fingerprint\n  expected  ${flags.fingerprint}\n  presented ${presented}\nnothing was sent`,
         );
       }
       return { stream: secure.socket, key: { fingerprint, note: 'as given with --fingerprint' } };
     }
     const { isNew, note, forget, contact, pin } = await checkListenerKey(ctx.env, dialled, fingerprint);
-    const newKey = isNew ? `new peer key for ${address}: ${fingerprint} (${note}; lanchat forget ${forget} drops it)` : undefined;
+    const newKey = isNew
+      ? `new peer key for ${address}: ${shortFingerprint(fingerprint)} (${note}; lanchat forget ${forget} drops it)`
+      : undefined;
     return { stream: secure.socket, key: { fingerprint, note }, contact, newKey, pin };
   } catch (error) {
     secure.socket.destroy();
