@@ -6,34 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { CLI, killAll, lanchat, listener, rawPeer } from './cli-helpers.js';
+import { hasTmux, terminals } from './tmux.js';
 
-const SOCKET = `lanchat-test-${process.pid}`;
-const hasTmux = (() => {
-  try {
-    execFileSync('tmux', ['-V']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-}
-
-const screen = (name: string): string => tmux('capture-pane', '-p', '-t', name);
-/** The whole screen and its scrollback, rows that wrapped joined back into lines. */
-const history = (name: string): string => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', name);
-
-async function waitForScreen(name: string, pattern: RegExp, ms = 5000, read = screen): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const match = read(name).match(pattern);
-    if (match) return match;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} on ${name}'s screen:\n${read(name)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const { tmux, screen, history, waitForScreen, close } = terminals('interactive');
 
 /** lanchat's command line, each word quoted for a shell. */
 const lanchatCommand = (args: string[]): string => [process.execPath, CLI, ...args].map((word) => `'${word}'`).join(' ');
@@ -71,15 +46,7 @@ const saveNick = (dir: string): void =>
 
 afterEach(killAll);
 
-afterAll(() => {
-  if (hasTmux) {
-    try {
-      tmux('kill-server');
-    } catch {
-      // already gone
-    }
-  }
-});
+afterAll(close);
 
 describe.skipIf(!hasTmux)('interactive session in a terminal', () => {
   it('chats both ways, keeps a half-typed line intact, runs slash commands, and Ctrl-C exits 130', async () => {

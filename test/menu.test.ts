@@ -6,32 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CLI, freePort, killAll, listener } from './cli-helpers.js';
+import { hasTmux, terminals } from './tmux.js';
 
-const SOCKET = `lanchat-menu-test-${process.pid}`;
-const hasTmux = (() => {
-  try {
-    execFileSync('tmux', ['-V']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-}
-
-const screen = (name: string): string => tmux('capture-pane', '-p', '-t', name);
-
-async function waitForScreen(name: string, pattern: RegExp, ms = 5000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const match = screen(name).match(pattern);
-    if (match) return match;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} on ${name}'s screen:\n${screen(name)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const { tmux, screen, waitForScreen, close } = terminals('menu');
 
 const keys = (name: string, ...typed: string[]): string => tmux('send-keys', '-t', name, ...typed);
 
@@ -78,13 +55,7 @@ afterEach(() => {
   }
 });
 
-afterAll(() => {
-  try {
-    tmux('kill-server');
-  } catch {
-    // already gone
-  }
-});
+afterAll(close);
 
 describe.skipIf(!hasTmux)('contacts add at a terminal', () => {
   it('when the name exists then it says so at once, before asking for host and port', async () => {

@@ -2,37 +2,16 @@
 // terminal (tmux), `lanchat id`. Whoever changes what a session prints changes
 // the README with it. Addresses, ports, keys, digits and times are the only
 // parts compared by their shape.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CLI, freePort, killAll, lanchat } from './cli-helpers.js';
+import { hasTmux, terminals } from './tmux.js';
 
 const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const SOCKET = `lanchat-readme-${process.pid}`;
-const hasTmux = (() => {
-  try {
-    execFileSync('tmux', ['-V']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-/** The whole screen and its scrollback, rows that wrapped joined back into lines. */
-const screen = (name: string): string => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', name);
-
-async function waitForScreen(name: string, pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const match = screen(name).match(pattern);
-    if (match) return match;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} on ${name}'s screen:\n${screen(name)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const { tmux, history: screen, waitForScreen: waitFor, close } = terminals('readme');
+const waitForScreen = (name: string, pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> => waitFor(name, pattern, ms, screen);
 
 /** The code blocks of the README that start with `$ lanchat WORD`. */
 function examples(word: string): string[][] {
@@ -55,14 +34,7 @@ function shape(line: string): string {
 }
 
 afterEach(killAll);
-afterAll(() => {
-  if (!hasTmux) return;
-  try {
-    tmux('kill-server');
-  } catch {
-    // already gone
-  }
-});
+afterAll(close);
 
 describe.skipIf(!hasTmux)('the README', () => {
   it('opening transcript: bob listens, alice connects, each types a line: the screens are as shown', async () => {
