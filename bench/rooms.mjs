@@ -28,14 +28,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { HOST, freePort, sleep, waitListening } from './loopback.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const HOST = '127.0.0.1';
 const SIZES = (process.env.BENCH_ROOM_SIZES ?? '10,50,200').split(',').map(Number);
 const PHASE_SECONDS = Number(process.env.BENCH_ROOM_SECONDS ?? 2);
 /**
@@ -91,32 +91,9 @@ process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const children = new Set();
 process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const fmt = (n, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–';
 const now = () => performance.now();
-
-async function freePort() {
-  const server = createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** Waits until something listens on 127.0.0.1:port (ncat cannot report it). */
-async function waitListening(port, ms = 5000) {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const table = readFileSync('/proc/net/tcp', 'utf8');
-    if (table.split('\n').some((row) => row.includes(`:${hex} `) && / 0A /.test(row))) return;
-    await sleep(10);
-  }
-  throw new Error(`nothing listens on port ${port}`);
-}
 
 function track(child) {
   children.add(child);

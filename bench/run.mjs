@@ -5,11 +5,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import * as tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HOST, freePort, sleep, waitListening } from './loopback.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const MIB = 1024 * 1024;
@@ -24,7 +25,6 @@ const LATENCY_MESSAGES = 10_000;
 const WARM_UP_MESSAGES = 3000;
 const SLOW_READER_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const STARTUP_RUNS = 20;
-const HOST = '127.0.0.1';
 
 for (const tool of ['nc', 'socat']) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
@@ -51,29 +51,6 @@ function writeInput() {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort() {
-  const server = createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** Waits until something listens on 127.0.0.1:port (for peers that cannot report it). */
-async function waitListening(port, ms = 5000) {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const table = readFileSync('/proc/net/tcp', 'utf8');
-    if (table.split('\n').some((row) => row.includes(`:${hex} `) && / 0A /.test(row))) return;
-    await sleep(10);
-  }
-  throw new Error(`nothing listens on port ${port}`);
-}
 
 /** Peak resident memory (VmHWM) of the processes, sampled until they exit. */
 function watchMemory(children) {
