@@ -559,6 +559,28 @@ describe('Room: one turn of the event loop', () => {
       members.flatMap((_, i) => [`guest${i + 2}: one ${i}`, `guest${i + 2}: two ${i}`]),
     );
   });
+
+  it('when members say more at once than one turn relays (4 MiB), it reads them no more until the next turn, then relays it all', async () => {
+    const host = hostRoom();
+    const members: PlainMember[] = [];
+    for (let i = 0; i < 20; i++) members.push(await plainMember(host));
+    const block = `${'y'.repeat(63)}\n`.repeat(512); // 32 KiB of lines from each: 608 KiB relayed, to 19 members
+    const all = members.length * 512;
+    const before = host.seen.length;
+    // Queued before anything is said: it runs when the loop comes round (in a listener, to accept a newcomer).
+    const relayedInFirstTurn = new Promise<number>((resolve) => setImmediate(() => resolve(host.seen.length - before)));
+    for (const member of members) member.end.write(block);
+    const inFirstTurn = await relayedInFirstTurn;
+    expect(inFirstTurn).toBeGreaterThan(0);
+    expect(inFirstTurn).toBeLessThan(all);
+    await until(host.changes, () => host.seen.length - before === all);
+    const heard = (member: PlainMember): number =>
+      member
+        .text()
+        .split('\n')
+        .filter((line) => line.endsWith('y'.repeat(63))).length;
+    await Promise.all(members.map((member) => until(member.changes, () => heard(member) === all - 512)));
+  });
 });
 
 describe('Room: a slow reader, on a fake clock', () => {
