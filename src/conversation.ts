@@ -519,7 +519,7 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
   }
 
   security(): string {
-    return `hosting room ${inert(this.#room.name)}: each member's link is encrypted (TLS 1.3) unless it is plain text (netcat); as the host you relay, and can read, everything said here`;
+    return `hosting room ${inert(this.#room.name)}: links are TLS unless netcat; you can read all that is said`;
   }
 
   describe(nick?: string): string {

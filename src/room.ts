@@ -358,7 +358,7 @@ export class Room extends EventEmitter<RoomEvents> {
   /** Its session ended: what it never confirmed did not reach it, and what it sent is nobody's to report. */
   #gone(member: Member, why: string): void {
     this.#members.delete(member);
-    this.#stopWatching(member);
+    member.stalledSince = null;
     const settled = new Set<Participant>();
     for (const { pending } of member.awaiting) {
       this.#miss(pending.sender, member.nick, pending.id, `left (${why})`);
@@ -733,11 +733,7 @@ export class Room extends EventEmitter<RoomEvents> {
   /** Watches a member's queue after a write: too much is a drop; some starts the count of how long it has not drained. */
   #watch(member: Member): void {
     const pending = member.session.pendingBytes;
-    if (pending > MAX_PENDING_BYTES) return this.#dropSlow(member, `too slow: ${Math.round(pending / 1024)} KiB it did not read`);
-  }
-
-  #dropSlow(member: Member, why: string): void {
-    this.#drop(member, `dropped: ${why}`);
+    if (pending > MAX_PENDING_BYTES) return this.#drop(member, `dropped: too slow: ${Math.round(pending / 1024)} KiB it did not read`);
   }
 
   /** Ends a member's session, telling it why (a plain member too), and the others. */
@@ -747,10 +743,6 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#leave(member, why);
     if (member.info.plain) this.#tellPlain(member, why);
     member.session.drop(new LanchatError('ERR_DROPPED', why));
-  }
-
-  #stopWatching(member: Member): void {
-    member.stalledSince = null;
   }
 
   /** Senders wait; a member that takes nothing for STALL_MS stops holding them (and is dropped later). */
@@ -772,7 +764,8 @@ export class Room extends EventEmitter<RoomEvents> {
         continue;
       }
       member.stalledSince ??= now;
-      if (now - member.stalledSince >= DROP_STALLED_MS) this.#dropSlow(member, `too slow: it read nothing for ${DROP_STALLED_MS / 1000} s`);
+      if (now - member.stalledSince >= DROP_STALLED_MS)
+        this.#drop(member, `dropped: too slow: it read nothing for ${DROP_STALLED_MS / 1000} s`);
     }
     this.#unholdIfClear();
     // Looked at again while senders wait, and until stalled members drain or are dropped.
