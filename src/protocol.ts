@@ -31,6 +31,8 @@ export interface TextMeta {
 
 /** The feature a hello lists when its sender can join rooms (show who said what). */
 export const ROOM_FEATURE = 'room';
+/** The feature a hello lists when its sender takes and sends files (PROTOCOL.md, Files). */
+export const FILE_FEATURE = 'file';
 
 export type Frame =
   /**
@@ -61,7 +63,34 @@ export type Frame =
   | { type: 'error'; message: string }
   /** A sign of life, sent when a side has sent nothing for a while; never answered. */
   | { type: 'ping' }
-  | RoomFrame;
+  | RoomFrame
+  | FileFrame;
+
+/**
+ * A file's way (PROTOCOL.md, Files). `file` is the id its sender gave the
+ * offer, so a frame names whose offer it is by its type: the sender sends
+ * offer, start, chunk, sent and cancel; the receiver accept, decline, got and
+ * received.
+ */
+export type FileFrame =
+  /** `bytes`: the file's size (`size` is the body's, and an offer has none). */
+  | { type: 'offer'; file: number; name: string; bytes: number; key: string }
+  /** Send from `offset`: the receiver holds that much already, whose SHA-256 is `prefix`. */
+  | { type: 'accept'; file: number; offset: number; prefix?: string }
+  /** The receiver will not take it (any time: refused, given up, the data did not match). */
+  | { type: 'decline'; file: number; why: string }
+  /** The data follows from `offset` (the accepted one, or 0 when the prefix did not match). */
+  | { type: 'start'; file: number; offset: number }
+  /** Bytes of the file, in order: delivered as they arrive, `last` on the frame's final piece. */
+  | { type: 'chunk'; file: number; parts: Buffer[]; last: boolean }
+  /** The receiver has written `bytes` of the file (from 0): the sender may have WINDOW more on the way. */
+  | { type: 'got'; file: number; bytes: number }
+  /** Every byte is sent; the whole file's SHA-256. */
+  | { type: 'sent'; file: number; sha256: string }
+  /** The receiver checked the hash and kept the file. */
+  | { type: 'received'; file: number }
+  /** The sender stops (its file changed, a read failed, the user cancelled). */
+  | { type: 'cancel'; file: number; why: string };
 
 /** What a room's host tells its members besides text (PROTOCOL.md, Rooms). */
 export type RoomFrame =
@@ -78,7 +107,10 @@ export type RoomFrame =
   | { type: 'notice'; message: string };
 
 /** The frames without a body, which encode to a single JSON line. */
-export type ControlFrame = Exclude<Frame, { type: TextKind }>;
+export type ControlFrame = Exclude<Frame, { type: TextKind } | { type: 'chunk' }>;
+
+/** The types of frame that carry a body. */
+const BODY_TYPES = new Set(['msg', 'me', 'chunk']);
 
 /** Largest body a receiver with this line limit accepts in one frame. */
 export function bodyLimit(maxLine: number): number {
@@ -113,6 +145,11 @@ export function countLines(buf: Buffer, maxLine: number): number {
 
 export function encodeControl(frame: ControlFrame): string {
   return JSON.stringify(frame) + '\n';
+}
+
+/** The header line of a chunk of file `file`; the body (`size` bytes of the file) follows it. */
+export function encodeChunkHeader(file: number, size: number): string {
+  return `{"type":"chunk","file":${file},"size":${size}}\n`;
 }
 
 /** The header line of a text frame; the body (`size` bytes of lines) follows it. */
@@ -262,6 +299,67 @@ function isId(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) > 0;
 }
 
+/** A count of bytes: an integer from 0 up. */
+function byteCount(value: unknown, what: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) throw protocolError(`${what} is invalid`);
+  return value as number;
+}
+
+const HASH = /^[0-9a-f]{64}$/;
+const FILE_KEY = /^[0-9a-f]{16,64}$/;
+/** Longest file name an offer may carry (the receiver keeps a safe version of it). */
+const MAX_FILE_NAME = 1024;
+
+function hashField(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !HASH.test(value)) throw protocolError(`${what} is not a SHA-256 in hex`);
+  return value;
+}
+
+/** The file frames' fields, checked; null for a type that is not one. */
+function fileFrame(fields: Record<string, unknown>): FileFrame | null {
+  const type = fields.type;
+  if (
+    type !== 'offer' &&
+    type !== 'accept' &&
+    type !== 'decline' &&
+    type !== 'start' &&
+    type !== 'chunk' &&
+    type !== 'got' &&
+    type !== 'sent' &&
+    type !== 'received' &&
+    type !== 'cancel'
+  )
+    return null;
+  if (!isId(fields.file)) throw protocolError(`${type === 'offer' || type === 'accept' ? 'an' : 'a'} ${type} frame has no valid file id`);
+  const file = fields.file;
+  switch (type) {
+    case 'offer': {
+      const { name, key } = fields;
+      if (typeof name !== 'string' || name.length === 0 || name.length > MAX_FILE_NAME) throw protocolError('an offer has no valid name');
+      if (typeof key !== 'string' || !FILE_KEY.test(key)) throw protocolError('an offer has no valid key');
+      return { type, file, name, bytes: byteCount(fields.bytes, "an offer's bytes"), key };
+    }
+    case 'accept': {
+      const offset = byteCount(fields.offset, "an accept's offset");
+      if (offset === 0) return { type, file, offset };
+      return { type, file, offset, prefix: hashField(fields.prefix, "an accept's prefix") };
+    }
+    case 'start':
+      return { type, file, offset: byteCount(fields.offset, "a start's offset") };
+    case 'chunk':
+      return { type, file, parts: [], last: false };
+    case 'got':
+      return { type, file, bytes: byteCount(fields.bytes, "a got's bytes") };
+    case 'sent':
+      return { type, file, sha256: hashField(fields.sha256, "a sent frame's sha256") };
+    case 'received':
+      return { type, file };
+    case 'decline':
+    case 'cancel':
+      return { type, file, why: textField(fields.why, `a ${type} frame`) };
+  }
+}
+
 function nickField(value: unknown): string {
   if (typeof value !== 'string' || !isValidNick(value)) throw protocolError('its nick is invalid');
   return value;
@@ -308,6 +406,8 @@ function parseHeader(line: Buffer, maxLine: number): { frame: Frame | null; size
   if (!Number.isSafeInteger(size) || (size as number) < 0 || (size as number) > bodyLimit(maxLine)) {
     throw protocolError('a frame has an invalid size');
   }
+  const file = fileFrame(fields);
+  if (file) return { frame: file, size: size as number };
   const frame = ((): Frame | null => {
     switch (fields.type) {
       case 'hello':
@@ -412,9 +512,10 @@ export class FrameDecoder {
       pos = end + 1;
       const { frame, size } = parseHeader(header, this.maxLine);
       if (size === 0 && (frame?.type === 'msg' || frame?.type === 'me')) throw protocolError('a message has no text');
-      // Only text frames have bodies: a known control frame with one is broken, not a newer frame to skip.
-      if (size > 0 && frame && frame.type !== 'msg' && frame.type !== 'me')
-        throw protocolError(`${/^[aeu]/.test(frame.type) ? 'an' : 'a'} ${frame.type} frame carries a body`);
+      if (size === 0 && frame?.type === 'chunk') throw protocolError('a chunk has no data');
+      // Only text and chunks have bodies: a known control frame with one is broken, not a newer frame to skip.
+      if (size > 0 && frame && !BODY_TYPES.has(frame.type))
+        throw protocolError(`${/^[aeiou]/.test(frame.type) ? 'an' : 'a'} ${frame.type} frame carries a body`);
       this.#frame = frame;
       this.#need = size;
       if (size === 0 && frame) onFrame(frame);
@@ -428,7 +529,10 @@ export class FrameDecoder {
     this.#need -= take;
     const last = this.#need === 0;
     const frame = this.#frame;
-    if (frame?.type === 'msg') {
+    if (frame?.type === 'chunk') {
+      // A file's bytes are handed on as they are: no lines, no copy.
+      onFrame({ ...frame, parts: [piece], last });
+    } else if (frame?.type === 'msg') {
       const lines = this.#body.push(piece);
       if (last && this.#body.holding) throw protocolError('a message does not end in a line feed');
       if (lines || last) onFrame({ ...frame, parts: lines?.parts ?? [], lines: lines?.lines ?? 0, last });

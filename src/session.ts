@@ -14,9 +14,12 @@ import {
   bodyLimit,
   countLines,
   encodeControl,
+  encodeChunkHeader,
   encodeTextHeader,
+  FILE_FEATURE,
   ROOM_FEATURE,
   type ControlFrame,
+  type FileFrame,
   type Frame,
   type RoomFrame,
   type TextKind,
@@ -65,6 +68,8 @@ export interface SessionOptions {
   plainNick?: string;
   /** Listener: we host this room, and the peer is one of its members. */
   room?: HostedRoom;
+  /** We take and send files: the hello says so, and file frames are emitted as 'file' (else ignored). */
+  files?: boolean;
   /** How long to wait for the peer's hello. */
   handshakeMs?: number;
   /** At the end, how long to wait without progress for acks and for the peer's goodbye. */
@@ -113,11 +118,14 @@ export interface SessionEnd {
 
 type State = 'handshake' | 'open' | 'closing' | 'closed';
 
-/** Text handed to the output: whether it is written yet, and the socket chunk to recycle then. */
-interface Delivery {
-  written: boolean;
+/** A socket chunk whose bytes were handed on: recycled once nothing holds it (`holds` back to 0). */
+interface ChunkHolds {
+  holds: number;
   chunk: Buffer | null;
 }
+
+/** The file frames a side sends as one header line (a chunk has a body: see `sendChunk`). */
+export type FileControlFrame = Exclude<FileFrame, { type: 'chunk' }>;
 
 const DEFAULT_HANDSHAKE_MS = 10_000;
 const DEFAULT_WAIT_MS = 10_000;
@@ -152,6 +160,12 @@ export interface Session {
   on(event: 'nick-request', listener: (nick: string) => void): this;
   /** The peer confirmed more of our lines (`confirmedLines` went up). */
   on(event: 'confirmed', listener: () => void): this;
+  /**
+   * A file frame (only with the `files` option). A chunk's bytes are slices of
+   * what the socket read: call `release` once done with them (for any other
+   * frame it does nothing).
+   */
+  on(event: 'file', listener: (frame: FileFrame, release: () => void) => void): this;
 }
 
 /**
@@ -189,8 +203,8 @@ export abstract class Session extends EventEmitter {
   #paused = 0;
   #linesReceived = 0;
   #connectedAt: Date | null = null;
-  /** The newest delivery's state: a chunk is recycled once the last text taken from it is written. */
-  #lastDelivery: Delivery | null = null;
+  /** The socket chunk being read, and how many of its slices are still held. */
+  #reading: ChunkHolds | null = null;
 
   constructor(socket: Duplex, options: SessionOptions) {
     super();
@@ -485,12 +499,27 @@ export abstract class Session extends EventEmitter {
   }
 
   #onSocketData(chunk: Buffer): void {
-    this.#lastDelivery = null;
+    const reading: ChunkHolds = { holds: 0, chunk: null };
+    this.#reading = reading;
     this.#takeChunk(chunk);
-    // Writes complete in order: once the last text taken from this chunk is out, all of it is.
-    const last = this.#lastDelivery as Delivery | null;
-    if (last && !last.written) last.chunk = chunk;
+    this.#reading = null;
+    if (reading.holds > 0) reading.chunk = chunk;
     else this.options.recycle?.(chunk);
+  }
+
+  /** Keeps the socket chunk being read from being recycled until the function returned is called (once). */
+  protected holdChunk(): () => void {
+    const reading = this.#reading;
+    if (!reading) return () => {};
+    reading.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--reading.holds > 0 || !reading.chunk) return;
+      this.options.recycle?.(reading.chunk);
+      reading.chunk = null;
+    };
   }
 
   #takeChunk(chunk: Buffer): void {
@@ -519,14 +548,14 @@ export abstract class Session extends EventEmitter {
   protected deliver(kind: TextKind, parts: Buffer[], lines: number, ackId: number, meta?: TextMeta): void {
     this.#linesReceived += lines;
     if (this.options.idleCounts === 'peer') this.#idleTimer?.refresh(); // it said something (acks and pings are not that)
-    const delivery: Delivery = { written: false, chunk: null };
-    this.#lastDelivery = delivery;
+    const release = this.holdChunk();
+    let written = false;
     let paused = false;
     const onWritten = (): void => {
-      delivery.written = true;
+      written = true;
       if (ackId > 0 && this.#state !== 'closed') this.acknowledge(ackId);
       if (paused) this.resumeReading();
-      if (delivery.chunk) this.options.recycle?.(delivery.chunk);
+      release();
     };
     let more = true;
     // Writes complete in order, so the last part's callback speaks for all of them.
@@ -540,7 +569,7 @@ export abstract class Session extends EventEmitter {
     });
     if (parts.length === 0) onWritten();
     // Backpressure: read no more until this text is out (unless it already is).
-    if (!more && !delivery.written) {
+    if (!more && !written) {
       paused = true;
       this.pauseReading();
     }
@@ -744,6 +773,26 @@ export class LanchatSession extends Session {
     this.write(encodeControl({ type: 'nick', nick }));
   }
 
+  /** The peer's hello said that it takes files (and we do). */
+  get canSendFiles(): boolean {
+    return this.options.files === true && this.#peerFeatures.includes(FILE_FEATURE);
+  }
+
+  /** Sends a file frame without a body (the session is open and the peer takes files). */
+  sendFileFrame(frame: FileControlFrame): void {
+    if (this.isOpen || this.state === 'closing') this.write(encodeControl(frame));
+  }
+
+  /**
+   * Sends bytes of file `file`. Returns false when the socket is full: wait for
+   * 'drain' (so that a line typed now waits behind one chunk at most). `written`
+   * as for `send`.
+   */
+  sendChunk(file: number, data: Buffer, written?: () => void): boolean {
+    if (this.state === 'closed') return false;
+    return this.writeAll([Buffer.from(encodeChunkHeader(file, data.length)), data], written);
+  }
+
   protected startFinishing(): void {
     this.startTimer(this.waitMs, () => {
       // The wait for confirmations ran out: the peer is stuck, so do not wait
@@ -781,12 +830,13 @@ export class LanchatSession extends Session {
     // A host names its room and the member's nick in it; a connector says it can show who said what.
     if (room)
       return { ...hello, ...(this.aliveMs > 0 && { features: [PING], aliveMs: this.aliveMs }), room: room.name, you: this.#peerNick! };
-    if (this.role === 'listen') return this.aliveMs > 0 ? { ...hello, features: [PING], aliveMs: this.aliveMs } : hello;
-    return {
-      ...hello,
-      features: this.aliveMs > 0 ? [PING, ROOM_FEATURE] : [ROOM_FEATURE],
-      ...(this.aliveMs > 0 && { aliveMs: this.aliveMs }),
-    };
+    const features = [
+      ...(this.aliveMs > 0 ? [PING] : []),
+      ...(this.role === 'connect' ? [ROOM_FEATURE] : []),
+      ...(this.options.files ? [FILE_FEATURE] : []),
+    ];
+    if (features.length === 0) return hello;
+    return { ...hello, features, ...(this.aliveMs > 0 && { aliveMs: this.aliveMs }) };
   }
 
   /**
@@ -907,6 +957,18 @@ export class LanchatSession extends Session {
         return this.fail(new LanchatError('ERR_PEER_ERROR', `the peer reported an error: ${frame.message}`));
       case 'ping':
         return; // a sign of life, already counted
+      case 'offer':
+      case 'accept':
+      case 'decline':
+      case 'start':
+      case 'chunk':
+      case 'got':
+      case 'sent':
+      case 'received':
+      case 'cancel':
+        // Files are in use only when we said so in our hello; a peer that sends them anyway is ignored.
+        if (this.options.files) this.emit('file', frame, frame.type === 'chunk' ? this.holdChunk() : () => {});
+        return;
       case 'hello':
         throw protocolError('it sent a second hello');
     }
