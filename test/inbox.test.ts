@@ -1,5 +1,6 @@
 // Where received files land: names a peer chose are made safe, partials are
 // found again by the same offer, and keeping a file never replaces another.
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,7 @@ async function receive(inbox: Inbox, name: string, data: Buffer, key = KEY): Pro
   writeFileSync(reservation.partialPath, data);
   return reservation;
 }
+const mkfifoPossible = spawnSync('mkfifo', ['--version']).status === 0;
 /** What a link() on FAT or exFAT does: there are no hard links there. */
 const noHardLinks = (): Promise<void> =>
   Promise.reject(Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' }));
@@ -110,7 +112,12 @@ describe('safeFileName', () => {
     ['Cyrillic (2 bytes a letter)', 'ж'.repeat(200) + '.txt', (kept) => expect(kept).toBe('ж'.repeat(125) + '.txt')],
     ['CJK (3 bytes a letter), no extension', '字'.repeat(100), (kept) => expect(kept).toBe('字'.repeat(85))],
     ['emoji (4 bytes each)', '😀'.repeat(100) + '.png', (kept) => expect(kept).toBe('😀'.repeat(62) + '.png')],
-    ['ZWJ emoji (18 bytes each) stay whole', '👨‍👩‍👧'.repeat(30), (kept) => expect(kept).toBe('👨‍👩‍👧'.repeat(14))],
+    ['ZWJ emoji (18 bytes each) stay whole', 'aaaaa' + '👨‍👩‍👧'.repeat(30), (kept) => expect(kept).toBe('aaaaa' + '👨‍👩‍👧'.repeat(13))],
+    [
+      'letters with accents that do not compose stay whole',
+      'ab' + 'x\u0301'.repeat(100),
+      (kept) => expect(kept).toBe('ab' + 'x\u0301'.repeat(84)),
+    ],
     ['an "extension" too long to be one', 'x.' + 'y'.repeat(300), (kept) => expect(kept).toBe('x.' + 'y'.repeat(253))],
     ['a stem that the cut leaves ending in spaces', 'a'.repeat(248) + '     b.pdf', (kept) => expect(kept).toBe('a'.repeat(248) + '.pdf')],
     ['one character longer than a name', 'a' + '\u0301'.repeat(200), (kept) => expect(kept).toMatch(/^á\u0301+$/)],
@@ -267,6 +274,15 @@ describe('reserve', () => {
     expect(readFileSync(target, 'utf8')).toBe('precious');
   });
 
+  it.skipIf(!mkfifoPossible)('when a FIFO stands where the partial goes then ERR_INBOX (the receiver would write into it)', async () => {
+    const partial = join(dir, `.report.pdf.${KEY}.lanchat-part`);
+    expect(spawnSync('mkfifo', [partial]).status).toBe(0);
+    await expect(inboxOf().reserve({ name: 'report.pdf', size: 1, key: KEY })).rejects.toMatchObject({
+      code: 'ERR_INBOX',
+      message: `${partial} is not a regular file: remove it`,
+    });
+  });
+
   it('when a directory stands where the partial goes then ERR_INBOX', async () => {
     mkdirSync(join(dir, `.report.pdf.${KEY}.lanchat-part`));
     await expect(inboxOf().reserve({ name: 'report.pdf', size: 1, key: KEY })).rejects.toMatchObject({ code: 'ERR_INBOX' });
@@ -284,6 +300,14 @@ describe('prefixHash', () => {
     const hash = await inbox.prefixHash(reservation);
     expect(hash.copy().digest('hex')).toBe(sha256(prefix));
     expect(hash.update(data.subarray(prefix.length)).digest('hex')).toBe(sha256(data));
+  });
+
+  it('when the partial holds more than the offset then only the first offset bytes are hashed', async () => {
+    const inbox = inboxOf();
+    const data = randomBytes(3 * 1024 * 1024);
+    const reservation = await receive(inbox, 'data.bin', data);
+    const offset = 1024 * 1024 + 5;
+    expect((await inbox.prefixHash({ ...reservation, offset })).digest('hex')).toBe(sha256(data.subarray(0, offset)));
   });
 
   it('when nothing was received then it is the hash of nothing', async () => {
@@ -377,6 +401,13 @@ describe('keep and discard take only partials of their inbox', () => {
     await expect(inboxOf().discard(forged)).rejects.toMatchObject({ code: 'ERR_INBOX' });
     await expect(inboxOf().discard({ ...forged, partialPath: join(dir, 'report.pdf') })).rejects.toMatchObject({ code: 'ERR_INBOX' });
     expect(readFileSync(precious, 'utf8')).toBe('precious');
+    // A partial of another directory is not this inbox's either.
+    const elsewhere = join(root, `.x.${KEY}.lanchat-part`);
+    writeFileSync(elsewhere, 'elsewhere');
+    await expect(inboxOf().keep({ ...forged, partialPath: elsewhere })).rejects.toMatchObject({ code: 'ERR_INBOX' });
+    await expect(inboxOf().discard({ ...forged, partialPath: elsewhere })).rejects.toMatchObject({ code: 'ERR_INBOX' });
+    expect(readFileSync(elsewhere, 'utf8')).toBe('elsewhere');
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
 
