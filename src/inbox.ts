@@ -39,7 +39,7 @@ const INVISIBLE = new RegExp(
 );
 /** What Windows forbids in a name (the separators / and \ are gone by then). */
 const WINDOWS_FORBIDDEN = /[<>:"|?*]/g;
-/** Windows devices, which it opens whatever the extension ("con.txt") and the case, on every platform. */
+/** Windows devices, which Windows opens instead of a file whatever the extension ("con.txt") and the case: refused on every platform, as files travel. */
 const DEVICE = /^(?:CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9¹²³]|LPT[0-9¹²³])\s*(?:\.|$)/i;
 /** An extension to keep apart from the stem: the last one, and ".tar" before it ("x.tar.gz"). */
 const EXTENSION = /^(.+?)((?:\.tar)?\.[^.\s]+)$/i;
