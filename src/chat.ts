@@ -27,6 +27,7 @@ import {
 import { Transcript, type LogFile } from './transcript.js';
 import { formatAddress, type Endpoint } from './address.js';
 import { socketReads } from './transport.js';
+import { Files } from './files.js';
 
 export interface ChatIO extends ConsoleIO {
   cwd: string;
@@ -63,6 +64,12 @@ export interface ChatOptions {
   lateMs?: number;
   /** Told of each /nick taken (a listener re-announces itself). */
   onNickChange?: (nick: string) => void;
+  /** listen --accept-files DIR: files offered are taken into DIR without asking. */
+  acceptFiles?: string;
+  /** Refuse files offered that are bigger than this many bytes. */
+  maxFileSize?: number;
+  /** lanchat send: offer these files, read no input, and leave once each has arrived (or not). */
+  sendFiles?: readonly string[];
 }
 
 /** What a listener with nobody connected yet needs to know (see Chat.idle). */
@@ -138,6 +145,8 @@ export class Chat {
   #typed: TypedLine[] = [];
   #lateTimer: NodeJS.Timeout | null = null;
   #lingerTimer: NodeJS.Timeout | null = null;
+  /** The files of the running conversation (a lanchat peer, 1:1). */
+  #files: Files | null = null;
 
   constructor(io: ChatIO, options: ChatOptions) {
     this.#io = io;
@@ -167,6 +176,7 @@ export class Chat {
       idleMs: this.#options.idleMs,
       aliveMs: this.#options.aliveMs,
       handshakeMs: this.#options.handshakeMs,
+      files: true,
       deliver: (text, written) => this.#deliver(text, written),
       recycle: socketReads.give,
     });
@@ -209,6 +219,7 @@ export class Chat {
     session.on('you', (nick, note) => this.#takeNick(nick, note));
     session.on('open', () => {
       this.#notice(session.security());
+      if (session instanceof Direct) this.#openFiles(session);
       // Only where /contact can be typed (a listener's peer, not a room's member, which is not a contact).
       if (session instanceof Direct && session.keyIsNew && session.place === 'direct' && this.#options.commands)
         this.#notice('not a contact yet: /contact NAME PORT keeps this peer (PORT: the port they listen on)');
@@ -219,6 +230,9 @@ export class Chat {
     const end = await session.done;
     this.#io.signal.removeEventListener('abort', onAbort);
     this.#stopInput();
+    const files = this.#files;
+    this.#files = null;
+    files?.close(end.error ? end.error.message : 'the chat ended before it was complete');
     await Promise.allSettled(this.#pending);
     this.#session = null;
     await this.#console.flush(this.#io.signal);
@@ -234,7 +248,13 @@ export class Chat {
     const unsent = inputError || this.#handingOn ? null : await this.#leftoverInput();
     if (unsent) this.#notice(`lanchat: ${unsent}: ${report.why}`);
     // A log that stopped short (a full disk) fails the session too: what the user asked to keep is not all there.
-    const failed = report.failed || inputError || unsent || (report.peerCut && !this.#options.interactive) || !this.#transcript.logComplete;
+    const failed =
+      report.failed ||
+      inputError ||
+      unsent ||
+      (report.peerCut && !this.#options.interactive) ||
+      !this.#transcript.logComplete ||
+      files?.failed;
     return { failed: Boolean(failed) };
   }
 
@@ -278,7 +298,8 @@ export class Chat {
    * LINGER_MS — so that two scripts piping at each other both get everything.
    */
   #onPeerDone(session: Conversation): void {
-    if (this.#options.interactive || this.#console.inputEnded || !this.#console.readingPipe) return session.finish(this.#nothingPending);
+    if (this.#options.interactive || this.#console.inputEnded || !this.#console.readingPipe)
+      return this.#finish(session, this.#nothingPending);
     this.#lingering = true;
     this.#armLinger();
   }
@@ -287,7 +308,10 @@ export class Chat {
   #armLinger(): void {
     if (!this.#lingering || this.#awaitingDrain) return;
     if (this.#lingerTimer) this.#lingerTimer.refresh();
-    else this.#lingerTimer = setTimeout(() => this.#session?.finish(this.#nothingPending), LINGER_MS);
+    else
+      this.#lingerTimer = setTimeout(() => {
+        if (this.#session) this.#finish(this.#session, this.#nothingPending);
+      }, LINGER_MS);
   }
 
   #disarmLinger(): void {
@@ -409,6 +433,7 @@ export class Chat {
   }
 
   #startInput(session: Conversation): void {
+    if (this.#options.sendFiles) return; // lanchat send reads no input
     if (this.#options.interactive) return this.#startKeyboard(session);
     // Input ran out in an earlier session (--keep): a listener only receives now.
     if (this.#console.inputEnded) return this.#options.role === 'listen' ? undefined : session.finish();
@@ -459,7 +484,41 @@ export class Chat {
     // does not leave first, it waits for the peer's goodbye. (A connector always
     // finishes at the end of its input, so two empty inputs cannot wait forever.)
     if (this.#options.role === 'listen' && session.linesSent === 0) return;
-    session.finish();
+    this.#finish(session);
+  }
+
+  /**
+   * We have nothing more to say: goodbye once every file on its way has
+   * arrived (or not) — a goodbye says we send nothing more, files included.
+   */
+  #finish(session: Conversation, complete = true): void {
+    const files = this.#files;
+    if (!files?.busy) return session.finish(complete);
+    this.#track(files.idle().then(() => session.finish(complete)));
+  }
+
+  /** A lanchat peer in a 1:1 chat: files both ways (and lanchat send's own). */
+  #openFiles(session: Direct): void {
+    if (!session.files) return;
+    const { interactive, acceptFiles, maxFileSize, sendFiles } = this.#options;
+    const files = new Files(session.files, {
+      cwd: this.#io.cwd,
+      canAsk: interactive || this.#options.commands,
+      ...(acceptFiles !== undefined && { acceptInto: resolve(this.#io.cwd, acceptFiles) }),
+      ...(maxFileSize !== undefined && { maxFileSize }),
+      peerId: () => session.key?.fingerprint ?? `${session.peerNick ?? ''}@${session.address}`,
+      peerNick: () => session.peerNick ?? 'the peer',
+      notice: (text) => this.#notice(text),
+      ...(this.#io.stderr.isTTY && { progress: (text: string | null) => this.#console.status(text) }),
+    });
+    this.#files = files;
+    if (!sendFiles) return;
+    if (!session.canSendFiles) {
+      this.#notice(`lanchat: ${inert(session.peerNick ?? 'the peer')} takes no files (its lanchat is older: update it)`);
+      this.#override ??= { failed: true };
+      return session.finish();
+    }
+    this.#track(files.send(sendFiles).then(() => this.#finish(session)));
   }
 
   #stopOnInputError(session: Conversation, error: LanchatError): void {
@@ -577,6 +636,18 @@ export class Chat {
       case 'kick':
         session.kick?.(input.nick, input.reason);
         break;
+      case 'send':
+        this.#sendFiles(session, input.paths);
+        break;
+      case 'accept':
+        this.#withFiles((files) => files.accept(input.dir));
+        break;
+      case 'decline':
+        this.#withFiles((files) => files.decline());
+        break;
+      case 'cancel':
+        this.#withFiles((files) => files.cancel());
+        break;
       case 'help':
         this.#notice(slashHelp(session.place));
         break;
@@ -614,6 +685,20 @@ export class Chat {
     this.#console.setPrompt(`${nick}> `);
     this.#transcript.event(`you are now ${nick}`, new Date());
     if (note !== null) this.#notice(note);
+  }
+
+  /** /send PATH...: offered when the peer takes files. */
+  #sendFiles(session: Conversation, paths: string[]): void {
+    this.#withFiles((files) => {
+      if (!(session instanceof Direct) || !session.canSendFiles)
+        return this.#notice(`lanchat: ${inert(session.peerNick ?? 'the peer')} takes no files (its lanchat is older, or it is netcat)`);
+      this.#track(files.send(paths).then(() => undefined));
+    });
+  }
+
+  #withFiles(use: (files: Files) => void): void {
+    if (this.#files) use(this.#files);
+    else this.#notice('lanchat: files go only between two lanchat peers (this peer is netcat)');
   }
 
   /** /msg NICK TEXT: one line to one member of the room. */

@@ -225,6 +225,8 @@ export class Console extends EventEmitter {
   #broken = false;
   /** The typed line being handled, as readline echoed it (see replaceTypedLine). */
   #echoed: string | null = null;
+  /** The status line (a transfer's progress), drawn above the prompt or on stderr's last row; null: none. */
+  #status: string | null = null;
 
   /** `interactive`: stdin is a terminal, read with a prompt. */
   constructor(io: ConsoleIO, { interactive }: { interactive: boolean }) {
@@ -273,9 +275,15 @@ export class Console extends EventEmitter {
     const stdout = this.#io.stdout;
     const done = (error?: Error | null): void => void (error || written?.());
     if (this.#rl && this.#rl.terminal && promptOutput(this.#rl) === stdout) {
-      clearDraft(this.#rl);
+      this.#clearBottom(this.#rl);
       const more = stdout.write(data, done);
-      redrawDraft(this.#rl);
+      this.#redrawBottom(this.#rl);
+      return more;
+    }
+    if (this.#status !== null && stdout.isTTY) {
+      this.#clearBottom(null);
+      const more = stdout.write(data, done);
+      this.#redrawBottom(null);
       return more;
     }
     // Writes of one turn of the event loop leave together (one writev to a pipe, not one per TLS record).
@@ -288,13 +296,47 @@ export class Console extends EventEmitter {
 
   /** A line for the person: on stderr, or above the prompt and draft. */
   notice(text: string): void {
-    const rl = this.#rl;
-    if (rl && rl.terminal) {
-      clearDraft(rl).write(`${text}\n`);
-      redrawDraft(rl);
-    } else {
-      this.#io.stderr.write(`${text}\n`);
+    const rl = this.#rl && this.#rl.terminal ? this.#rl : null;
+    if (!rl && this.#status === null) return void this.#io.stderr.write(`${text}\n`);
+    this.#clearBottom(rl);
+    (rl ? promptOutput(rl) : this.#io.stderr).write(`${text}\n`);
+    this.#redrawBottom(rl);
+  }
+
+  /**
+   * Shows `text` as the status line (null: removes it): one row, redrawn in
+   * place, above the prompt when there is one. Only at a terminal: elsewhere
+   * it is never drawn.
+   */
+  status(text: string | null): void {
+    const rl = this.#rl && this.#rl.terminal ? this.#rl : null;
+    if (!rl && !this.#io.stderr.isTTY) return;
+    this.#clearBottom(rl);
+    this.#status = text;
+    this.#redrawBottom(rl);
+  }
+
+  /** Erases what sits at the bottom: the status line, and the prompt and draft. */
+  #clearBottom(rl: readline.Interface | null): void {
+    if (rl) {
+      const output = clearDraft(rl);
+      if (this.#status === null) return;
+      readline.moveCursor(output, 0, -1);
+      readline.clearScreenDown(output);
+    } else if (this.#status !== null) {
+      this.#io.stderr.write('\r\x1b[K');
     }
+  }
+
+  /** Draws the status line again (cut to the width: one row), then the prompt and draft. */
+  #redrawBottom(rl: readline.Interface | null): void {
+    const output = (rl ? promptOutput(rl) : this.#io.stderr) as SizedWritable;
+    if (this.#status !== null) {
+      const width = Math.max(10, (output.columns ?? 80) - 1);
+      const line = this.#status.length > width ? this.#status.slice(0, width - 1) + '…' : this.#status;
+      output.write(rl ? `${line}\n` : line);
+    }
+    if (rl) redrawDraft(rl);
   }
 
   /** Waits until stdout has taken everything, unless `stop` is aborted or stdout broke. */
@@ -418,6 +460,7 @@ export class Console extends EventEmitter {
     let draft = '';
     if (this.#rl) {
       const rl = this.#rl;
+      if (rl.terminal) this.status(null); // above the draft: gone with the prompt
       this.#rl = null;
       rl.close();
       if (rl.terminal && rl.line.trim() !== '') draft = keepDraft(rl);

@@ -14,6 +14,7 @@ import type { Room } from './room.js';
 import type { Place } from './slash.js';
 import { inert, timestamp, type StatusEvent } from './terminal.js';
 import { shortFingerprint } from './fingerprint.js';
+import { FileLane } from './transfer.js';
 
 /** How a conversation ended, as the person is told it. */
 export interface ConversationEnd {
@@ -108,6 +109,8 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
   #members: string[] = [];
   /** A member: the first `here` is said as the line that we joined. */
   #welcomed = false;
+  /** Files both ways, with a lanchat peer in a 1:1 chat (options.files). */
+  readonly files: FileLane | null;
 
   /** `options.nick` is ours; `deliver` hands the peer's text to the output (see SessionOptions). */
   constructor(socket: Duplex, peer: Endpoint, security: SessionSecurity, options: Omit<SessionOptions, 'plainNick'>) {
@@ -119,6 +122,7 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
     this.#asked = options.nick;
     const session = openSession(socket, { ...options, plainNick: this.address });
     this.#session = session;
+    this.files = options.files && session instanceof LanchatSession ? new FileLane(session) : null;
     session.on('open', () => {
       // A lanchat peer has proved to be one: a new key is pinned (and said) first, before the lines about the session.
       if (!session.plain) security.proven?.();
@@ -195,6 +199,11 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
 
   send(kind: TextKind, text: Buffer | Buffer[], lines: number, written?: () => void): boolean {
     return this.#session.send(kind, text, lines, written);
+  }
+
+  /** The peer takes files (its hello said so): /send can offer them. */
+  get canSendFiles(): boolean {
+    return this.#session instanceof LanchatSession && this.#session.canSendFiles;
   }
 
   finish(complete = true): void {

@@ -132,6 +132,33 @@ export function parseRoomName(value: string): string {
   return value;
 }
 
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+/** A size in bytes: `500`, `100M`, `1.5GB`, `2GiB` (k, M, G, T count thousands; KiB, MiB… 1024s). */
+export function parseSize(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
+  const bytes = match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1)
+    throw new InvalidArgumentError('a size is a number of bytes, with an optional unit: 500, 100M, 1.5G, 2GiB.');
+  return bytes;
+}
+
 export function parseMaxPeers(value: string): number {
   return integer(value, 1, 10_000, 'the number of members');
 }

@@ -5,6 +5,7 @@ import { Argument, Command, Option } from 'commander';
 import type { ConnectFlags } from './commands/connect.js';
 import type * as ContactCommands from './commands/contacts.js';
 import type { ListenFlags } from './commands/listen.js';
+import type { SendFlags } from './commands/send.js';
 import { EXIT_USAGE } from './errors.js';
 import { version } from './version.js';
 import {
@@ -15,6 +16,10 @@ import {
   parseListenPort,
   parseNick,
   parseMaxPeers,
+  parseSize,
+  parseCount,
+  parseAlive,
+  parseFingerprintOrDigits,
   parseRoomName,
   parsePort,
   parseSeconds,
@@ -119,12 +124,14 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
           'knownOnly',
         ]),
       )
+      .option('--accept-files <dir>', 'take the files a peer sends (lanchat send, /send) into DIR without asking')
+      .option('--max-file-size <size>', 'refuse files bigger than this (500M, 2G, …)', parseSize)
       .option('--secure-only', 'accept encrypted lanchat sessions only: no plaintext, no netcat')
       .option('--known-only', "accept only connectors whose key is a contact's or a known peer's (implies --secure-only)"),
   )
     .addHelpText(
       'after',
-      '\nSessions are encrypted (TLS 1.3); netcat peers are accepted in plaintext unless --secure-only.\n\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt\n  lanchat listen 5000 --known-only          only contacts and known peers\n  lanchat listen 5000 --announce            findable by lanchat discover and chat NAME',
+      '\nSessions are encrypted (TLS 1.3); netcat peers are accepted in plaintext unless --secure-only.\n\nExamples:\n  lanchat listen 5000\n  lanchat listen 0 --host 127.0.0.1 > received.txt\n  lanchat listen 5000 --keep --log chat.txt\n  lanchat listen 5000 --known-only          only contacts and known peers\n  lanchat listen 5000 --announce            findable by lanchat discover and chat NAME\n  lanchat listen 5000 --accept-files ~/in   receive files (lanchat send) into ~/in',
     )
     .action(async (port: number, flags: ListenFlags) => run(import('./commands/listen.js').then((m) => m.listen(port, flags, ctx))));
 
@@ -156,6 +163,28 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
       '\nThe session is encrypted (TLS 1.3); the contact\'s key is pinned the first time and checked after.\nA listener found nearby must present the key it announced.\n\nExamples:\n  lanchat chat bob\n  echo "lunch?" | lanchat chat bob',
     )
     .action(async (name: string, flags: ConnectFlags) => run(import('./commands/chat.js').then((m) => m.chat(name, flags, ctx))));
+
+  program
+    .command('send')
+    .description('send files to a lanchat listener (listen --accept-files, or a person in a chat who types /accept)')
+    .argument('<file...>', 'the files to send')
+    .requiredOption('--to <target>', 'HOST:PORT ([v6]:PORT for IPv6), a contact, or the nick a listener nearby announces')
+    .option('-n, --nick <name>', 'your nick (default: as for connect)', parseNick)
+    .option('-t, --timeout <seconds>', 'give up connecting (and waiting for the handshake) after this long', parseSeconds, 10)
+    .option('-r, --retry <count>', 'try again this many times, a second apart, while nobody answers', parseCount, 0)
+    .option('--insecure', 'do not encrypt (the listener must allow it with listen --insecure)')
+    .addOption(
+      new Option('--fingerprint <fp>', 'demand exactly this listener key (see connect --fingerprint)')
+        .argParser(parseFingerprintOrDigits)
+        .conflicts(['insecure']),
+    )
+    .option('--wait <seconds>', 'at the end, how long to wait without progress for the receiver', parseSeconds, 10)
+    .option('--alive <seconds>', 'take the receiver for lost after this long without a sign of life (0: never)', parseAlive, 15)
+    .addHelpText(
+      'after',
+      '\nExits 0 only once the receiver has checked every file (SHA-256). A transfer cut short resumes\nwhen the same file is sent again to the same receiver. Progress shows on a terminal.\n\nExamples:\n  lanchat send report.pdf --to 192.168.1.20:5000\n  lanchat send *.jpg --to bob\n  lanchat send big.iso --to [fe80::1%eth0]:5000',
+    )
+    .action(async (files: string[], flags: SendFlags) => run(import('./commands/send.js').then((m) => m.send(files, flags, ctx))));
 
   program
     .command('discover')

@@ -22,6 +22,13 @@ export type Input =
   /** A private message: only `nick` is told. */
   | { command: 'msg'; nick: string; text: string }
   | { command: 'kick'; nick: string; reason: string | null }
+  /** Offer files (paths as typed: words, or quoted with "" or ''). */
+  | { command: 'send'; paths: string[] }
+  /** Take every file offered, into `dir` (null: the current directory). */
+  | { command: 'accept'; dir: string | null }
+  | { command: 'decline' }
+  /** Stop every file on its way, both ways. */
+  | { command: 'cancel' }
   | { command: 'help' }
   | { command: 'quit' }
   /** Not a command we know, or one used wrongly: show `hint`, send nothing. */
@@ -49,6 +56,36 @@ const ROOMS: readonly Place[] = ['member', 'host'];
 function firstWord(arg: string): [string, string] {
   const match = /^(\S+)\s*(.*)$/s.exec(arg);
   return match ? [match[1], match[2]] : ['', ''];
+}
+
+/**
+ * Words as a shell splits them, for paths: spaces separate, "…" and '…'
+ * keep them, a backslash escapes the next character. Null when a quote is left open.
+ */
+export function splitWords(text: string): string[] | null {
+  const words: string[] = [];
+  let word: string | null = null;
+  let quote: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote !== null) {
+      if (c === quote) quote = null;
+      else word = (word ?? '') + c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      word ??= '';
+    } else if (c === '\\' && i + 1 < text.length) {
+      word = (word ?? '') + text[++i];
+    } else if (/\s/.test(c)) {
+      if (word !== null) words.push(word);
+      word = null;
+    } else {
+      word = (word ?? '') + c;
+    }
+  }
+  if (quote !== null) return null;
+  if (word !== null) words.push(word);
+  return words;
 }
 
 /** Every command, in /help's order. */
@@ -127,6 +164,40 @@ const COMMANDS: Readonly<Record<string, SlashCommand>> = {
       return nick ? { command: 'kick', nick, reason: reason || null } : usage('/kick NICK [REASON]');
     },
   },
+  send: {
+    usage: '/send PATH...',
+    help: 'offer files to the peer ("quote" paths with spaces)',
+    places: ['direct'],
+    needsPeer: true,
+    parse: (arg) => {
+      const paths = splitWords(arg);
+      return paths && paths.length > 0 ? { command: 'send', paths } : usage('/send PATH...');
+    },
+  },
+  accept: {
+    usage: '/accept [DIR]',
+    help: 'take the files offered, into DIR (default: the current directory)',
+    places: ['direct'],
+    needsPeer: true,
+    parse: (arg) => {
+      const words = splitWords(arg);
+      return words && words.length <= 1 ? { command: 'accept', dir: words[0] ?? null } : usage('/accept [DIR]');
+    },
+  },
+  decline: {
+    usage: '/decline',
+    help: 'refuse the files offered',
+    places: ['direct'],
+    needsPeer: true,
+    parse: (arg) => (arg ? usage('/decline') : { command: 'decline' }),
+  },
+  cancel: {
+    usage: '/cancel',
+    help: 'stop the files on their way, both ways (sending them again resumes)',
+    places: ['direct'],
+    needsPeer: true,
+    parse: (arg) => (arg ? usage('/cancel') : { command: 'cancel' }),
+  },
   help: { usage: '/help', help: 'this list', places: EVERYWHERE, needsPeer: false, parse: () => ({ command: 'help' }) },
   quit: {
     usage: '/quit',
@@ -168,6 +239,8 @@ export function refusal(input: Input, place: Place): string | null {
   if (places.includes(place)) return null;
   if (input.command === 'kick') return place === 'member' ? "only the room's host can kick" : '/kick works in a room you host';
   if (input.command === 'contact') return '/contact works with one peer: at the host, members are not contacts yet';
+  if (['send', 'accept', 'decline', 'cancel'].includes(input.command))
+    return `/${input.command} works in a 1:1 chat (files in rooms are not built yet)`;
   return `/${input.command} works in a room`;
 }
 

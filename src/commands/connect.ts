@@ -21,6 +21,8 @@ export interface ConnectFlags extends SessionFlags {
   fingerprint?: string;
   /** The key the listener announced (found nearby): it must present that one, and its pin is checked as usual. */
   announced?: string;
+  /** lanchat send: offer these files instead of chatting. */
+  sendFiles?: string[];
 }
 
 /** `lanchat connect <host> [port]` (and `chat <contact>`, which names the contact): dial a listener and chat. */
@@ -71,6 +73,8 @@ async function connectUntilDone(
     plain: flags.raw,
     handshakeMs: flags.timeout * 1000,
     dialled: { host, port },
+    // lanchat send reads no input, and no keyboard: it offers its files and waits for their end.
+    ...(flags.sendFiles && { sendFiles: flags.sendFiles, interactive: false, commands: false }),
   });
   // A broken identity is reported before anyone is dialled (a listener would see us come and go).
   const identity = flags.raw || flags.insecure ? null : await loadIdentity(ctx.env);

@@ -8,6 +8,8 @@ import type { AddressInfo, Server } from 'node:net';
 import type { Announcer } from '../discovery.js';
 import { loadKeyBook } from '../trust.js';
 import { Chat } from '../chat.js';
+import { Inbox } from '../inbox.js';
+import { resolve } from 'node:path';
 
 export interface ListenFlags extends SessionFlags, DoorPolicy {
   host?: string;
@@ -19,6 +21,9 @@ export interface ListenFlags extends SessionFlags, DoorPolicy {
   maxPeers?: number;
   /** --announce (true), --no-announce (false), else `lanchat config announce`. */
   announce?: boolean;
+  /** Take the files peers offer into this directory, without asking. */
+  acceptFiles?: string;
+  maxFileSize?: number;
 }
 
 /**
@@ -50,9 +55,15 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
   if (flags.room === undefined && flags.maxPeers !== undefined) throw usageError('--max-peers is for a room (--room)');
   if (flags.room !== undefined && flags.keep) throw usageError('--keep is for one peer at a time; a room takes everyone (--room)');
   const allow = flags.allow ? new AllowList(flags.allow) : null;
+  if (flags.room !== undefined && flags.acceptFiles !== undefined)
+    throw usageError('--accept-files is for one peer at a time: files in rooms are not built yet');
+  // A directory files cannot go to is said before listening, not when the first file comes.
+  if (flags.acceptFiles !== undefined) await new Inbox(resolve(ctx.cwd, flags.acceptFiles)).open();
   const options = await chatOptions(flags, ctx, 'listen', {
     idleMs: flags.idleTimeout === undefined ? undefined : flags.idleTimeout * 1000,
     keep: flags.keep,
+    ...(flags.acceptFiles !== undefined && { acceptFiles: flags.acceptFiles }),
+    ...(flags.maxFileSize !== undefined && { maxFileSize: flags.maxFileSize }),
   });
   const identity = await loadIdentity(ctx.env); // to serve connectors that ask for TLS
   const unreadBook = await checkKeyBook(flags, ctx);

@@ -1,0 +1,307 @@
+// The files of one conversation as the person meets them: /send opens and
+// offers files, offers from the peer are said (and accepted into an Inbox, at
+// once with --accept-files), progress is one line redrawn, and every end is
+// said in one line. The wire and the state machines are transfer.ts's.
+import { createHash } from 'node:crypto';
+import { constants, createReadStream, createWriteStream, openSync } from 'node:fs';
+import { PassThrough, type Writable } from 'node:stream';
+import { realpath, stat } from 'node:fs/promises';
+import { basename, relative, resolve } from 'node:path';
+import type { LanchatError } from './errors.js';
+import { Inbox } from './inbox.js';
+import { inert } from './terminal.js';
+import {
+  CHUNK_BYTES,
+  type FileLane,
+  type IncomingTransfer,
+  type OutgoingTransfer,
+  type Source,
+  type Transfer,
+  type TransferEnd,
+} from './transfer.js';
+
+export interface FilesOptions {
+  /** Where relative paths start (and what `./` means in what is said). */
+  cwd: string;
+  /** listen --accept-files DIR: every offer is accepted into DIR without asking. */
+  acceptInto?: string;
+  /** Offers can be answered by hand (/accept, /decline); else they are declined unless acceptInto. */
+  canAsk: boolean;
+  maxFileSize?: number;
+  /** Who the peer is, for resuming: its key's fingerprint, else its nick and address. */
+  peerId: () => string;
+  peerNick: () => string;
+  /** A line for the person. */
+  notice: (text: string) => void;
+  /** The progress line (null: none); only called when progress is shown (at a terminal). */
+  progress?: (text: string | null) => void;
+}
+
+/** How often the progress line is redrawn at most. */
+const PROGRESS_EVERY_MS = 200;
+/** Read from disk this much at a time: several chunks go to the socket per read. */
+const READ_BYTES = 4 * CHUNK_BYTES;
+
+/** `2.3 MB`, as file managers count (powers of 1000). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 999.95 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** A file on disk, ready to offer: one stat, a key that finds the receiver's partial copy if it has one. */
+export async function fileSource(path: string): Promise<Source> {
+  const info = await stat(path);
+  if (!info.isFile())
+    throw Object.assign(new Error(info.isDirectory() ? 'it is a directory' : 'it is not a regular file'), { code: 'ENOTFILE' });
+  const real = await realpath(path);
+  // The same file, unchanged, has the same key: a cut transfer of it resumes.
+  const key = createHash('sha256').update(`${real}\0${info.size}\0${info.mtimeMs}\0${info.ino}`).digest('hex').slice(0, 32);
+  const size = info.size;
+  return {
+    name: basename(real),
+    size,
+    key,
+    open: () => createReadStream(real, { highWaterMark: READ_BYTES, ...(size > 0 && { end: size - 1 }) }),
+  };
+}
+
+/**
+ * How a partial file is opened to write from `start`: never through a link
+ * planted in its place, and emptied when the data starts over (the bytes it
+ * held were not this file's).
+ */
+function openPartial(path: string, start: number): Writable {
+  try {
+    const fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW | (start === 0 ? constants.O_TRUNC : 0));
+    return createWriteStream('', { fd, start });
+  } catch (error) {
+    const failed = new PassThrough();
+    setImmediate(() => failed.destroy(error as Error)); // said as the stream's error, as a failed write is
+    return failed;
+  }
+}
+
+/** What a failed /send says for the usual reasons. */
+const OPEN_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTFILE: '',
+};
+
+export class Files {
+  readonly lane: FileLane;
+  #options: FilesOptions;
+  /** Offers waiting for /accept or /decline. */
+  #offered: IncomingTransfer[] = [];
+  /** Something did not arrive, either way (what the exit code says). */
+  #failed = false;
+  /** The directory each accepted file goes to. */
+  #where = new Map<Transfer, string>();
+  #lastDrawn = 0;
+  #drawTimer: NodeJS.Timeout | null = null;
+
+  constructor(lane: FileLane, options: FilesOptions) {
+    this.lane = lane;
+    this.#options = options;
+    lane.on('offer', (transfer) => this.#onOffer(transfer));
+    lane.on('progress', () => this.#drawSoon());
+    lane.on('end', (transfer, end) => this.#onEnd(transfer, end));
+  }
+
+  /** A file did not arrive, either way: declined, refused, cut, or its hash did not match. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** Transfers still going (offers not answered included). */
+  get busy(): boolean {
+    return this.lane.pending.length > 0;
+  }
+
+  /** Resolves once no transfer is going. */
+  async idle(): Promise<void> {
+    while (this.lane.pending.length > 0) await Promise.allSettled(this.lane.pending.map((transfer) => transfer.done));
+  }
+
+  /** /send PATH...: offers each file; one line per file that cannot be sent. */
+  async send(paths: readonly string[]): Promise<OutgoingTransfer[]> {
+    const offered: OutgoingTransfer[] = [];
+    for (const path of paths) {
+      let source: Source;
+      try {
+        source = await fileSource(resolve(this.#options.cwd, path));
+      } catch (error) {
+        const { code, message } = error as NodeJS.ErrnoException;
+        this.#failed = true;
+        this.#options.notice(`lanchat: cannot send ${inert(path)}: ${OPEN_ERRORS[code ?? ''] || message}`);
+        continue;
+      }
+      const transfer = this.lane.offer(source);
+      offered.push(transfer);
+      this.#options.notice(`offered ${inert(source.name)} (${formatBytes(source.size)}) to ${inert(this.#options.peerNick())}`);
+    }
+    return offered;
+  }
+
+  /** /accept [DIR]: every offer waiting goes to DIR (default: the current directory). */
+  accept(dir: string | null): void {
+    const offers = this.#offered.splice(0);
+    if (offers.length === 0) return this.#options.notice('lanchat: no file is offered (nothing to accept)');
+    const into = resolve(this.#options.cwd, dir ?? '.');
+    for (const transfer of offers) void this.#take(transfer, into);
+  }
+
+  /** /decline: every offer waiting is refused. */
+  decline(): void {
+    const offers = this.#offered.splice(0);
+    if (offers.length === 0) return this.#options.notice('lanchat: no file is offered (nothing to decline)');
+    for (const transfer of offers) transfer.decline(`${this.#options.peerNick()} declined it`);
+  }
+
+  /** /cancel: stops every transfer going, both ways (what arrived stays, for a resume). */
+  cancel(): void {
+    const pending = this.lane.pending;
+    if (pending.length === 0) return this.#options.notice('lanchat: no file is on its way');
+    this.#offered = [];
+    for (const transfer of pending) {
+      if (transfer.direction === 'out') transfer.cancel('cancelled by the sender');
+      else transfer.decline('cancelled by the receiver');
+    }
+  }
+
+  /** The conversation ended: what is still going fails with `why`. */
+  close(why: string): void {
+    this.lane.close(why);
+    this.#stopDrawing();
+  }
+
+  #onOffer(transfer: IncomingTransfer): void {
+    const from = inert(this.#options.peerNick());
+    const what = `${inert(transfer.name)} (${formatBytes(transfer.size)})`;
+    const into = this.#options.acceptInto;
+    if (into !== undefined) {
+      this.#options.notice(`${from} offers ${what}`);
+      return void this.#take(transfer, into);
+    }
+    if (!this.#options.canAsk) {
+      this.#options.notice(`lanchat: ${from} offers ${what}: declined (listen --accept-files DIR takes files)`);
+      return transfer.decline('they take no files here (lanchat listen --accept-files DIR would)');
+    }
+    this.#offered.push(transfer);
+    this.#options.notice(`${from} offers ${what} — /accept [DIR] or /decline`);
+  }
+
+  /** Accepts `transfer` into directory `dir`: refused up front (too big, no space) with one line each side. */
+  async #take(transfer: IncomingTransfer, dir: string): Promise<void> {
+    const inbox = new Inbox(dir);
+    const key = createHash('sha256')
+      .update(`${this.#options.peerId()}\0${transfer.key}\0${transfer.name}\0${transfer.size}`)
+      .digest('hex')
+      .slice(0, 32);
+    try {
+      await inbox.open();
+      const reservation = await inbox.reserve(
+        { name: transfer.name, size: transfer.size, key },
+        { ...(this.#options.maxFileSize !== undefined && { maxFileSize: this.#options.maxFileSize }) },
+      );
+      const prefix = await inbox.prefixHash(reservation);
+      if (transfer.ended) return;
+      if (reservation.offset > 0)
+        this.#options.notice(`resuming ${inert(transfer.name)}: ${formatBytes(reservation.offset)} of it came before`);
+      transfer.accept({
+        offset: reservation.offset,
+        prefix,
+        open: (start) => openPartial(reservation.partialPath, start),
+        keep: () => inbox.keep(reservation),
+        discard: () => inbox.discard(reservation),
+      });
+      this.#where.set(transfer, dir);
+    } catch (error) {
+      const message = (error as LanchatError).message;
+      this.#options.notice(`lanchat: refused ${inert(transfer.name)}: ${message}`);
+      transfer.decline(message);
+    }
+  }
+
+  #onEnd(transfer: Transfer, end: TransferEnd): void {
+    const name = inert(transfer.name);
+    const peer = inert(this.#options.peerNick());
+    const why = inert(end.why ?? '');
+    const size = formatBytes(transfer.size);
+    const seconds = transfer.startedAt === null ? 0 : (Date.now() - transfer.startedAt) / 1000;
+    const rate = seconds > 0 ? `, ${formatBytes((transfer.bytes - transfer.startedFrom) / seconds)}/s` : '';
+    const dir = this.#where.get(transfer);
+    this.#where.delete(transfer);
+    this.#offered = this.#offered.filter((offer) => offer !== transfer);
+    if (end.state !== 'done') this.#failed = true;
+    if (transfer.direction === 'out') {
+      if (end.state === 'done')
+        this.#options.notice(`${peer} received ${name} (${size}, sha256 verified) in ${formatSeconds(seconds)}${rate}`);
+      else if (end.state === 'declined') this.#options.notice(`lanchat: ${peer} declined ${name}: ${why}`);
+      else this.#options.notice(`lanchat: ${name} was not delivered: ${why}`);
+    } else if (end.state === 'done') {
+      const as = end.savedAs !== undefined && end.savedAs !== transfer.name ? ` as ${inert(end.savedAs)}` : '';
+      this.#options.notice(`received ${name}${as} (${size}, sha256 verified) in ${this.#shown(dir ?? this.#options.cwd)}`);
+    } else if (end.state === 'failed') {
+      const kept = transfer.bytes > 0 ? ` (${formatBytes(transfer.bytes)} kept: the same file sent again resumes)` : '';
+      this.#options.notice(`lanchat: ${name} from ${peer} did not arrive: ${why}${kept}`);
+    }
+    this.#drawSoon();
+  }
+
+  /** A directory as the person knows it: `./` for the current one, else relative when inside it. */
+  #shown(dir: string): string {
+    const path = relative(this.#options.cwd, dir);
+    return inert(path === '' ? './' : path.startsWith('..') ? dir : `./${path}`);
+  }
+
+  #drawSoon(): void {
+    if (!this.#options.progress || this.#drawTimer) return;
+    const wait = Math.max(0, this.#lastDrawn + PROGRESS_EVERY_MS - Date.now());
+    this.#drawTimer = setTimeout(() => {
+      this.#drawTimer = null;
+      this.#lastDrawn = Date.now();
+      this.#options.progress?.(this.#progressLine());
+    }, wait);
+  }
+
+  #stopDrawing(): void {
+    if (this.#drawTimer) clearTimeout(this.#drawTimer);
+    this.#drawTimer = null;
+    this.#options.progress?.(null);
+  }
+
+  /** `report.pdf  42% [========>           ] 1.0/2.3 MB  95 MB/s  0:12 left`, for the first active transfer. */
+  #progressLine(): string | null {
+    const active = this.lane.pending.filter((transfer) => transfer.state === 'active');
+    const transfer = active[0];
+    if (!transfer || transfer.startedAt === null) return null;
+    const fraction = transfer.size === 0 ? 1 : transfer.bytes / transfer.size;
+    const width = 20;
+    const filled = Math.min(width, Math.floor(fraction * width));
+    const bar = '='.repeat(filled) + (filled < width ? '>' : '') + ' '.repeat(Math.max(0, width - filled - 1));
+    const seconds = (Date.now() - transfer.startedAt) / 1000;
+    const rate = seconds > 0 ? (transfer.bytes - transfer.startedFrom) / seconds : 0;
+    const left = rate > 0 ? formatSeconds((transfer.size - transfer.bytes) / rate) : '?';
+    const arrow = transfer.direction === 'out' ? '↑' : '↓';
+    const more = active.length > 1 ? ` (+${active.length - 1})` : '';
+    return (
+      `${arrow} ${inert(transfer.name)}  ${Math.floor(fraction * 100)}% [${bar}] ` +
+      `${formatBytes(transfer.bytes)}/${formatBytes(transfer.size)}  ${formatBytes(rate)}/s  ${left} left${more}`
+    );
+  }
+}
