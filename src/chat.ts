@@ -163,6 +163,7 @@ export class Chat {
       nick: this.#nick,
       maxLine: this.#options.maxLine,
       plain: this.#options.plain || plain,
+      raw: this.#options.plain ? this.#rawOutput : undefined,
       waitMs: this.#options.waitMs,
       idleMs: this.#options.idleMs,
       aliveMs: this.#options.aliveMs,
@@ -171,6 +172,16 @@ export class Chat {
       recycle: socketReads.give,
     });
     return this.#converse(direct);
+  }
+
+  /**
+   * `connect --raw` passes the peer's bytes on as they arrive when stdout
+   * takes them as they are (plain, not a terminal, where a prompt would be
+   * drawn after an unfinished line) and nothing else wants lines (a transcript).
+   */
+  get #rawOutput(): 'bytes' | 'lines' {
+    const asBytes = this.#options.format === 'plain' && !this.#io.stdout.isTTY && !this.#transcript.active;
+    return asBytes ? 'bytes' : 'lines';
   }
 
   /** A room whose host's user is this chat: what its members say is shown here. Run it with `host`. */
@@ -413,11 +424,17 @@ export class Chat {
     // Input ran out in an earlier session (--keep): a listener only receives now.
     if (this.#console.inputEnded) return this.#options.role === 'listen' ? undefined : session.finish();
     session.on('drain', this.#onSessionDrain);
-    this.#console.readPipe(session.sendLimit, {
-      lines: (lines, written) => this.#onPipedLines(session, lines, written),
-      end: () => this.#onInputEnd(session),
-      bad: (error) => this.#stopOnInputError(session, error as LanchatError),
-    });
+    // `connect --raw` sends its input as it comes, any bytes (commands need lines of text).
+    const raw = this.#options.plain === true && !this.#options.commands;
+    this.#console.readPipe(
+      session.sendLimit,
+      {
+        lines: (lines, written) => this.#onPipedLines(session, lines, written),
+        end: () => this.#onInputEnd(session),
+        bad: (error) => this.#stopOnInputError(session, error as LanchatError),
+      },
+      raw,
+    );
   }
 
   #stopInput(): void {

@@ -7,7 +7,7 @@
 import { EventEmitter, once } from 'node:events';
 import * as readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { LineSplitter, type Lines } from './protocol.js';
+import { LineSplitter, countLineFeeds, type Lines } from './protocol.js';
 
 /**
  * readline's own record of the cursor's row within prompt + draft, counted from
@@ -220,6 +220,8 @@ export class Console extends EventEmitter {
   #idle: readline.Interface | null = null;
   #splitter: LineSplitter | null = null;
   #pipe: PipeHandlers | null = null;
+  /** Piped input goes on as it comes, not as lines (see readPipe). */
+  #rawInput = false;
   #inputEnded = false;
   #inputStarted = false;
   #broken = false;
@@ -386,13 +388,16 @@ export class Console extends EventEmitter {
   }
 
   /**
-   * Reads piped input as whole lines of at most `maxLine` bytes. The
-   * unfinished line and what was read carry over from one call to the next
-   * (listen --keep serves one peer after another from the same input).
+   * Reads piped input as whole lines of UTF-8 text of at most `maxLine` bytes.
+   * The unfinished line and what was read carry over from one call to the next
+   * (listen --keep serves one peer after another from the same input). `raw`:
+   * hands each chunk on as it comes instead, whatever it holds (`connect
+   * --raw`, as netcat): nothing held back, checked or added.
    */
-  readPipe(maxLine: number, handlers: PipeHandlers): void {
+  readPipe(maxLine: number, handlers: PipeHandlers, raw = false): void {
     this.#splitter ??= new LineSplitter(maxLine);
     this.#splitter.maxLine = maxLine;
+    this.#rawInput = raw;
     this.#pipe = handlers;
     const stdin = this.#io.stdin;
     stdin.on('data', this.#onStdinData);
@@ -471,7 +476,7 @@ export class Console extends EventEmitter {
     this.#inputStarted = true;
     let lines;
     try {
-      lines = this.#splitter!.push(chunk);
+      lines = this.#rawInput ? { parts: [chunk], lines: countLineFeeds(chunk) } : this.#splitter!.push(chunk);
     } catch (error) {
       return pipe.bad(error as Error);
     }
