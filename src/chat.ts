@@ -184,6 +184,11 @@ export class Chat {
     return asBytes ? 'bytes' : 'lines';
   }
 
+  /** `connect --raw` sends piped input as it comes, any bytes (commands need lines of text). */
+  get #rawInput(): boolean {
+    return this.#options.plain === true && !this.#options.commands;
+  }
+
   /** A room whose host's user is this chat: what its members say is shown here. Run it with `host`. */
   openRoom(options: Pick<RoomOptions, 'name' | 'maxMembers'>): Room {
     const { maxLine, waitMs, idleMs, aliveMs, handshakeMs } = this.#options;
@@ -278,9 +283,10 @@ export class Chat {
   async #leftoverInput(): Promise<string | null> {
     const input = this.#console;
     if (this.#options.interactive || this.#options.keep || input.inputEnded || this.#quitInput || !input.readingPipe) return null;
-    const { lines, ended } = await input.countLeftover(LEFTOVER_MS);
-    if (lines === 0) return null; // an input that ended, or stays open, with nothing more had nothing to send
-    return ended ? `${plural(lines, 'line')} of input not sent` : `the rest of the input was not sent (${plural(lines, 'line')} and more)`;
+    const { lines, bytes, ended } = await input.countLeftover(LEFTOVER_MS);
+    if (lines === 0 && bytes === 0) return null; // an input that ended, or stays open, with nothing more had nothing to send
+    const what = this.#rawInput ? plural(bytes, 'byte') : plural(lines, 'line'); // --raw input is bytes, not lines
+    return ended ? `${what} of input not sent` : `the rest of the input was not sent (${what} and more)`;
   }
 
   /**
@@ -424,8 +430,6 @@ export class Chat {
     // Input ran out in an earlier session (--keep): a listener only receives now.
     if (this.#console.inputEnded) return this.#options.role === 'listen' ? undefined : session.finish();
     session.on('drain', this.#onSessionDrain);
-    // `connect --raw` sends its input as it comes, any bytes (commands need lines of text).
-    const raw = this.#options.plain === true && !this.#options.commands;
     this.#console.readPipe(
       session.sendLimit,
       {
@@ -433,7 +437,7 @@ export class Chat {
         end: () => this.#onInputEnd(session),
         bad: (error) => this.#stopOnInputError(session, error as LanchatError),
       },
-      raw,
+      this.#rawInput,
     );
   }
 

@@ -197,6 +197,8 @@ export interface PipeHandlers {
 /** What the piped input still had after the conversation, counted (see Console.countLeftover). */
 export interface Leftover {
   lines: number;
+  /** Not counting what was held of an unfinished line. */
+  bytes: number;
   /** The input came to its end within the time given. */
   ended: boolean;
 }
@@ -439,11 +441,13 @@ export class Console extends EventEmitter {
   async countLeftover(ms: number): Promise<Leftover> {
     const stdin = this.#io.stdin;
     let lines = this.holding ? 1 : 0;
+    let bytes = 0;
     this.#splitter?.reset();
     let partial = false; // the last chunk ended mid-line: that line counts too
     const ended = await new Promise<boolean>((resolve) => {
       const onData = (chunk: Buffer): void => {
-        for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
+        lines += countLineFeeds(chunk);
+        bytes += chunk.length;
         partial = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
         this.#io.recycleInput?.(chunk);
       };
@@ -460,7 +464,7 @@ export class Console extends EventEmitter {
       stdin.resume();
     });
     if (ended) this.#inputEnded = true;
-    return { lines: lines + (partial ? 1 : 0), ended };
+    return { lines: lines + (partial ? 1 : 0), bytes, ended };
   }
 
   close(): void {

@@ -309,6 +309,34 @@ describe('plain peers: bytes, not only text', () => {
     expect(stderr.text).not.toMatch(/not UTF-8|longer than/);
   });
 
+  it('connect --raw counts the input it could not send in bytes, not lines', async () => {
+    const stdin = new PassThrough();
+    const stderr = new Screen();
+    const chat = new Chat(
+      { stdin, stdout: byteSink().stdout, stderr, cwd: process.cwd(), signal: new AbortController().signal },
+      {
+        role: 'connect',
+        nick: 'alice',
+        plain: true,
+        maxLine: DEFAULT_MAX_LINE,
+        format: 'plain',
+        interactive: false,
+        commands: false,
+        waitMs: 2000,
+      },
+    );
+    cleanups.push(() => chat.close());
+    const [ours, theirs] = quietPair();
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 6000 });
+    stdin.write('sent\n');
+    await once(theirs, 'data');
+    theirs.destroy(); // the peer vanishes
+    await stderr.waitFor(/left without saying goodbye/);
+    stdin.end('abc\ndefgh');
+    expect(await ran).toEqual({ failed: true });
+    expect(stderr.text).toMatch(/^lanchat: 9 bytes of input not sent: /m);
+  });
+
   it.each([
     ['pretty', /^\[\d\d:\d\d\] 127\.0\.0\.1:40000: caf\\xe9$/m],
     ['json', /^\{"type":"message","nick":"127\.0\.0\.1:40000","text":"caf\ufffd","base64":"Y2Fm6Q==",/m],
