@@ -172,6 +172,7 @@ export class Chat {
       nick: this.#nick,
       maxLine: this.#options.maxLine,
       plain: this.#options.plain || plain,
+      raw: this.#options.plain ? this.#rawOutput : undefined,
       waitMs: this.#options.waitMs,
       idleMs: this.#options.idleMs,
       aliveMs: this.#options.aliveMs,
@@ -181,6 +182,21 @@ export class Chat {
       recycle: socketReads.give,
     });
     return this.#converse(direct);
+  }
+
+  /**
+   * `connect --raw` passes the peer's bytes on as they arrive when stdout
+   * takes them as they are (plain, not a terminal, where a prompt would be
+   * drawn after an unfinished line) and nothing else wants lines (a transcript).
+   */
+  get #rawOutput(): 'bytes' | 'lines' {
+    const asBytes = this.#options.format === 'plain' && !this.#io.stdout.isTTY && !this.#transcript.active;
+    return asBytes ? 'bytes' : 'lines';
+  }
+
+  /** `connect --raw` sends piped input as it comes, any bytes (commands need lines of text). */
+  get #rawInput(): boolean {
+    return this.#options.plain === true && !this.#options.commands;
   }
 
   /** A room whose host's user is this chat: what its members say is shown here. Run it with `host`. */
@@ -287,9 +303,10 @@ export class Chat {
   async #leftoverInput(): Promise<string | null> {
     const input = this.#console;
     if (this.#options.interactive || this.#options.keep || input.inputEnded || this.#quitInput || !input.readingPipe) return null;
-    const { lines, ended } = await input.countLeftover(LEFTOVER_MS);
-    if (lines === 0) return null; // an input that ended, or stays open, with nothing more had nothing to send
-    return ended ? `${plural(lines, 'line')} of input not sent` : `the rest of the input was not sent (${plural(lines, 'line')} and more)`;
+    const { lines, bytes, ended } = await input.countLeftover(LEFTOVER_MS);
+    if (lines === 0 && bytes === 0) return null; // an input that ended, or stays open, with nothing more had nothing to send
+    const what = this.#rawInput ? plural(bytes, 'byte') : plural(lines, 'line'); // --raw input is bytes, not lines
+    return ended ? `${what} of input not sent` : `the rest of the input was not sent (${what} and more)`;
   }
 
   /**
@@ -438,11 +455,15 @@ export class Chat {
     // Input ran out in an earlier session (--keep): a listener only receives now.
     if (this.#console.inputEnded) return this.#options.role === 'listen' ? undefined : session.finish();
     session.on('drain', this.#onSessionDrain);
-    this.#console.readPipe(session.sendLimit, {
-      lines: (lines, written) => this.#onPipedLines(session, lines, written),
-      end: () => this.#onInputEnd(session),
-      bad: (error) => this.#stopOnInputError(session, error as LanchatError),
-    });
+    this.#console.readPipe(
+      session.sendLimit,
+      {
+        lines: (lines, written) => this.#onPipedLines(session, lines, written),
+        end: () => this.#onInputEnd(session),
+        bad: (error) => this.#stopOnInputError(session, error as LanchatError),
+      },
+      this.#rawInput,
+    );
   }
 
   #stopInput(): void {

@@ -7,7 +7,7 @@
 import { EventEmitter, once } from 'node:events';
 import * as readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { LineSplitter, type Lines } from './protocol.js';
+import { LineSplitter, countLineFeeds, type Lines } from './protocol.js';
 
 /**
  * readline's own record of the cursor's row within prompt + draft, counted from
@@ -197,6 +197,8 @@ export interface PipeHandlers {
 /** What the piped input still had after the conversation, counted (see Console.countLeftover). */
 export interface Leftover {
   lines: number;
+  /** Not counting what was held of an unfinished line. */
+  bytes: number;
   /** The input came to its end within the time given. */
   ended: boolean;
 }
@@ -220,6 +222,8 @@ export class Console extends EventEmitter {
   #idle: readline.Interface | null = null;
   #splitter: LineSplitter | null = null;
   #pipe: PipeHandlers | null = null;
+  /** Piped input goes on as it comes, not as lines (see readPipe). */
+  #rawInput = false;
   #inputEnded = false;
   #inputStarted = false;
   #broken = false;
@@ -428,13 +432,16 @@ export class Console extends EventEmitter {
   }
 
   /**
-   * Reads piped input as whole lines of at most `maxLine` bytes. The
-   * unfinished line and what was read carry over from one call to the next
-   * (listen --keep serves one peer after another from the same input).
+   * Reads piped input as whole lines of UTF-8 text of at most `maxLine` bytes.
+   * The unfinished line and what was read carry over from one call to the next
+   * (listen --keep serves one peer after another from the same input). `raw`:
+   * hands each chunk on as it comes instead, whatever it holds (`connect
+   * --raw`, as netcat): nothing held back, checked or added.
    */
-  readPipe(maxLine: number, handlers: PipeHandlers): void {
+  readPipe(maxLine: number, handlers: PipeHandlers, raw = false): void {
     this.#splitter ??= new LineSplitter(maxLine);
     this.#splitter.maxLine = maxLine;
+    this.#rawInput = raw;
     this.#pipe = handlers;
     const stdin = this.#io.stdin;
     stdin.on('data', this.#onStdinData);
@@ -477,11 +484,13 @@ export class Console extends EventEmitter {
   async countLeftover(ms: number): Promise<Leftover> {
     const stdin = this.#io.stdin;
     let lines = this.holding ? 1 : 0;
+    let bytes = 0;
     this.#splitter?.reset();
     let partial = false; // the last chunk ended mid-line: that line counts too
     const ended = await new Promise<boolean>((resolve) => {
       const onData = (chunk: Buffer): void => {
-        for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
+        lines += countLineFeeds(chunk);
+        bytes += chunk.length;
         partial = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
         this.#io.recycleInput?.(chunk);
       };
@@ -498,7 +507,7 @@ export class Console extends EventEmitter {
       stdin.resume();
     });
     if (ended) this.#inputEnded = true;
-    return { lines: lines + (partial ? 1 : 0), ended };
+    return { lines: lines + (partial ? 1 : 0), bytes, ended };
   }
 
   close(): void {
@@ -514,7 +523,7 @@ export class Console extends EventEmitter {
     this.#inputStarted = true;
     let lines;
     try {
-      lines = this.#splitter!.push(chunk);
+      lines = this.#rawInput ? { parts: [chunk], lines: countLineFeeds(chunk) } : this.#splitter!.push(chunk);
     } catch (error) {
       return pipe.bad(error as Error);
     }

@@ -206,7 +206,7 @@ export function addConnectOptions(command: Command): Command {
     command
       .option('-t, --timeout <seconds>', 'give up connecting (and waiting for the handshake) after this long', parseSeconds, 10)
       .option('-r, --retry <count>', 'try again this many times, a second apart, while nobody answers', parseCount, 0)
-      .option('--raw', 'speak plain lines with no handshake and no encryption, to netcat and the like (nc -l)')
+      .option('--raw', 'a byte pipe to netcat and the like (nc -l): no handshake, no encryption, any bytes')
       .option('--insecure', 'do not encrypt: the lanchat protocol in plaintext (the listener must allow it with listen --insecure)')
       .addOption(
         new Option(

@@ -199,20 +199,38 @@ export interface Lines {
 const NO_LINES: Lines = { parts: [], lines: 0 };
 
 /**
+ * What a LineSplitter lets through. 'text': lines of UTF-8 within the limit
+ * (stdin, message bodies). 'bytes': lines of any bytes within the limit (a
+ * plain peer at a listener). 'raw': anything (`connect --raw`, as netcat): a
+ * line still unfinished after `maxLine` bytes is handed on as it is, and so is
+ * an unfinished end, with nothing added.
+ */
+export type SplitMode = 'text' | 'bytes' | 'raw';
+
+/** How many line feeds `bytes` holds: the lines of a stream that is not cut into lines (`connect --raw`). */
+export function countLineFeeds(bytes: Buffer): number {
+  let count = 0;
+  for (let at = bytes.indexOf(LF); at >= 0; at = bytes.indexOf(LF, at + 1)) count++;
+  return count;
+}
+
+/**
  * Cuts a byte stream into runs of whole lines: stdin in a pipe, the text of
  * plain (netcat) peers, and message bodies as they arrive. Only a line that
  * straddles two chunks is copied; everything else is handed on as slices of the
- * chunks themselves. A line still unfinished after `maxLine` bytes is an error,
- * so memory stays bounded whatever arrives.
+ * chunks themselves. A line still unfinished after `maxLine` bytes is an error
+ * (in 'raw' mode it is handed on), so memory stays bounded whatever arrives.
  */
 export class LineSplitter {
   /** Settable: a session's limit depends on the peer's. */
   maxLine: number;
+  readonly mode: SplitMode;
   #tail: Buffer[] = [];
   #tailBytes = 0;
 
-  constructor(maxLine: number) {
+  constructor(maxLine: number, mode: SplitMode = 'text') {
     this.maxLine = maxLine;
+    this.mode = mode;
   }
 
   /** True while part of a line is held back, waiting for its end. */
@@ -226,10 +244,7 @@ export class LineSplitter {
    */
   push(chunk: Buffer): Lines | null {
     const last = chunk.lastIndexOf(LF);
-    if (last < 0) {
-      this.#keep(chunk, NO_LINES);
-      return null;
-    }
+    if (last < 0) return this.#keep(chunk, NO_LINES);
     const parts: Buffer[] = [];
     let start = 0;
     if (this.#tailBytes > 0) {
@@ -242,7 +257,7 @@ export class LineSplitter {
     let lines = 0;
     for (let i = 0; i < parts.length; i++) {
       try {
-        lines += checkLines(parts[i], this.maxLine);
+        lines += this.#check(parts[i]);
       } catch (error) {
         const good = this.#goodPrefix(parts[i]);
         throw new BadLineError(error as LanchatError, {
@@ -252,17 +267,18 @@ export class LineSplitter {
       }
     }
     const result = { parts, lines };
-    if (last + 1 < chunk.length) this.#keep(chunk.subarray(last + 1), result);
-    return result;
+    return last + 1 < chunk.length ? this.#keep(chunk.subarray(last + 1), result) : result;
   }
 
-  /** At end of input: the unfinished last line, with a line feed added, or null. */
+  /** At end of input: the unfinished last line, with a line feed added (in 'raw' mode as it is), or null. */
   end(): Buffer | null {
     if (this.#tailBytes === 0) return null;
-    const body = Buffer.concat([...this.#tail, Buffer.from('\n')]);
+    const raw = this.mode === 'raw';
+    const body = Buffer.concat(raw ? this.#tail : [...this.#tail, Buffer.from('\n')]);
     this.reset();
+    if (raw) return body;
     try {
-      checkLines(body, this.maxLine);
+      this.#check(body);
     } catch (error) {
       throw new BadLineError(error as LanchatError, NO_LINES);
     }
@@ -280,18 +296,34 @@ export class LineSplitter {
     let end = 0;
     let lines = 0;
     for (let next = body.indexOf(LF); next >= 0; next = body.indexOf(LF, end)) {
-      if (next - end > this.maxLine || !isUtf8(body.subarray(end, next + 1))) break;
+      if (next - end > this.maxLine || (this.mode === 'text' && !isUtf8(body.subarray(end, next + 1)))) break;
       end = next + 1;
       lines++;
     }
     return { parts: end > 0 ? [body.subarray(0, end)] : [], lines };
   }
 
-  #keep(part: Buffer, before: Lines): void {
+  /** The lines in `body` (whole lines), checked as the mode says. */
+  #check(body: Buffer): number {
+    if (this.mode === 'text') return checkLines(body, this.maxLine);
+    const lines = countLines(body, this.mode === 'raw' ? Infinity : this.maxLine);
+    if (lines < 0) throw lineTooLong(this.maxLine);
+    return lines;
+  }
+
+  /** Holds back an unfinished line; returns the lines `before` it (null: none). */
+  #keep(part: Buffer, before: Lines): Lines | null {
     this.#tailBytes += part.length;
-    if (this.#tailBytes > this.maxLine) throw new BadLineError(lineTooLong(this.maxLine), before);
+    if (this.#tailBytes > this.maxLine) {
+      if (this.mode !== 'raw') throw new BadLineError(lineTooLong(this.maxLine), before);
+      // Nothing is refused: what is held so far goes on as it is (a piece of a longer line).
+      const piece = this.#tail.length === 0 ? part : Buffer.concat([...this.#tail, part]);
+      this.reset();
+      return { parts: [...before.parts, piece], lines: before.lines };
+    }
     // A copy: the chunk it came from may be reused for the next read once its lines are sent.
     this.#tail.push(Buffer.from(part));
+    return before.parts.length > 0 ? before : null;
   }
 }
 

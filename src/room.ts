@@ -12,7 +12,7 @@ import { LanchatError } from './errors.js';
 import { ROOM_FEATURE, countLines, isValidNick, NICK_RULE, type RoomFrame, type TextKind, type TextMeta } from './protocol.js';
 import { openSession, type Incoming, type Session, type SessionOptions } from './session.js';
 import { parseInput, type Input } from './slash.js';
-import { inert } from './terminal.js';
+import { inert, splitLines } from './terminal.js';
 import { nameSkeleton } from './trust.js';
 
 /** How many public lines a newcomer is shown, marked as earlier. */
@@ -629,7 +629,8 @@ export class Room extends EventEmitter<RoomEvents> {
       waits++;
       more = this.#take(member, to, kind, [body], lines.length, 0, done) && more;
     };
-    for (const line of text.body.toString('utf8').split('\n').slice(0, -1)) {
+    // The room speaks UTF-8: bytes that are not (a Latin-1 terminal) are said as `\xNN` escapes.
+    for (const line of splitLines(text.body)) {
       const input = parseInput(line.endsWith('\r') ? line.slice(0, -1) : line);
       if (input.command === 'say') {
         said.push(input.text);

@@ -12,6 +12,7 @@ import {
   LineSplitter,
   PROTOCOL_VERSION,
   bodyLimit,
+  countLineFeeds,
   countLines,
   encodeControl,
   encodeChunkHeader,
@@ -32,7 +33,10 @@ export interface Incoming {
   kind: TextKind;
   /** Who said it: the peer, or in a room the member the host names. */
   nick: string;
-  /** Whole lines of UTF-8 text, each ending in a line feed. */
+  /**
+   * Whole lines of UTF-8 text, each ending in a line feed. From a plain peer,
+   * lines of any bytes; with `raw`, any bytes at all (see SessionOptions.raw).
+   */
   body: Buffer;
   /** In a room: a member's private message is for this nick alone (at the host). */
   to?: string;
@@ -64,6 +68,15 @@ export interface SessionOptions {
    * listener's peer that is not plain must start with a hello.
    */
   plain?: boolean;
+  /**
+   * With a plain peer, pass on exactly what it sends, as netcat does
+   * (`connect --raw`): no line limit, nothing added to an unfinished end.
+   * 'bytes': as it arrives, for output that is the bytes themselves; 'lines':
+   * cut into lines for output that shows lines, a line still unfinished after
+   * `maxLine` bytes handed on as it is. Without it a plain peer's lines may
+   * hold any bytes, but must keep within `maxLine`.
+   */
+  raw?: 'bytes' | 'lines';
   /** What to call a plain peer, which has no nick (usually its address). */
   plainNick?: string;
   /** Listener: we host this room, and the peer is one of its members. */
@@ -1043,7 +1056,7 @@ export class PlainSession extends Session {
 
   #open(): void {
     if (this.state !== 'handshake') return;
-    this.#splitter = new LineSplitter(this.options.maxLine);
+    this.#splitter = new LineSplitter(this.options.maxLine, this.options.raw === 'lines' ? 'raw' : 'bytes');
     this.opened();
   }
 
@@ -1070,6 +1083,10 @@ export class PlainSession extends Session {
   }
 
   protected read(chunk: Buffer): boolean {
+    if (this.options.raw === 'bytes') {
+      this.deliver('msg', [chunk], countLineFeeds(chunk), 0);
+      return true;
+    }
     const lines = this.#splitter!.push(chunk);
     if (lines) this.deliver('msg', lines.parts, lines.lines, 0);
     return true;

@@ -1,5 +1,6 @@
 // How events look on the way out: one renderer per --format, and the function
 // that makes peer-controlled text inert before it reaches a terminal.
+import { isUtf8 } from 'node:buffer';
 
 export type Format = 'pretty' | 'plain' | 'json';
 export const FORMATS: readonly Format[] = ['pretty', 'plain', 'json'];
@@ -40,10 +41,68 @@ export function compactTimestamp(time: Date): string {
   return timestamp(time).replace(/[-:]/g, '').replace(' ', '-');
 }
 
-/** The lines of a body (each ended by LF), without their line endings. */
+/**
+ * The lines of a body (each ended by LF, but for an unfinished last one from
+ * `connect --raw`), without their line endings, as text: bytes that are not
+ * UTF-8 (a plain peer's Latin-1, or binary) become `\xNN` escapes.
+ */
 export function splitLines(body: Buffer): string[] {
-  const lines = body.toString('utf8').split('\n');
-  lines.pop();
+  const lines = decodeEscaped(body).split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/** `bytes` as text, each byte that is not part of well-formed UTF-8 shown as `\xNN`, as inert() shows a control character. */
+export function decodeEscaped(bytes: Buffer): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  let text = '';
+  let start = 0; // where the well-formed run not yet decoded starts
+  for (let at = 0; at < bytes.length;) {
+    const length = utf8Length(bytes, at);
+    if (length > 0) {
+      at += length;
+      continue;
+    }
+    text += `${bytes.toString('utf8', start, at)}\\x${bytes[at].toString(16).padStart(2, '0')}`;
+    start = ++at;
+  }
+  return text + bytes.toString('utf8', start);
+}
+
+/** The length of the well-formed UTF-8 sequence at `at` (Unicode's table 3-7), or 0 when there is none. */
+function utf8Length(bytes: Buffer, at: number): number {
+  const lead = bytes[at];
+  if (lead < 0x80) return 1;
+  // The second byte's range depends on the lead (no overlong forms, no surrogates, nothing past U+10FFFF).
+  let length = 4;
+  let low = 0x80;
+  let high = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) length = 2;
+  else if (lead >= 0xe0 && lead <= 0xef) length = 3;
+  else if (lead < 0xf0 || lead > 0xf4) return 0;
+  if (lead === 0xe0) low = 0xa0;
+  else if (lead === 0xed) high = 0x9f;
+  else if (lead === 0xf0) low = 0x90;
+  else if (lead === 0xf4) high = 0x8f;
+  if (at + length > bytes.length || bytes[at + 1] < low || bytes[at + 1] > high) return 0;
+  for (let next = at + 2; next < at + length; next++) if ((bytes[next] & 0xc0) !== 0x80) return 0;
+  return length;
+}
+
+/**
+ * json's lines of a body: the text, and for a line that is not UTF-8 its
+ * exact bytes in base64 (the text then has U+FFFD for each bad sequence).
+ */
+function jsonLines(body: Buffer): Array<{ text: string; base64?: string }> {
+  if (isUtf8(body)) return splitLines(body).map((text) => ({ text }));
+  const lines: Array<{ text: string; base64?: string }> = [];
+  for (let start = 0; start < body.length;) {
+    const lf = body.indexOf(0x0a, start);
+    const end = lf < 0 ? body.length : lf;
+    const line = body.subarray(start, end);
+    lines.push(isUtf8(line) ? { text: line.toString('utf8') } : { text: line.toString('utf8'), base64: line.toString('base64') });
+    start = end + 1;
+  }
   return lines;
 }
 
@@ -100,7 +159,6 @@ export function renderText(format: Format, event: TextEvent, time: Date): string
     if (event.private || event.to !== undefined || event.earlier) return '';
     return event.kind === 'msg' ? event.body : `* ${event.nick} ${event.body.toString('utf8')}`;
   }
-  const lines = splitLines(event.body);
   if (format === 'json') {
     const type = event.kind === 'msg' ? 'message' : 'action';
     const iso = time.toISOString();
@@ -110,10 +168,17 @@ export function renderText(format: Format, event: TextEvent, time: Date): string
       ...(event.to !== undefined && { to: event.to, private: true }),
       ...(event.earlier && { earlier: true }),
     };
-    return lines.map((text) => `${JSON.stringify({ type, nick: event.nick, text, time: iso, ...room })}\n`).join('');
+    return jsonLines(event.body)
+      .map(
+        ({ text, base64 }) =>
+          `${JSON.stringify({ type, nick: event.nick, text, ...(base64 !== undefined && { base64 }), time: iso, ...room })}\n`,
+      )
+      .join('');
   }
   const prefix = `[${clock(time)}] ${speaker(event)}`;
-  return lines.map((text) => `${prefix}${shownLine(text)}\n`).join('');
+  return splitLines(event.body)
+    .map((text) => `${prefix}${shownLine(text)}\n`)
+    .join('');
 }
 
 /**

@@ -1,5 +1,6 @@
 // Chat over in-memory streams: a keyboard (stdin that is not a terminal, so
 // readline reads plain lines) and a peer Session on the other end of a duplex pair.
+import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -271,5 +272,84 @@ describe('piped input', () => {
     const outcome = await ran;
     expect(outcome).toEqual({ signal: 'SIGTERM' });
     expect(exitCode(outcome)).toBe(143);
+  });
+});
+
+describe('plain peers: bytes, not only text', () => {
+  /** stdout as bytes (a Screen decodes UTF-8, which would hide what was written). */
+  function byteSink(): { stdout: PassThrough; written: () => Buffer } {
+    const stdout = new PassThrough();
+    const chunks: Buffer[] = [];
+    stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    return { stdout, written: () => Buffer.concat(chunks) };
+  }
+
+  it('connect --raw sends piped bytes as they are and writes the peer’s as they are: NUL, not UTF-8, past --max-line, no final newline', async () => {
+    const stdin = new PassThrough();
+    const { stdout, written } = byteSink();
+    const stderr = new Screen();
+    const chat = new Chat(
+      { stdin, stdout, stderr, cwd: process.cwd(), signal: new AbortController().signal },
+      { role: 'connect', nick: 'alice', plain: true, maxLine: 16, format: 'plain', interactive: false, commands: false, waitMs: 2000 },
+    );
+    cleanups.push(() => chat.close());
+    const [ours, theirs] = quietPair();
+    const got: Buffer[] = [];
+    theirs.on('data', (chunk: Buffer) => got.push(chunk));
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 6000 });
+    const input = Buffer.concat([Buffer.from([0, 0xff, 0xfe, 0x0a]), randomBytes(100_000), Buffer.from('\x00the end, no newline')]);
+    const answer = Buffer.concat([randomBytes(50_000), Buffer.from('caf\xe9, no newline', 'latin1')]);
+    theirs.write(answer);
+    stdin.end(input);
+    await once(theirs, 'end'); // our half-close, at the end of our input
+    theirs.end();
+    expect(await ran).toEqual({ failed: false });
+    expect(Buffer.concat(got).equals(input)).toBe(true);
+    expect(written().equals(answer)).toBe(true);
+    expect(stderr.text).not.toMatch(/not UTF-8|longer than/);
+  });
+
+  it('connect --raw counts the input it could not send in bytes, not lines', async () => {
+    const stdin = new PassThrough();
+    const stderr = new Screen();
+    const chat = new Chat(
+      { stdin, stdout: byteSink().stdout, stderr, cwd: process.cwd(), signal: new AbortController().signal },
+      {
+        role: 'connect',
+        nick: 'alice',
+        plain: true,
+        maxLine: DEFAULT_MAX_LINE,
+        format: 'plain',
+        interactive: false,
+        commands: false,
+        waitMs: 2000,
+      },
+    );
+    cleanups.push(() => chat.close());
+    const [ours, theirs] = quietPair();
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 6000 });
+    stdin.write('sent\n');
+    await once(theirs, 'data');
+    theirs.destroy(); // the peer vanishes
+    await stderr.waitFor(/left without saying goodbye/);
+    stdin.end('abc\ndefgh');
+    expect(await ran).toEqual({ failed: true });
+    expect(stderr.text).toMatch(/^lanchat: 9 bytes of input not sent: /m);
+  });
+
+  it.each([
+    ['pretty', /^\[\d\d:\d\d\] 127\.0\.0\.1:40000: caf\\xe9$/m],
+    ['json', /^\{"type":"message","nick":"127\.0\.0\.1:40000","text":"caf\ufffd","base64":"Y2Fm6Q==",/m],
+  ] as const)('a listener shows a Latin-1 netcat peer’s line in %s, and goes on', async (format, shown) => {
+    const { chat, stdin, stdout, stderr } = pipedChat({ role: 'listen', nick: 'bob', format });
+    stdin.end(); // a pure receiver
+    const [ours, theirs] = quietPair();
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 40000 }, { plain: true });
+    theirs.write(Buffer.from('caf\xe9\n', 'latin1'));
+    await stdout.waitFor(shown);
+    theirs.end('still here\n');
+    await stdout.waitFor(/still here/);
+    expect(await ran).toEqual({ failed: false });
+    expect(stderr.text).not.toMatch(/dropped|UTF-8/);
   });
 });

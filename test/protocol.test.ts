@@ -243,6 +243,31 @@ describe('LineSplitter', () => {
     expect(() => new LineSplitter(3).push(Buffer.from('abcd\n'))).toThrow(expect.objectContaining({ code: 'ERR_LINE_TOO_LONG' }));
     expect(() => new LineSplitter(3).push(Buffer.from([0xff, 0x0a]))).toThrow(expect.objectContaining({ code: 'ERR_NOT_UTF8' }));
   });
+
+  it("'bytes' (a plain peer's lines) takes bytes that are not UTF-8, and still keeps the line limit", () => {
+    const splitter = new LineSplitter(5, 'bytes');
+    expect(splitter.push(Buffer.from('caf\xe9\n\x00\xff', 'latin1'))).toEqual({ parts: [Buffer.from('caf\xe9\n', 'latin1')], lines: 1 });
+    expect(splitter.end()).toEqual(Buffer.from('\x00\xff\n', 'latin1'));
+    expect(() => new LineSplitter(5, 'bytes').push(Buffer.from('ok\n\xe9\xe9\xe9\xe9\xe9\xe9\n', 'latin1'))).toThrow(
+      expect.objectContaining({ code: 'ERR_LINE_TOO_LONG', before: { parts: [Buffer.from('ok\n')], lines: 1 } }),
+    );
+    expect(() => new LineSplitter(5, 'bytes').push(Buffer.alloc(6))).toThrow(expect.objectContaining({ code: 'ERR_LINE_TOO_LONG' }));
+  });
+
+  it("'raw' (connect --raw) refuses nothing: a line unfinished after the limit is handed on as it is, the end with nothing added", () => {
+    const splitter = new LineSplitter(4, 'raw');
+    expect(splitter.push(Buffer.from('\xff\n12', 'latin1'))).toEqual({ parts: [Buffer.from('\xff\n', 'latin1')], lines: 1 });
+    // '12' + '345' passes the limit of 4 while unfinished: it goes on, and nothing is held.
+    expect(splitter.push(Buffer.from('345'))).toEqual({ parts: [Buffer.from('12345')], lines: 0 });
+    expect(splitter.holding).toBe(false);
+    expect(splitter.push(Buffer.from('6\n\x00a'))).toEqual({ parts: [Buffer.from('6\n')], lines: 1 });
+    expect(splitter.push(Buffer.from('\n0123456789\nab'))).toEqual({
+      parts: [Buffer.from('\x00a\n'), Buffer.from('0123456789\n')],
+      lines: 2,
+    });
+    expect(splitter.end()).toEqual(Buffer.from('ab'));
+    expect(splitter.end()).toBeNull();
+  });
 });
 
 describe('checkLines', () => {

@@ -693,6 +693,22 @@ describe('Room: plain members', () => {
     expect(bob.frames).toContainEqual({ type: 'left', nick: 'zed', why: 'quit' });
   });
 
+  it('says a Latin-1 line (bytes that are not UTF-8) with them escaped, to all, and stays', async () => {
+    const host = hostRoom();
+    const bob = await lanchatMember(host, 'bob');
+    const plain = await plainMember(host);
+    const other = await plainMember(host);
+    plain.end.write(Buffer.from('caf\xe9 cr\xe8me\n', 'latin1'));
+    await until(bob.changes, () => bob.seen.length === 1);
+    expect(bob.seen).toEqual(['guest1: caf\\xe9 cr\\xe8me']);
+    await until(other.changes, () => other.text().includes('guest1: caf'));
+    expect(other.text()).toContain('guest1: caf\\xe9 cr\\xe8me\n');
+    expect(host.seen).toEqual(['guest1: caf\\xe9 cr\\xe8me']);
+    plain.end.write('and more\n');
+    await until(bob.changes, () => bob.seen.length === 2);
+    expect(host.events).not.toContainEqual(expect.stringMatching(/^left guest1/));
+  });
+
   it('can /names and /msg (privately, to a member or nobody)', async () => {
     const host = hostRoom();
     const bob = await lanchatMember(host, 'bob');

@@ -303,6 +303,39 @@ describe('Session with a plain (netcat) peer', () => {
     expect((await bob.session.done).error?.code).toBe('ERR_LINE_TOO_LONG');
   });
 
+  it('takes a plain peer’s bytes that are not UTF-8 (a Latin-1 terminal) as they are, and drops nobody for them', async () => {
+    const [a, b] = quietPair();
+    const bob = side(b, { role: 'listen', nick: 'bob', plain: true, plainNick: '10.0.0.9:1234' });
+    a.write(Buffer.from('caf\xe9\n\x00\xff\xfe\n', 'latin1'));
+    a.end(Buffer.from('na\xefve', 'latin1'));
+    expect(await bob.session.done).toMatchObject({ reason: 'peer-left' });
+    expect(Buffer.concat(bob.received.map((text) => text.body))).toEqual(Buffer.from('caf\xe9\n\x00\xff\xfe\nna\xefve\n', 'latin1'));
+    expect(bob.session.stats.linesReceived).toBe(3);
+  });
+
+  it("raw 'bytes' (connect --raw to a pipe) hands on every chunk as it came: any bytes, no line limit, nothing added", async () => {
+    const [a, b] = quietPair();
+    const alice = side(a, { role: 'connect', nick: 'alice', plain: true, raw: 'bytes', maxLine: 100 });
+    await once(alice.session, 'open');
+    const chunks = [Buffer.from([0, 0xff, 0x0a, 0xfe]), Buffer.alloc(5000, 0xe9), Buffer.from('\x00no newline at the end')];
+    for (const chunk of chunks) b.write(chunk);
+    b.end();
+    expect(await alice.session.done).toMatchObject({ reason: 'peer-left' });
+    expect(Buffer.concat(alice.received.map((text) => text.body))).toEqual(Buffer.concat(chunks));
+    expect(alice.session.stats.linesReceived).toBe(1);
+  });
+
+  it("raw 'lines' (connect --raw shown by lines) hands on a line unfinished after the limit as it is, and the end with nothing added", async () => {
+    const [a, b] = quietPair();
+    const alice = side(a, { role: 'connect', nick: 'alice', plain: true, raw: 'lines', maxLine: 100 });
+    await once(alice.session, 'open');
+    b.write('whole \xe9\n', 'latin1');
+    b.write(Buffer.alloc(150, 0x78));
+    b.end(Buffer.from('\nlast, unfinished'));
+    expect(await alice.session.done).toMatchObject({ reason: 'peer-left' });
+    expect(alice.received.map((text) => text.body.toString('latin1'))).toEqual(['whole \xe9\n', 'x'.repeat(150), '\n', 'last, unfinished']);
+  });
+
   it('a raw connector sends plain lines and half-closes when finished', async () => {
     const [a, b] = quietPair();
     const alice = side(a, { role: 'connect', nick: 'alice', plain: true });

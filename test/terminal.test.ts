@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { compactTimestamp, describeStatus, inert, renderStatusJson, renderText, timestamp, type StatusEvent } from '../src/terminal.js';
+import {
+  compactTimestamp,
+  decodeEscaped,
+  describeStatus,
+  inert,
+  renderStatusJson,
+  renderText,
+  timestamp,
+  type StatusEvent,
+} from '../src/terminal.js';
 
 describe('inert', () => {
   it.each([
@@ -41,6 +50,58 @@ describe('renderText', () => {
       { type: 'message', nick: 'bob', text: 'hi\r', time: time.toISOString() },
       { type: 'message', nick: 'bob', text: '\x1b[2Jthere', time: time.toISOString() },
     ]);
+  });
+});
+
+describe('decodeEscaped', () => {
+  // Each byte that is not part of well-formed UTF-8 (Unicode's table 3-7) becomes \xNN; the rest is text.
+  it.each([
+    ['UTF-8 as it is', [...Buffer.from('héllo ✓ 😀')], 'héllo ✓ 😀'],
+    ['Latin-1 café', [0x63, 0x61, 0x66, 0xe9], 'caf\\xe9'],
+    ['a NUL stays a character (inert escapes it)', [0x61, 0x00], 'a\x00'],
+    ['a lone continuation byte', [0x80, 0x41], '\\x80A'],
+    ['an overlong form', [0xc0, 0xaf], '\\xc0\\xaf'],
+    ['an overlong three-byte form', [0xe0, 0x80, 0xaf], '\\xe0\\x80\\xaf'],
+    ['a surrogate', [0xed, 0xa0, 0x80], '\\xed\\xa0\\x80'],
+    ['past U+10FFFF', [0xf4, 0x90, 0x80, 0x80], '\\xf4\\x90\\x80\\x80'],
+    ['a sequence cut short, then text', [0xe2, 0x9c, 0x41], '\\xe2\\x9cA'],
+    ['a sequence cut short at the end', [0x41, 0xf0, 0x9f, 0x98], 'A\\xf0\\x9f\\x98'],
+    ['good beside bad', [0xe2, 0x9c, 0x93, 0xff, 0xc3, 0xa9], '✓\\xffé'],
+  ])('%s', (_name, bytes, text) => {
+    expect(decodeEscaped(Buffer.from(bytes))).toBe(text);
+  });
+});
+
+describe('renderText of bytes that are not UTF-8 (a plain peer)', () => {
+  const time = new Date(2026, 10, 24, 9, 5, 7);
+  const body = Buffer.from('caf\xe9\nok\n\x1b\xff\n', 'latin1');
+
+  it('pretty shows them escaped, readable and inert (plain writes the exact bytes)', () => {
+    expect(renderText('pretty', { kind: 'msg', nick: '10.0.0.9:4000', body }, time)).toBe(
+      '[09:05] 10.0.0.9:4000: caf\\xe9\n[09:05] 10.0.0.9:4000: ok\n[09:05] 10.0.0.9:4000: \\x1b\\xff\n',
+    );
+    expect(renderText('plain', { kind: 'msg', nick: 'peer', body }, time)).toEqual(body);
+  });
+
+  it('json gives the text (U+FFFD for what is not UTF-8) and, for such a line, its exact bytes in base64', () => {
+    const out = renderText('json', { kind: 'msg', nick: 'peer', body }, time) as string;
+    const events = out
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { text: string; base64?: string });
+    expect(events.map(({ text, base64 }) => ({ text, base64 }))).toEqual([
+      { text: 'caf\ufffd', base64: 'Y2Fm6Q==' },
+      { text: 'ok', base64: undefined },
+      { text: '\x1b\ufffd', base64: Buffer.from([0x1b, 0xff]).toString('base64') },
+    ]);
+  });
+
+  it('an unfinished last line (connect --raw) is shown as a line in pretty and json, and left as it is in plain', () => {
+    const unfinished = Buffer.from('one\ntwo \xe9', 'latin1');
+    expect(renderText('pretty', { kind: 'msg', nick: 'p', body: unfinished }, time)).toBe('[09:05] p: one\n[09:05] p: two \\xe9\n');
+    expect(renderText('plain', { kind: 'msg', nick: 'p', body: unfinished }, time)).toEqual(unfinished);
+    const json = (renderText('json', { kind: 'msg', nick: 'p', body: Buffer.from('one\ntwo') }, time) as string).trimEnd().split('\n');
+    expect(json.map((line) => (JSON.parse(line) as { text: string }).text)).toEqual(['one', 'two']);
   });
 });
 
