@@ -530,12 +530,18 @@ export class Chat {
       peerId: () => session.key?.fingerprint ?? `${session.peerNick ?? ''}@${session.address}`,
       peerNick: () => session.peerNick ?? 'the peer',
       notice: (text) => this.#notice(text),
-      ...(this.#io.stderr.isTTY && { progress: (text: string | null) => this.#console.status(text) }),
+      ...(this.#io.stderr.isTTY && { progress: (line) => this.#console.status(line) }),
     });
     this.#files = files;
     if (!sendFiles) return;
     if (!session.canSendFiles) {
-      this.#notice(`lanchat: ${inert(session.peerNick ?? 'the peer')} takes no files (its lanchat is older: update it)`);
+      const peer = inert(session.peerNick ?? 'the peer');
+      // A room's host is no older lanchat: rooms take no files yet.
+      this.#notice(
+        session.room === null
+          ? `lanchat: ${peer} takes no files (its lanchat is older: update it)`
+          : `lanchat: ${peer} hosts a room ("${inert(session.room)}"), and rooms take no files yet: send to someone listening on their own`,
+      );
       this.#override ??= { failed: true };
       return session.finish();
     }
@@ -661,7 +667,7 @@ export class Chat {
         this.#sendFiles(session, input.paths);
         break;
       case 'accept':
-        this.#withFiles((files) => files.accept(input.dir));
+        this.#withFiles((files) => this.#track(files.accept(input.dir === null ? null : this.#expandHome(input.dir))));
         break;
       case 'decline':
         this.#withFiles((files) => files.decline());
@@ -713,8 +719,13 @@ export class Chat {
     this.#withFiles((files) => {
       if (!(session instanceof Direct) || !session.canSendFiles)
         return this.#notice(`lanchat: ${inert(session.peerNick ?? 'the peer')} takes no files (its lanchat is older, or it is netcat)`);
-      this.#track(files.send(paths).then(() => undefined));
+      this.#track(files.send(paths.map((path) => this.#expandHome(path))).then(() => undefined));
     });
+  }
+
+  /** `~/…` in a path typed in a slash command, as a shell would expand it. */
+  #expandHome(path: string): string {
+    return expandHome(path, this.#io.home ?? homedir());
   }
 
   #withFiles(use: (files: Files) => void): void {
@@ -806,10 +817,7 @@ export class Chat {
 
   #save(session: Conversation, file: string | null): void {
     const peer = (session.peerNick ?? 'peer').replace(/[^\p{L}\p{N}._-]/gu, '_');
-    const path = resolve(
-      this.#io.cwd,
-      file === null ? `lanchat-${peer}-${compactTimestamp(new Date())}.txt` : expandHome(file, this.#io.home ?? homedir()),
-    );
+    const path = resolve(this.#io.cwd, file === null ? `lanchat-${peer}-${compactTimestamp(new Date())}.txt` : this.#expandHome(file));
     try {
       const { lines, complete } = this.#transcript.save(path);
       const incomplete = complete ? '' : '; the conversation is incomplete: what came after could not be kept';

@@ -8,6 +8,7 @@ import { EventEmitter, once } from 'node:events';
 import * as readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { LineSplitter, countLineFeeds, type Lines } from './protocol.js';
+import { cutToWidth } from './terminal.js';
 
 /**
  * readline's own record of the cursor's row within prompt + draft, counted from
@@ -152,6 +153,9 @@ type PastingLine = readline.Interface & { inPaste?: boolean };
 /** What Tab completes: the line up to the cursor in, the candidates and the part of the line they replace out. */
 export type Completer = (line: string) => [string[], string];
 
+/** A status line as it fits in `columns` columns (it is cut to them if it does not). */
+export type StatusLine = (columns: number) => string;
+
 /** Tab at the keyboard completes; a Tab inside a paste goes in as text (the one candidate readline inserts). */
 function completeTypedKey(rl: readline.Interface, line: string, complete: Completer): [string[], string] {
   return (rl as PastingLine).inPaste ? [[`${line}\t`], line] : complete(line);
@@ -229,8 +233,8 @@ export class Console extends EventEmitter {
   #broken = false;
   /** The typed line being handled, as readline echoed it (see replaceTypedLine). */
   #echoed: string | null = null;
-  /** The status line (a transfer's progress), drawn above the prompt or on stderr's last row; null: none. */
-  #status: string | null = null;
+  /** The status line (a transfer's progress) for a width, drawn above the prompt or on stderr's last row; null: none. */
+  #status: StatusLine | null = null;
 
   /** `interactive`: stdin is a terminal, read with a prompt. */
   constructor(io: ConsoleIO, { interactive }: { interactive: boolean }) {
@@ -310,13 +314,14 @@ export class Console extends EventEmitter {
   /**
    * Shows `text` as the status line (null: removes it): one row, redrawn in
    * place, above the prompt when there is one. Only at a terminal: elsewhere
-   * it is never drawn.
+   * it is never drawn. A function is asked for the line at each draw, with the
+   * columns it may take (the terminal's width may change).
    */
-  status(text: string | null): void {
+  status(text: string | StatusLine | null): void {
     const rl = this.#rl && this.#rl.terminal ? this.#rl : null;
     if (!rl && !this.#io.stderr.isTTY) return;
     this.#clearBottom(rl);
-    this.#status = text;
+    this.#status = typeof text === 'string' ? () => text : text;
     this.#redrawBottom(rl);
   }
 
@@ -336,8 +341,9 @@ export class Console extends EventEmitter {
   #redrawBottom(rl: readline.Interface | null): void {
     const output = (rl ? promptOutput(rl) : this.#io.stderr) as SizedWritable;
     if (this.#status !== null) {
+      // One row, whatever the characters' widths: a row that wrapped would be left behind by the next redraw.
       const width = Math.max(10, (output.columns ?? 80) - 1);
-      const line = this.#status.length > width ? this.#status.slice(0, width - 1) + '…' : this.#status;
+      const line = cutToWidth(this.#status(width), width);
       output.write(rl ? `${line}\n` : line);
     }
     if (rl) redrawDraft(rl);

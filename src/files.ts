@@ -9,7 +9,9 @@ import { realpath, stat } from 'node:fs/promises';
 import { basename, relative, resolve } from 'node:path';
 import type { LanchatError } from './errors.js';
 import { Inbox } from './inbox.js';
-import { inert } from './terminal.js';
+import stringWidth from 'string-width';
+import type { StatusLine } from './console.js';
+import { cutToWidth, inert } from './terminal.js';
 import {
   CHUNK_BYTES,
   type FileLane,
@@ -34,17 +36,23 @@ export interface FilesOptions {
   /** A line for the person. */
   notice: (text: string) => void;
   /** The progress line (null: none); only called when progress is shown (at a terminal). */
-  progress?: (text: string | null) => void;
+  progress?: (line: StatusLine | null) => void;
 }
 
 /** How often the progress line is redrawn at most. */
 const PROGRESS_EVERY_MS = 200;
+/** The progress bar's width at most, and the least worth drawing (else it is left out). */
+const BAR_WIDTH = 20;
+const MIN_BAR_WIDTH = 8;
+/** Columns of a file's name kept at least in a narrow progress line, and kept before a bar is drawn. */
+const MIN_NAME_WIDTH = 8;
+const NAME_BEFORE_BAR = 24;
 /** Read from disk this much at a time: several chunks go to the socket per read. */
 const READ_BYTES = 4 * CHUNK_BYTES;
 
 /** `2.3 MB`, as file managers count (powers of 1000). */
 export function formatBytes(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
+  if (Math.round(bytes) < 1000) return `${Math.round(bytes)} B`; // a rate is a fraction
   const units = ['kB', 'MB', 'GB', 'TB'];
   let value = bytes / 1000;
   let unit = 0;
@@ -57,6 +65,7 @@ export function formatBytes(bytes: number): string {
 
 function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
+  if (seconds < 9.95) return `${seconds.toFixed(1)} s`; // a small file takes "0.3 s", not "0 s"
   const s = Math.round(seconds);
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
@@ -111,6 +120,8 @@ export class Files {
   #failed = false;
   /** The directory each accepted file goes to. */
   #where = new Map<Transfer, string>();
+  /** The partial files being written (directory and key): two offers of one file must not write the same one. */
+  #writing = new Set<string>();
   #lastDrawn = 0;
   #drawTimer: NodeJS.Timeout | null = null;
 
@@ -157,19 +168,30 @@ export class Files {
     return offered;
   }
 
-  /** /accept [DIR]: every offer waiting goes to DIR (default: the current directory). */
-  accept(dir: string | null): void {
-    const offers = this.#offered.splice(0);
-    if (offers.length === 0) return this.#options.notice('lanchat: no file is offered (nothing to accept)');
+  /**
+   * /accept [DIR]: every offer waiting goes to DIR (default: the current
+   * directory). A DIR that cannot take files is said, and the offers wait on
+   * (a typo does not cost the sender its transfer).
+   */
+  async accept(dir: string | null): Promise<void> {
+    if (this.#offered.length === 0) return this.#options.notice('lanchat: no file is offered (nothing to accept)');
     const into = resolve(this.#options.cwd, dir ?? '.');
-    for (const transfer of offers) void this.#take(transfer, into);
+    try {
+      await new Inbox(into).open();
+    } catch (error) {
+      return this.#options.notice(`lanchat: ${(error as LanchatError).message}: the offer waits (/accept DIR or /decline)`);
+    }
+    for (const transfer of this.#offered.splice(0)) void this.#take(transfer, into);
   }
 
-  /** /decline: every offer waiting is refused. */
+  /** /decline: every offer waiting is refused (no reason given: the person said no). */
   decline(): void {
     const offers = this.#offered.splice(0);
     if (offers.length === 0) return this.#options.notice('lanchat: no file is offered (nothing to decline)');
-    for (const transfer of offers) transfer.decline(`${this.#options.peerNick()} declined it`);
+    for (const transfer of offers) {
+      transfer.decline('');
+      this.#options.notice(`declined ${inert(transfer.name)} (${formatBytes(transfer.size)})`);
+    }
   }
 
   /** /cancel: stops every transfer going, both ways (what arrived stays, for a resume). */
@@ -212,6 +234,13 @@ export class Files {
       .update(`${this.#options.peerId()}\0${transfer.key}\0${transfer.name}\0${transfer.size}`)
       .digest('hex')
       .slice(0, 32);
+    const partial = `${dir}\0${key}`;
+    if (this.#writing.has(partial)) {
+      this.#options.notice(`lanchat: refused ${inert(transfer.name)}: the same file is on its way already`);
+      return transfer.decline('the same file is on its way already');
+    }
+    this.#writing.add(partial);
+    void transfer.done.then(() => this.#writing.delete(partial));
     try {
       await inbox.open();
       const reservation = await inbox.reserve(
@@ -251,7 +280,7 @@ export class Files {
     if (transfer.direction === 'out') {
       if (end.state === 'done')
         this.#options.notice(`${peer} received ${name} (${size}, sha256 verified) in ${formatSeconds(seconds)}${rate}`);
-      else if (end.state === 'declined') this.#options.notice(`lanchat: ${peer} declined ${name}: ${why}`);
+      else if (end.state === 'declined') this.#options.notice(`lanchat: ${peer} declined ${name}${why && `: ${why}`}`);
       else this.#options.notice(`lanchat: ${name} was not delivered: ${why}`);
     } else if (end.state === 'done') {
       const as = end.savedAs !== undefined && end.savedAs !== transfer.name ? ` as ${inert(end.savedAs)}` : '';
@@ -285,23 +314,37 @@ export class Files {
     this.#options.progress?.(null);
   }
 
-  /** `report.pdf  42% [========>           ] 1.0/2.3 MB  95 MB/s  0:12 left`, for the first active transfer. */
-  #progressLine(): string | null {
+  /**
+   * `↓ report.pdf  42% [========>           ] 1.0 MB/2.3 MB  95 MB/s  0:12 left`,
+   * for the first active transfer, as it fits a width: the figures (whole from
+   * about 50 columns), the bar when there is room, the name cut if need be.
+   */
+  #progressLine(): StatusLine | null {
     const active = this.lane.pending.filter((transfer) => transfer.state === 'active');
     const transfer = active[0];
     if (!transfer || transfer.startedAt === null) return null;
     const fraction = transfer.size === 0 ? 1 : transfer.bytes / transfer.size;
-    const width = 20;
-    const filled = Math.min(width, Math.floor(fraction * width));
-    const bar = '='.repeat(filled) + (filled < width ? '>' : '') + ' '.repeat(Math.max(0, width - filled - 1));
     const seconds = (Date.now() - transfer.startedAt) / 1000;
     const rate = seconds > 0 ? (transfer.bytes - transfer.startedFrom) / seconds : 0;
     const left = rate > 0 ? formatSeconds((transfer.size - transfer.bytes) / rate) : '?';
     const arrow = transfer.direction === 'out' ? '↑' : '↓';
     const more = active.length > 1 ? ` (+${active.length - 1})` : '';
-    return (
-      `${arrow} ${inert(transfer.name)}  ${Math.floor(fraction * 100)}% [${bar}] ` +
-      `${formatBytes(transfer.bytes)}/${formatBytes(transfer.size)}  ${formatBytes(rate)}/s  ${left} left${more}`
-    );
+    const percent = `${Math.floor(fraction * 100)}%`;
+    const figures = ` ${formatBytes(transfer.bytes)}/${formatBytes(transfer.size)}  ${formatBytes(rate)}/s  ${left} left${more}`;
+    const name = inert(transfer.name);
+    return (columns) => {
+      // What the name and the bar share: the name first up to a point, then the bar, then the rest of the name.
+      const spare = columns - stringWidth(`${arrow}   ${percent}${figures}`);
+      const nameFirst = Math.min(stringWidth(name), Math.max(MIN_NAME_WIDTH, Math.min(NAME_BEFORE_BAR, spare)));
+      const width = Math.min(BAR_WIDTH, spare - nameFirst - 3); // " [" and "]"
+      let bar = '';
+      if (width >= MIN_BAR_WIDTH) {
+        const filled = Math.min(width, Math.floor(fraction * width));
+        bar = ` [${'='.repeat(filled) + (filled < width ? '>' : '') + ' '.repeat(Math.max(0, width - filled - 1))}]`;
+      }
+      const shown = cutToWidth(name, Math.max(MIN_NAME_WIDTH, spare - stringWidth(bar)));
+      // In a very narrow window the figures are cut too: one row, whatever happens.
+      return cutToWidth(`${arrow} ${shown}  ${percent}${bar}${figures}`, columns);
+    };
   }
 }

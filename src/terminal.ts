@@ -1,6 +1,7 @@
 // How events look on the way out: one renderer per --format, and the function
 // that makes peer-controlled text inert before it reaches a terminal.
 import { isUtf8 } from 'node:buffer';
+import stringWidth from 'string-width';
 
 export type Format = 'pretty' | 'plain' | 'json';
 export const FORMATS: readonly Format[] = ['pretty', 'plain', 'json'];
@@ -200,6 +201,25 @@ export function speaker(event: Pick<TextEvent, 'kind' | 'nick' | 'private' | 'to
 /** A line as people read it: made inert, and a CR before the LF is its ending, not text. */
 export function shownLine(text: string): string {
   return inert(text.endsWith('\r') ? text.slice(0, -1) : text);
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * `text` cut to `columns` columns of a terminal (wide characters count two),
+ * between characters as people see them, with `…` where it was cut.
+ */
+export function cutToWidth(text: string, columns: number): string {
+  if (stringWidth(text) <= columns) return text;
+  let kept = '';
+  let width = 0;
+  for (const { segment } of graphemes.segment(text)) {
+    const next = stringWidth(segment);
+    if (width + next > columns - 1) break;
+    kept += segment;
+    width += next;
+  }
+  return `${kept}…`;
 }
 
 /** The stderr line for a status event; peer data in it is always made inert. */
