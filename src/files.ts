@@ -65,7 +65,9 @@ export function formatBytes(bytes: number): string {
 
 function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
-  if (seconds < 9.95) return `${seconds.toFixed(1)} s`; // a small file takes "0.3 s", not "0 s"
+  // A small file takes "0.3 s", not "0 s".
+  if (seconds < 0.05) return '<0.1 s';
+  if (seconds < 9.95) return `${seconds.toFixed(1)} s`;
   const s = Math.round(seconds);
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
