@@ -3,11 +3,11 @@
 // into a directory that is not there, /decline, the same file offered twice)
 // over a lane played by the test.
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import stringWidth from 'string-width';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { StatusLine } from '../src/console.js';
 import { Files, formatBytes } from '../src/files.js';
 import { parseSize } from '../src/options.js';
@@ -93,6 +93,18 @@ describe('cutToWidth', () => {
   });
 });
 
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temporary directory, removed after the test. */
+function tempDir(label: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `lanchat-files-${label}-`));
+  dirs.push(dir);
+  return dir;
+}
+
 /** A transfer as Files reads it, with what Files answered: moved by hand, and read by the test. */
 interface FakeTransfer {
   name: string;
@@ -148,7 +160,7 @@ function files(lane: FileLane, extra: Partial<ConstructorParameters<typeof Files
   let draw!: (line: StatusLine | null) => void;
   const drawn = new Promise<StatusLine | null>((resolve) => (draw = resolve));
   const made = new Files(lane, {
-    cwd: mkdtempSync(join(tmpdir(), 'lanchat-files-unit-')),
+    cwd: tempDir('unit'),
     canAsk: true,
     peerId: () => 'peer-key',
     peerNick: () => 'alice',
@@ -207,7 +219,7 @@ describe('answering offers', () => {
   });
 
   it('the same file offered twice while the first is on its way: the second is refused, never written to the same partial', async () => {
-    const inbox = mkdtempSync(join(tmpdir(), 'lanchat-files-inbox-'));
+    const inbox = tempDir('inbox');
     const first = fakeTransfer({ name: 'twice.bin', size: 10 });
     const second = fakeTransfer({ name: 'twice.bin', size: 10, id: 2 });
     const lane = fakeLane([first, second]);
