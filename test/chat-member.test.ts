@@ -154,7 +154,8 @@ describe('a member at the keyboard', () => {
     member.type('/kick dv');
     await member.stderr.waitFor(/^only the room's host can kick$/m);
     member.type('/help');
-    await member.stderr.waitFor(/^ {2}\/msg NICK TEXT {2}say TEXT to NICK alone$/m);
+    await member.stderr.waitFor(/^ {2}\/msg NICK TEXT {6}say TEXT to NICK alone$/m);
+    expect(member.stderr.text).toMatch(/^ {2}\/send NICK PATH\.\.\. {2}offer files to NICK alone/m);
     expect(member.stderr.text).not.toMatch(/^ {2}\/kick/m);
 
     member.type('/msg carol are you there?');
