@@ -159,6 +159,12 @@ describe('a member and files', () => {
     expect(await host.next((frame) => frame.type === 'received')).toEqual({ type: 'received', file: 7 });
     await member.stderr.waitFor(/^received report\.pdf \(26 B, sha256 verified\) in \.\/in$/m);
     expect(readFileSync(join(member.cwd, 'in', 'report.pdf'))).toEqual(data);
+
+    // A decline says who declined: the member, not the host that passed the offer on.
+    host.tell({ type: 'offer', file: 8, from: 'carol', name: 'more.pdf', bytes: 5, key: '0123456789abcdef' });
+    await member.stderr.waitFor(/^carol offers more\.pdf \(5 B\)/m);
+    member.type('/decline');
+    expect(await host.next((frame) => frame.type === 'decline')).toEqual({ type: 'decline', file: 8, why: 'bob declined it' });
   });
 
   it('a host that relays no files (its hello lacks `file`) is said so at /send', async () => {
