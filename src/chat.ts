@@ -235,7 +235,7 @@ export class Chat {
     session.on('you', (nick, note) => this.#takeNick(nick, note));
     session.on('open', () => {
       this.#notice(session.security());
-      if (session instanceof Direct) this.#openFiles(session);
+      this.#openFiles(session);
       // Only where /contact can be typed (a listener's peer, not a room's member, which is not a contact).
       if (session instanceof Direct && session.keyIsNew && session.place === 'direct' && this.#options.commands)
         this.#notice('not a contact yet: /contact NAME PORT keeps this peer (PORT: the port they listen on)');
@@ -518,8 +518,8 @@ export class Chat {
     this.#track(files.idle().then(() => session.finish(complete)));
   }
 
-  /** A lanchat peer in a 1:1 chat: files both ways (and lanchat send's own). */
-  #openFiles(session: Direct): void {
+  /** A lanchat peer, or a room: files both ways (and lanchat send's own). */
+  #openFiles(session: Conversation): void {
     if (!session.files) return;
     const { interactive, acceptFiles, maxFileSize, sendFiles } = this.#options;
     const files = new Files(session.files, {
@@ -527,7 +527,7 @@ export class Chat {
       canAsk: interactive || this.#options.commands,
       ...(acceptFiles !== undefined && { acceptInto: resolve(this.#io.cwd, acceptFiles) }),
       ...(maxFileSize !== undefined && { maxFileSize }),
-      peerId: () => session.key?.fingerprint ?? `${session.peerNick ?? ''}@${session.address}`,
+      peerId: (from) => session.fileSender(from),
       peerNick: () => session.peerNick ?? 'the peer',
       notice: (text) => this.#notice(text),
       ...(this.#io.stderr.isTTY && { progress: (line) => this.#console.status(line) }),
@@ -545,7 +545,9 @@ export class Chat {
       this.#override ??= { failed: true };
       return session.finish();
     }
-    this.#track(files.send(sendFiles).then(() => this.#finish(session)));
+    // Into a room, lanchat send sends to its host (listen --room --accept-files takes them).
+    const to = session.place === 'member' ? (session.peerNick ?? undefined) : undefined;
+    this.#track(files.send(sendFiles, to).then(() => this.#finish(session)));
   }
 
   #stopOnInputError(session: Conversation, error: LanchatError): void {
@@ -714,12 +716,26 @@ export class Chat {
     if (note !== null) this.#notice(note);
   }
 
-  /** /send PATH...: offered when the peer takes files. */
+  /** /send PATH... (in a room: /send NICK PATH...): offered when the peer takes files. */
   #sendFiles(session: Conversation, paths: string[]): void {
     this.#withFiles((files) => {
-      if (!(session instanceof Direct) || !session.canSendFiles)
+      if (!session.canSendFiles && session.place === 'member')
+        return this.#notice(`lanchat: ${inert(session.peerNick ?? 'the host')}'s room relays no files (its lanchat is older)`);
+      if (!session.canSendFiles)
         return this.#notice(`lanchat: ${inert(session.peerNick ?? 'the peer')} takes no files (its lanchat is older, or it is netcat)`);
-      this.#track(files.send(paths.map((path) => this.#expandHome(path))).then(() => undefined));
+      if (session.place === 'direct') return this.#track(files.send(paths.map((path) => this.#expandHome(path))).then(() => undefined));
+      const [nick, ...rest] = paths;
+      if (rest.length === 0) return this.#notice('usage: /send NICK PATH...');
+      const recipient = session.fileRecipient(nick);
+      if ('refused' in recipient) return this.#notice(recipient.refused);
+      this.#track(
+        files
+          .send(
+            rest.map((path) => this.#expandHome(path)),
+            recipient.to,
+          )
+          .then(() => undefined),
+      );
     });
   }
 

@@ -87,6 +87,14 @@ export interface Conversation extends EventEmitter<ConversationEvents> {
   /** /kick at a room's host. */
   kick?(nick: string, reason: string | null): void;
   conclude(end: SessionEnd): ConversationEnd;
+  /** Files both ways (null: a plain peer, or files are off). */
+  readonly files: FileLane | null;
+  /** The peer takes files: /send can offer them (in a room: the host relays them). */
+  readonly canSendFiles: boolean;
+  /** In a room: the member /send NICK offers to, as the room spells it, or the line to tell the person. */
+  fileRecipient(nick: string): { to: string } | { refused: string };
+  /** Who offers a file (in a room: the member `from`), for finding a partial file to resume. */
+  fileSender(from?: string): string;
 }
 
 /** Errors that mean the peer broke the rules, so we hung up on it. */
@@ -204,6 +212,19 @@ export class Direct extends EventEmitter<ConversationEvents> implements Conversa
   /** The peer takes files (its hello said so): /send can offer them. */
   get canSendFiles(): boolean {
     return this.#session instanceof LanchatSession && this.#session.canSendFiles;
+  }
+
+  fileRecipient(nick: string): { to: string } | { refused: string } {
+    const to = this.room === null ? null : this.#member(nick);
+    if (to === this.#me) return { refused: 'that is you' };
+    if (to === null) return { refused: `nobody called ${inert(nick)} is in the room (/names lists who is)` };
+    return { to };
+  }
+
+  /** The peer's key (else its nick and address); in a room the host's, with the member's nick: the host vouches for who offers. */
+  fileSender(from?: string): string {
+    const peer = this.#key?.fingerprint ?? `${this.peerNick ?? ''}@${this.address}`;
+    return from === undefined ? peer : `${peer} ${from}`;
   }
 
   finish(complete = true): void {
@@ -429,6 +450,9 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
   readonly done: Promise<SessionEnd>;
   readonly plain = false;
   readonly sendLimit: number;
+  /** The host's own files: offers to members, and theirs to the host (the room relays both). */
+  readonly files: FileLane;
+  readonly canSendFiles = true;
   #room: Room;
   #open = true;
   #resolve!: (end: SessionEnd) => void;
@@ -437,6 +461,7 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
     super();
     this.#room = room;
     this.sendLimit = maxLine;
+    this.files = new FileLane(room.hostFiles);
     this.done = new Promise((resolve) => (this.#resolve = resolve));
     room.on('joined', (member) =>
       this.emit('status', {
@@ -512,6 +537,20 @@ export class RoomHost extends EventEmitter<ConversationEvents> implements Conver
     const refused = this.#room.renameHost(nick);
     if (refused) this.emit('notice', `lanchat: ${inert(refused)}`);
     return refused === null;
+  }
+
+  fileRecipient(nick: string): { to: string } | { refused: string } {
+    const member = this.#room.member(nick);
+    if (member) return { to: member.nick };
+    if (nick.toLowerCase() === this.#room.hostNick.toLowerCase()) return { refused: 'that is you' };
+    return { refused: `nobody called ${inert(nick)} is in the room (/names lists who is)` };
+  }
+
+  /** The member's key as the host knows it (else its nick and address). */
+  fileSender(from?: string): string {
+    const member = from === undefined ? null : this.#room.member(from);
+    if (!member) return from ?? '';
+    return member.key?.fingerprint ?? `${member.nick}@${member.address}`;
   }
 
   kick(nick: string, reason: string | null): void {

@@ -30,8 +30,11 @@ export interface FilesOptions {
   /** Offers can be answered by hand (/accept, /decline); else they are declined unless acceptInto. */
   canAsk: boolean;
   maxFileSize?: number;
-  /** Who the peer is, for resuming: its key's fingerprint, else its nick and address. */
-  peerId: () => string;
+  /**
+   * Who offers a file, for resuming: the peer's key fingerprint, else its
+   * nick and address; in a room, with `from` (the member who offers it).
+   */
+  peerId: (from?: string) => string;
   peerNick: () => string;
   /** A line for the person. */
   notice: (text: string) => void;
@@ -150,8 +153,8 @@ export class Files {
     while (this.lane.pending.length > 0) await Promise.allSettled(this.lane.pending.map((transfer) => transfer.done));
   }
 
-  /** /send PATH...: offers each file; one line per file that cannot be sent. */
-  async send(paths: readonly string[]): Promise<OutgoingTransfer[]> {
+  /** /send PATH...: offers each file (in a room: to the member `to`); one line per file that cannot be sent. */
+  async send(paths: readonly string[], to?: string): Promise<OutgoingTransfer[]> {
     const offered: OutgoingTransfer[] = [];
     for (const path of paths) {
       let source: Source;
@@ -163,9 +166,9 @@ export class Files {
         this.#options.notice(`lanchat: cannot send ${inert(path)}: ${OPEN_ERRORS[code ?? ''] || message}`);
         continue;
       }
-      const transfer = this.lane.offer(source);
+      const transfer = this.lane.offer(source, to);
       offered.push(transfer);
-      this.#options.notice(`offered ${inert(source.name)} (${formatBytes(source.size)}) to ${inert(this.#options.peerNick())}`);
+      this.#options.notice(`offered ${inert(source.name)} (${formatBytes(source.size)}) to ${inert(to ?? this.#options.peerNick())}`);
     }
     return offered;
   }
@@ -214,7 +217,7 @@ export class Files {
   }
 
   #onOffer(transfer: IncomingTransfer): void {
-    const from = inert(this.#options.peerNick());
+    const from = inert(transfer.from ?? this.#options.peerNick());
     const what = `${inert(transfer.name)} (${formatBytes(transfer.size)})`;
     const into = this.#options.acceptInto;
     if (into !== undefined) {
@@ -233,7 +236,7 @@ export class Files {
   async #take(transfer: IncomingTransfer, dir: string): Promise<void> {
     const inbox = new Inbox(dir);
     const key = createHash('sha256')
-      .update(`${this.#options.peerId()}\0${transfer.key}\0${transfer.name}\0${transfer.size}`)
+      .update(`${this.#options.peerId(transfer.from)}\0${transfer.key}\0${transfer.name}\0${transfer.size}`)
       .digest('hex')
       .slice(0, 32);
     const partial = `${dir}\0${key}`;
@@ -268,9 +271,10 @@ export class Files {
     }
   }
 
-  #onEnd(transfer: Transfer, end: TransferEnd): void {
+  #onEnd(transfer: IncomingTransfer | OutgoingTransfer, end: TransferEnd): void {
     const name = inert(transfer.name);
-    const peer = inert(this.#options.peerNick());
+    const who = transfer.direction === 'out' ? transfer.to : transfer.from;
+    const peer = inert(who ?? this.#options.peerNick());
     const why = inert(end.why ?? '');
     const size = formatBytes(transfer.size);
     const seconds = transfer.startedAt === null ? 0 : (Date.now() - transfer.startedAt) / 1000;
@@ -282,6 +286,9 @@ export class Files {
     if (transfer.direction === 'out') {
       if (end.state === 'done')
         this.#options.notice(`${peer} received ${name} (${size}, sha256 verified) in ${formatSeconds(seconds)}${rate}`);
+      // In a room the host may refuse for the member (nobody of that name, an older lanchat): the line names no one as refusing.
+      else if (end.state === 'declined' && who !== undefined && why !== '')
+        this.#options.notice(`lanchat: ${name} was not sent to ${peer}: ${why}`);
       else if (end.state === 'declined') this.#options.notice(`lanchat: ${peer} declined ${name}${why && `: ${why}`}`);
       else this.#options.notice(`lanchat: ${name} was not delivered: ${why}`);
     } else if (end.state === 'done') {

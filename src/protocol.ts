@@ -73,8 +73,11 @@ export type Frame =
  * received.
  */
 export type FileFrame =
-  /** `bytes`: the file's size (`size` is the body's, and an offer has none). */
-  | { type: 'offer'; file: number; name: string; bytes: number; key: string }
+  /**
+   * `bytes`: the file's size (`size` is the body's, and an offer has none).
+   * In a room: from a member, `to` (the member it is for); from the host, `from` (who offers it).
+   */
+  | { type: 'offer'; file: number; name: string; bytes: number; key: string; from?: string; to?: string }
   /** Send from `offset`: the receiver holds that much already, whose SHA-256 is `prefix`. */
   | { type: 'accept'; file: number; offset: number; prefix?: string }
   /** The receiver will not take it (any time: refused, given up, the data did not match). */
@@ -369,7 +372,15 @@ function fileFrame(fields: Record<string, unknown>): FileFrame | null {
       const { name, key } = fields;
       if (typeof name !== 'string' || name.length === 0 || name.length > MAX_FILE_NAME) throw protocolError('an offer has no valid name');
       if (typeof key !== 'string' || !FILE_KEY.test(key)) throw protocolError('an offer has no valid key');
-      return { type, file, name, bytes: byteCount(fields.bytes, "an offer's bytes"), key };
+      return {
+        type,
+        file,
+        name,
+        bytes: byteCount(fields.bytes, "an offer's bytes"),
+        key,
+        ...(fields.from !== undefined && { from: nickField(fields.from) }),
+        ...(fields.to !== undefined && { to: nickField(fields.to) }),
+      };
     }
     case 'accept': {
       const offset = byteCount(fields.offset, "an accept's offset");

@@ -10,9 +10,11 @@ import { formatAddress } from './address.js';
 import type { Admitted, PeerKey } from './door.js';
 import { LanchatError } from './errors.js';
 import { ROOM_FEATURE, countLines, isValidNick, NICK_RULE, type RoomFrame, type TextKind, type TextMeta } from './protocol.js';
-import { openSession, type Incoming, type Session, type SessionOptions } from './session.js';
+import { FileRelay } from './file-relay.js';
+import { LanchatSession, openSession, type Incoming, type Session, type SessionOptions } from './session.js';
 import { parseInput, type Input } from './slash.js';
 import { inert, splitLines } from './terminal.js';
+import type { FileLink } from './transfer.js';
 import { nameSkeleton } from './trust.js';
 
 /** How many public lines a newcomer is shown, marked as earlier. */
@@ -148,6 +150,10 @@ export class Room extends EventEmitter<RoomEvents> {
   #unread: Session[] | null = null;
   #guests = 0;
   #closing: Promise<void> | null = null;
+  /** Files between members, and the host's own (see file-relay.ts). */
+  #files: FileRelay;
+  /** The host's own files: a link for its FileLane, as a member's session is for a member. */
+  readonly hostFiles: FileLink;
 
   constructor(options: RoomOptions) {
     super();
@@ -155,6 +161,18 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#options = options;
     this.#host = { nick: options.hostNick, awaiting: [], sent: [], missed: new Map() };
     this.#nicks.set(nameSkeleton(options.hostNick), this.#host);
+    this.#files = new FileRelay({
+      find: (nick) => {
+        const who = this.#find(nick);
+        return who ? { who, nick: who.nick } : null;
+      },
+    });
+    this.hostFiles = this.#files.openHost(this.#host, () => this.#host.nick);
+  }
+
+  /** File bytes the host holds for members now (each transfer's window bounds it). */
+  get fileBytesHeld(): number {
+    return this.#files.heldBytes;
   }
 
   get hostNick(): string {
@@ -230,6 +248,7 @@ export class Room extends EventEmitter<RoomEvents> {
           return this.#freeNick(nick);
         },
       },
+      files: !plain,
       deliver: (text, written) => this.#fromMember(member, text, written),
     });
     member.session = session;
@@ -242,7 +261,11 @@ export class Room extends EventEmitter<RoomEvents> {
     });
     session.on('nick-request', (nick) => this.#rename(member, nick));
     session.on('confirmed', () => this.#progress(member, session.confirmedLines));
-    session.on('drain', () => this.#drained(member));
+    session.on('drain', () => {
+      this.#drained(member);
+      this.#files.drained(member);
+    });
+    session.on('file', (frame, release) => this.#files.take(member, frame, release));
     session.on('peer-done', () => {
       this.#leave(member, 'quit');
       session.finish();
@@ -332,6 +355,18 @@ export class Room extends EventEmitter<RoomEvents> {
     member.nick = member.info.nick = nick;
     member.present = true;
     this.#nicks.set(nameSkeleton(nick), member);
+    const session = member.session;
+    if (session instanceof LanchatSession)
+      this.#files.add(member, {
+        get nick() {
+          return member.nick;
+        },
+        get takesFiles() {
+          return session.canSendFiles;
+        },
+        sendFileFrame: (frame) => session.sendFileFrame(frame),
+        sendChunk: (file, data, written) => session.sendChunk(file, data, written),
+      });
     const others = this.names().filter((name) => name !== nick);
     if (member.info.plain) {
       this.#tellPlain(member, `welcome to ${this.name}: you are ${nick}; here: ${others.join(', ')} (/help lists commands)`);
@@ -350,6 +385,7 @@ export class Room extends EventEmitter<RoomEvents> {
     if (!member.present) return;
     member.present = false;
     this.#nicks.delete(nameSkeleton(member.nick));
+    this.#files.remove(member, why);
     this.#broadcast({ type: 'left', nick: member.nick, why }, `${member.nick} left (${why})`, member);
     this.emit('left', member.nick, why);
     this.#unholdIfClear();
@@ -723,17 +759,26 @@ export class Room extends EventEmitter<RoomEvents> {
 
   // Nobody stalls the room.
 
+  /**
+   * What a member has queued and not taken, files left out: a file's bytes
+   * are bounded by its window and wait behind text (file-relay.ts), so they
+   * neither hold the senders of text nor make a member that reads too slow.
+   */
+  #textPending(member: Member): number {
+    return member.session.pendingBytes - this.#files.inSocket(member);
+  }
+
   /** True while no member that keeps up has more than SOFT_PENDING_BYTES queued. */
   #keepsUp(): boolean {
     for (const member of this.#members) {
-      if (member.present && member.stalledSince === null && member.session.pendingBytes > SOFT_PENDING_BYTES) return false;
+      if (member.present && member.stalledSince === null && this.#textPending(member) > SOFT_PENDING_BYTES) return false;
     }
     return true;
   }
 
   /** Watches a member's queue after a write: too much is a drop; some starts the count of how long it has not drained. */
   #watch(member: Member): void {
-    const pending = member.session.pendingBytes;
+    const pending = this.#textPending(member);
     if (pending > MAX_PENDING_BYTES) return this.#drop(member, `dropped: too slow: ${Math.round(pending / 1024)} KiB it did not read`);
   }
 
@@ -759,7 +804,7 @@ export class Room extends EventEmitter<RoomEvents> {
       // A member that took something since the last look is slow, not stalled: it still holds the senders.
       const took = member.taken !== member.takenAtLook;
       member.takenAtLook = member.taken;
-      if (!member.present || member.session.pendingBytes <= SOFT_PENDING_BYTES) continue;
+      if (!member.present || this.#textPending(member) <= SOFT_PENDING_BYTES) continue;
       if (took) {
         member.stalledSince = null;
         continue;

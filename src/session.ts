@@ -557,10 +557,15 @@ export abstract class Session extends EventEmitter {
     this.fail(error, true);
   }
 
+  /** The peer said something (acks and pings are not that): what --idle-timeout counts in a room. */
+  protected spoke(): void {
+    if (this.options.idleCounts === 'peer') this.#idleTimer?.refresh();
+  }
+
   /** Hands text to the output; once the last part is written, acks `ackId` (0: nothing to ack). */
   protected deliver(kind: TextKind, parts: Buffer[], lines: number, ackId: number, meta?: TextMeta): void {
     this.#linesReceived += lines;
-    if (this.options.idleCounts === 'peer') this.#idleTimer?.refresh(); // it said something (acks and pings are not that)
+    this.spoke();
     const release = this.holdChunk();
     let written = false;
     let paused = false;
@@ -840,9 +845,17 @@ export class LanchatSession extends Session {
   #hello(): ControlFrame {
     const hello: ControlFrame = { type: 'hello', version: PROTOCOL_VERSION, nick: this.nick, maxLine: this.options.maxLine };
     const room = this.options.room;
-    // A host names its room and the member's nick in it; a connector says it can show who said what.
-    if (room)
-      return { ...hello, ...(this.aliveMs > 0 && { features: [PING], aliveMs: this.aliveMs }), room: room.name, you: this.#peerNick! };
+    // A host names its room and the member's nick in it (and relays files, when it does); a connector says it can show who said what.
+    if (room) {
+      const offers = [...(this.aliveMs > 0 ? [PING] : []), ...(this.options.files ? [FILE_FEATURE] : [])];
+      return {
+        ...hello,
+        ...(offers.length > 0 && { features: offers }),
+        ...(this.aliveMs > 0 && { aliveMs: this.aliveMs }),
+        room: room.name,
+        you: this.#peerNick!,
+      };
+    }
     const features = [
       ...(this.aliveMs > 0 ? [PING] : []),
       ...(this.role === 'connect' ? [ROOM_FEATURE] : []),
@@ -980,7 +993,9 @@ export class LanchatSession extends Session {
       case 'received':
       case 'cancel':
         // Files are in use only when we said so in our hello; a peer that sends them anyway is ignored.
-        if (this.options.files) this.emit('file', frame, frame.type === 'chunk' ? this.holdChunk() : () => {});
+        if (!this.options.files) return;
+        this.spoke(); // a member sending or taking a file is not idle
+        this.emit('file', frame, frame.type === 'chunk' ? this.holdChunk() : () => {});
         return;
       case 'hello':
         throw protocolError('it sent a second hello');

@@ -167,7 +167,8 @@ const COMMANDS: Readonly<Record<string, SlashCommand>> = {
   send: {
     usage: '/send PATH...',
     help: 'offer files to the peer ("quote" paths with spaces)',
-    places: ['direct'],
+    places: EVERYWHERE,
+    room: { usage: '/send NICK PATH...', help: 'offer files to NICK alone (the host passes them on, keeps none)' },
     needsPeer: true,
     parse: (arg) => {
       const paths = splitWords(arg);
@@ -177,7 +178,7 @@ const COMMANDS: Readonly<Record<string, SlashCommand>> = {
   accept: {
     usage: '/accept [DIR]',
     help: 'take the files offered, into DIR (default: the current directory)',
-    places: ['direct'],
+    places: EVERYWHERE,
     needsPeer: true,
     parse: (arg) => {
       const words = splitWords(arg);
@@ -187,14 +188,14 @@ const COMMANDS: Readonly<Record<string, SlashCommand>> = {
   decline: {
     usage: '/decline',
     help: 'refuse the files offered',
-    places: ['direct'],
+    places: EVERYWHERE,
     needsPeer: true,
     parse: (arg) => (arg ? usage('/decline') : { command: 'decline' }),
   },
   cancel: {
     usage: '/cancel',
     help: 'stop the files on their way, both ways (sending them again resumes)',
-    places: ['direct'],
+    places: EVERYWHERE,
     needsPeer: true,
     parse: (arg) => (arg ? usage('/cancel') : { command: 'cancel' }),
   },
@@ -239,8 +240,6 @@ export function refusal(input: Input, place: Place): string | null {
   if (places.includes(place)) return null;
   if (input.command === 'kick') return place === 'member' ? "only the room's host can kick" : '/kick works in a room you host';
   if (input.command === 'contact') return '/contact works with one peer: at the host, members are not contacts yet';
-  if (['send', 'accept', 'decline', 'cancel'].includes(input.command))
-    return `/${input.command} works in a 1:1 chat (files in rooms are not built yet)`;
   return `/${input.command} works in a room`;
 }
 

@@ -132,10 +132,13 @@ export class OutgoingTransfer extends Transfer {
   /** A resume: the prefix the receiver holds, checked against ours before sending the rest. */
   #claim: { offset: number; prefix: string } | null = null;
   #waitingForDrain = false;
+  /** In a room: the member it is offered to (through the host). */
+  readonly to: string | undefined;
 
-  constructor(lane: FileLane, id: number, source: Source) {
+  constructor(lane: FileLane, id: number, source: Source, to?: string) {
     super(lane, id, source.name, source.size);
     this.#source = source;
+    this.to = to;
   }
 
   /** Stops sending; the receiver is told. */
@@ -255,6 +258,8 @@ export class IncomingTransfer extends Transfer {
   readonly direction = 'in';
   /** The offer's key: with the sender's identity, it finds a partial file to resume. */
   readonly key: string;
+  /** In a room: the member who offers it (the host relays it). */
+  readonly from: string | undefined;
   #destination: Destination | null = null;
   #sink: Writable | null = null;
   #hash: Hash | null = null;
@@ -267,6 +272,7 @@ export class IncomingTransfer extends Transfer {
   constructor(lane: FileLane, offer: Extract<FileFrame, { type: 'offer' }>) {
     super(lane, offer.file, offer.name, offer.bytes);
     this.key = offer.key;
+    this.from = offer.from;
   }
 
   get accepted(): boolean {
@@ -415,11 +421,12 @@ export class FileLane extends EventEmitter {
     });
   }
 
-  /** Offers a file to the peer. */
-  offer(source: Source): OutgoingTransfer {
-    const transfer = new OutgoingTransfer(this, this.#nextId++, source);
+  /** Offers a file to the peer (in a room: to the member `to`, through the host). */
+  offer(source: Source, to?: string): OutgoingTransfer {
+    const transfer = new OutgoingTransfer(this, this.#nextId++, source, to);
     this.#outgoing.set(transfer.id, transfer);
-    this.link.sendFileFrame({ type: 'offer', file: transfer.id, name: source.name, bytes: source.size, key: source.key });
+    const offer = { type: 'offer', file: transfer.id, name: source.name, bytes: source.size, key: source.key } as const;
+    this.link.sendFileFrame(to === undefined ? offer : { ...offer, to });
     return transfer;
   }
 

@@ -3,7 +3,8 @@
 // from members, joined/left/renamed, delivered/undelivered, notice), and the
 // member's frames decoded as they come.
 import { EventEmitter, once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Duplex } from 'node:stream';
@@ -34,7 +35,7 @@ type Sent = (ControlFrame & { body?: undefined }) | { type: TextKind; id: number
  * The host's end, by hand. It answers the member's hello with a room hello
  * (`you`: the nick it gives), then sends whatever the test writes.
  */
-function fakeHost(socket: Duplex, { room = 'lab', nick = 'alice', you = 'bob' } = {}) {
+function fakeHost(socket: Duplex, { room = 'lab', nick = 'alice', you = 'bob', features = [] as string[] } = {}) {
   const sent: Sent[] = [];
   const arrivals = new EventEmitter();
   const decoder = new FrameDecoder(DEFAULT_MAX_LINE);
@@ -48,7 +49,17 @@ function fakeHost(socket: Duplex, { room = 'lab', nick = 'alice', you = 'bob' } 
     decoder.push(chunk, (frame) => {
       if (frame.type === 'hello') {
         expect(frame.features).toContain('room');
-        socket.write(encodeControl({ type: 'hello', version: 1, nick, maxLine: DEFAULT_MAX_LINE, room, you }));
+        socket.write(
+          encodeControl({
+            type: 'hello',
+            version: 1,
+            nick,
+            maxLine: DEFAULT_MAX_LINE,
+            room,
+            you,
+            ...(features.length > 0 && { features }),
+          }),
+        );
       }
       if (frame.type !== 'msg' && frame.type !== 'me') return take(frame as ControlFrame);
       text ??= { type: frame.type, id: frame.id, ...(frame.meta && { meta: frame.meta }), parts: [] };
@@ -113,6 +124,62 @@ function memberChat(options: Partial<ChatOptions> & { format: Format; interactiv
 
 const isAck = (id: number) => (frame: Sent) => frame.type === 'ack' && frame.id >= id;
 
+describe('a member and files', () => {
+  it('/send NICK PATH offers to that member alone; an offer names the member who makes it; /accept takes it', async () => {
+    const member = memberChat({ format: 'pretty', interactive: true });
+    const host = fakeHost(member.theirs, { features: ['file'] });
+    void member.chat.run(member.ours, { host: '127.0.0.1', port: 5000 });
+    await host.next((frame) => frame.type === 'hello');
+    host.tell({ type: 'here', nicks: ['alice', 'carol'] });
+    await member.stderr.waitFor(/^joined alice's room/m);
+    writeFileSync(join(member.cwd, 'notes.txt'), 'hello carol\n');
+
+    member.type('/send Carol notes.txt');
+    const offer = await host.next((frame) => frame.type === 'offer');
+    expect(offer).toMatchObject({ type: 'offer', file: 1, name: 'notes.txt', bytes: 12, to: 'carol' });
+    await member.stderr.waitFor(/^offered notes\.txt \(12 B\) to carol$/m);
+    member.type('/send zed notes.txt');
+    await member.stderr.waitFor(/^nobody called zed is in the room \(\/names lists who is\)$/m);
+    member.type('/send bob notes.txt');
+    await member.stderr.waitFor(/^that is you$/m);
+    member.type('/send carol');
+    await member.stderr.waitFor(/^usage: \/send NICK PATH\.\.\.$/m);
+    host.tell({ type: 'decline', file: 1, why: 'carol takes no files (an older lanchat, or netcat)' });
+    await member.stderr.waitFor(/^lanchat: notes\.txt was not sent to carol: carol takes no files \(an older lanchat, or netcat\)$/m);
+
+    const data = Buffer.from('from carol, through alice\n');
+    host.tell({ type: 'offer', file: 7, from: 'carol', name: 'report.pdf', bytes: data.length, key: '0123456789abcdef' });
+    await member.stderr.waitFor(/^carol offers report\.pdf \(26 B\) — \/accept \[DIR\] or \/decline$/m);
+    mkdirSync(join(member.cwd, 'in'));
+    member.type('/accept in');
+    expect(await host.next((frame) => frame.type === 'accept')).toEqual({ type: 'accept', file: 7, offset: 0 });
+    host.tell({ type: 'start', file: 7, offset: 0 });
+    member.theirs.write(Buffer.concat([Buffer.from(`{"type":"chunk","file":7,"size":${data.length}}\n`), data]));
+    host.tell({ type: 'sent', file: 7, sha256: createHash('sha256').update(data).digest('hex') });
+    expect(await host.next((frame) => frame.type === 'received')).toEqual({ type: 'received', file: 7 });
+    await member.stderr.waitFor(/^received report\.pdf \(26 B, sha256 verified\) in \.\/in$/m);
+    expect(readFileSync(join(member.cwd, 'in', 'report.pdf'))).toEqual(data);
+
+    // A decline says who declined: the member, not the host that passed the offer on.
+    host.tell({ type: 'offer', file: 8, from: 'carol', name: 'more.pdf', bytes: 5, key: '0123456789abcdef' });
+    await member.stderr.waitFor(/^carol offers more\.pdf \(5 B\)/m);
+    member.type('/decline');
+    expect(await host.next((frame) => frame.type === 'decline')).toEqual({ type: 'decline', file: 8, why: '' });
+  });
+
+  it('a host that relays no files (its hello lacks `file`) is said so at /send', async () => {
+    const member = memberChat({ format: 'pretty', interactive: true });
+    const host = fakeHost(member.theirs);
+    void member.chat.run(member.ours, { host: '127.0.0.1', port: 5000 });
+    await host.next((frame) => frame.type === 'hello');
+    host.tell({ type: 'here', nicks: ['alice', 'carol'] });
+    await member.stderr.waitFor(/^joined alice's room/m);
+    member.type('/send carol notes.txt');
+    await member.stderr.waitFor(/^lanchat: alice's room relays no files \(its lanchat is older\)$/m);
+    expect(host.sent.some((frame) => frame.type === 'offer')).toBe(false);
+  });
+});
+
 describe('a member at the keyboard', () => {
   it('says the room it joined in one line, shows who said what, private and earlier lines marked, and the room events', async () => {
     const member = memberChat({ format: 'pretty', interactive: true });
@@ -154,7 +221,8 @@ describe('a member at the keyboard', () => {
     member.type('/kick dv');
     await member.stderr.waitFor(/^only the room's host can kick$/m);
     member.type('/help');
-    await member.stderr.waitFor(/^ {2}\/msg NICK TEXT {2}say TEXT to NICK alone$/m);
+    await member.stderr.waitFor(/^ {2}\/msg NICK TEXT {6}say TEXT to NICK alone$/m);
+    expect(member.stderr.text).toMatch(/^ {2}\/send NICK PATH\.\.\. {2}offer files to NICK alone/m);
     expect(member.stderr.text).not.toMatch(/^ {2}\/kick/m);
 
     member.type('/msg carol are you there?');

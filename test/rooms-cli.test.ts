@@ -89,7 +89,12 @@ describe('a room over 127.0.0.1', () => {
     carol.child.stdin!.write('carol here\n');
     await nc.waitFor('carol: carol here\n');
     nc.child.stdin!.write('from nc\n');
-    for (const reader of [bob, carol, dave]) await reader.waitForStdout(Buffer.byteLength('from nc\n'), 10_000);
+    // Each has other lines on stdout already: wait for this one itself (a byte count alone raced on a loaded machine).
+    for (const reader of [bob, carol, dave]) {
+      const deadline = Date.now() + 10_000;
+      while (!reader.stdout().toString('utf8').includes('from nc\n') && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     // The host's plain output: the exact bytes of every public line, in the order relayed.
     await host.waitForStdout(Buffer.byteLength('héllo from bob ✓ 日本語 😀\ncarol here\nfrom nc\n'), 10_000);
     expect(host.stdout().toString('utf8')).toBe('héllo from bob ✓ 日本語 😀\ncarol here\nfrom nc\n');

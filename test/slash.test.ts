@@ -67,8 +67,29 @@ describe('commands per place', () => {
   });
 
   it.each([
-    ['member', ['/nick', '/me', '/msg', '/names', '/save', '/who', '/contact', '/help', '/quit', '//text']],
-    ['host', ['/nick', '/me', '/msg', '/names', '/save', '/who', '/kick', '/help', '/quit', '//text']],
+    [
+      'member',
+      [
+        '/nick',
+        '/me',
+        '/msg',
+        '/names',
+        '/save',
+        '/who',
+        '/contact',
+        '/send',
+        '/accept',
+        '/decline',
+        '/cancel',
+        '/help',
+        '/quit',
+        '//text',
+      ],
+    ],
+    [
+      'host',
+      ['/nick', '/me', '/msg', '/names', '/save', '/who', '/kick', '/send', '/accept', '/decline', '/cancel', '/help', '/quit', '//text'],
+    ],
   ] as const)('/help for a %s lists what applies there, in one column', (place, commands) => {
     const lines = slashHelp(place).split('\n').slice(1);
     expect(lines.map((line) => line.trim().split(/\s/)[0])).toEqual(commands);
@@ -90,6 +111,10 @@ describe('commands per place', () => {
     ['/contact bob', 'member', null],
     ['/contact bob 5000', 'host', '/contact works with one peer: at the host, members are not contacts yet'],
     ['/nick x', 'member', null],
+    ['/send bob report.pdf', 'member', null],
+    ['/send bob report.pdf', 'host', null],
+    ['/accept', 'member', null],
+    ['/cancel', 'host', null],
     ['hello', 'host', null],
     ['/frobnicate', 'member', null],
   ])('%j at a %s: %j', (line, place, said) => {

@@ -55,8 +55,6 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
   if (flags.room === undefined && flags.maxPeers !== undefined) throw usageError('--max-peers is for a room (--room)');
   if (flags.room !== undefined && flags.keep) throw usageError('--keep is for one peer at a time; a room takes everyone (--room)');
   const allow = flags.allow ? new AllowList(flags.allow) : null;
-  if (flags.room !== undefined && flags.acceptFiles !== undefined)
-    throw usageError('--accept-files is for one peer at a time: files in rooms are not built yet');
   // A directory files cannot go to is said before listening, not when the first file comes.
   if (flags.acceptFiles !== undefined) await new Inbox(resolve(ctx.cwd, flags.acceptFiles)).open();
   const options = await chatOptions(flags, ctx, 'listen', {
