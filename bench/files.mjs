@@ -26,7 +26,12 @@ const MIB = 1024 * 1024;
 const SIZE_MIB = Number(process.env.BENCH_FILE_MIB ?? 1024);
 const SIZE = SIZE_MIB * MIB;
 const ROUNDS = Number(process.env.BENCH_FILE_RUNS ?? 3);
-const PEERS = (process.env.BENCH_FILE_PEERS ?? 'lanchat,ncat,socat,wormhole').split(',');
+/**
+ * Another build of lanchat for one more row in the same rounds (its dist/cli.js):
+ * a branch against main, or a copy patched to try an idea, measured side by side.
+ */
+const OTHER_CLI = process.env.BENCH_FILE_OTHER_CLI;
+const PEERS = (process.env.BENCH_FILE_PEERS ?? 'lanchat,ncat,socat,wormhole').split(',').concat(OTHER_CLI ? ['other'] : []);
 /** Chat lines during a transfer: one each way every this many ms. */
 const CHAT_EVERY_MS = 20;
 /** Chat lines before the transfer: the same session idle, for comparison. */
@@ -187,18 +192,21 @@ function tlsFiles() {
   return { key, cert, env: { ...process.env, OPENSSL_CONF: config } };
 }
 
+async function lanchatTransfer(cli) {
+  const into = join(work, 'inbox');
+  mkdirSync(into, { recursive: true });
+  const listener = timed('lanchat-listen', process.execPath, [cli, 'listen', '0', '--host', HOST, '--accept-files', into]);
+  await waitFor(() => /listening on .*:\d+/.test(listener.stderr()), 'lanchat listen');
+  const port = /listening on .*:(\d+)/.exec(listener.stderr())[1];
+  const start = performance.now();
+  const sender = timed('lanchat-send', process.execPath, [cli, 'send', source, '--to', `${HOST}:${port}`]);
+  return finish(start, sender, listener, join(into, 'random.bin'));
+}
+
 /** One transfer of the source: seconds, each side's CPU and peak RSS, and whether the copy is identical. */
 const transfers = {
-  async lanchat() {
-    const into = join(work, 'inbox');
-    mkdirSync(into, { recursive: true });
-    const listener = timed('lanchat-listen', process.execPath, [CLI, 'listen', '0', '--host', HOST, '--accept-files', into]);
-    await waitFor(() => /listening on .*:\d+/.test(listener.stderr()), 'lanchat listen');
-    const port = /listening on .*:(\d+)/.exec(listener.stderr())[1];
-    const start = performance.now();
-    const sender = timed('lanchat-send', process.execPath, [CLI, 'send', source, '--to', `${HOST}:${port}`]);
-    return finish(start, sender, listener, join(into, 'random.bin'));
-  },
+  lanchat: () => lanchatTransfer(CLI),
+  other: () => lanchatTransfer(OTHER_CLI),
   async ncat({ key, cert, env }) {
     const copy = join(work, 'ncat.bin');
     const out = openSync(copy, 'w');
@@ -309,6 +317,7 @@ const names = {
   ncat: '`ncat --ssl --send-only` → `ncat --ssl -l` (TLS 1.3)',
   socat: '`socat OPENSSL` → `socat OPENSSL-LISTEN` (TLS 1.3)',
   wormhole: '`wormhole send` → `wormhole receive` (local mailbox, direct TCP)',
+  other: `lanchat as built in ${OTHER_CLI}`,
 };
 
 async function throughput() {
@@ -388,15 +397,15 @@ function onLines(stream, online) {
  * transfer, then `/send FILE` on the connector's stdin, until the listener
  * says the file was received.
  */
-async function chatDuringTransfer() {
+async function chatDuringTransfer(cli) {
   const into = join(work, 'chat-inbox');
   mkdirSync(into, { recursive: true });
-  const listener = timed('chat-listen', process.execPath, [CLI, 'listen', '0', '--host', HOST, '--accept-files', into], {
+  const listener = timed('chat-listen', process.execPath, [cli, 'listen', '0', '--host', HOST, '--accept-files', into], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   await waitFor(() => /listening on .*:\d+/.test(listener.stderr()), 'lanchat listen');
   const port = /listening on .*:(\d+)/.exec(listener.stderr())[1];
-  const connector = timed('chat-connect', process.execPath, [CLI, 'connect', '--commands', HOST, port], {
+  const connector = timed('chat-connect', process.execPath, [cli, 'connect', '--commands', HOST, port], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   await waitFor(() => /connected to/.test(listener.stderr()) && /connected to/.test(connector.stderr()), 'the chat session');
@@ -451,9 +460,13 @@ async function chatDuringTransfer() {
 
 process.stderr.write(`lanchat files bench: ${SIZE_MIB} MiB of random bytes, ${ROUNDS} rounds, load average ${loadAverage()}\n`);
 writeSource();
+// The identity a person has had since their first session: made now, not in the first timed round.
+spawnSync(process.execPath, [CLI, 'id'], { stdio: 'ignore' });
 const { runs, loads } = await throughput();
 const hash = hashCost();
-const chat = PEERS.includes('lanchat') ? await chatDuringTransfer() : null;
+const chats = [];
+if (PEERS.includes('lanchat')) chats.push(['lanchat', await chatDuringTransfer(CLI)]);
+if (OTHER_CLI) chats.push([OTHER_CLI, await chatDuringTransfer(OTHER_CLI)]);
 const endLoad = loadAverage();
 
 const out = [];
@@ -491,12 +504,12 @@ if (runs.lanchat) {
     `That is ${fmt((100 * hash['1 MiB'].perGB) / perGB('sender'))} % of lanchat's sender CPU and ${fmt((100 * hash['16 KiB'].perGB) / perGB('receiver'))} % of its receiver's in this run.`,
   );
 }
-if (chat) {
+for (const [built, chat] of chats) {
   const row = (name, way, phase) =>
     `| ${name} | ${phase} | ${way[phase].n} | ${fmt(way[phase].p50, 1)} | ${fmt(way[phase].p99, 1)} | ${fmt(way[phase].max, 1)} | ${way.lost} |`;
   out.push(
     '',
-    `#### Chat lines during a transfer (one line each way every ${CHAT_EVERY_MS} ms; \`connect --commands\` → \`/send\` ${fmt(SIZE_MIB)} MiB → \`listen --accept-files\`)`,
+    `#### Chat lines during a transfer (one line each way every ${CHAT_EVERY_MS} ms; \`connect --commands\` → \`/send\` ${fmt(SIZE_MIB)} MiB → \`listen --accept-files\`${built === 'lanchat' ? '' : `; lanchat as built in ${built}`})`,
     '',
     `The file took ${fmt(chat.seconds, 1)} s (${fmt(SIZE / 1e6 / chat.seconds)} MB/s) beside the chat and arrived ${chat.identical ? 'byte-identical' : 'DIFFERENT'}. Load average at the end of the bench: ${endLoad}.`,
     '',
@@ -509,5 +522,5 @@ if (chat) {
   );
 }
 console.log(out.join('\n'));
-const failed = Object.values(runs).some((list) => list.some((run) => !run.identical)) || (chat && !chat.identical);
+const failed = Object.values(runs).some((list) => list.some((run) => !run.identical)) || chats.some(([, chat]) => !chat.identical);
 if (failed) process.exitCode = 1;
