@@ -499,9 +499,12 @@ out.push(
   `SHA-256 here (same bytes, same run, only the hashing timed): ${fmt(hash['1 MiB'].perGB, 2)} s of CPU per GB in 1 MiB updates (as lanchat's sender hashes), ${fmt(hash['16 KiB'].perGB, 2)} s in 16 KiB updates (as its receiver hashes).`,
 );
 if (runs.lanchat) {
-  const perGB = (side) => median(runs.lanchat.map((run) => run[side].cpu / (SIZE / 1e9)));
+  const perGB = (peer, side) => median(runs[peer].map((run) => run[side].cpu / (SIZE / 1e9)));
+  const both = perGB('lanchat', 'sender') + perGB('lanchat', 'receiver');
+  const hashed = hash['1 MiB'].perGB + hash['16 KiB'].perGB;
   out.push(
-    `That is ${fmt((100 * hash['1 MiB'].perGB) / perGB('sender'))} % of lanchat's sender CPU and ${fmt((100 * hash['16 KiB'].perGB) / perGB('receiver'))} % of its receiver's in this run.`,
+    `That is ${fmt((100 * hash['1 MiB'].perGB) / perGB('lanchat', 'sender'))} % of lanchat's sender CPU and ${fmt((100 * hash['16 KiB'].perGB) / perGB('lanchat', 'receiver'))} % of its receiver's in this run;`,
+    `both sides together used ${fmt(both, 2)} s per GB${runs.ncat ? ` (ncat --ssl ${fmt(perGB('ncat', 'sender') + perGB('ncat', 'receiver'), 2)})` : ''}, ${fmt((100 * hashed) / both)} % of it hashing.`,
   );
 }
 for (const [built, chat] of chats) {
