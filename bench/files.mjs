@@ -483,7 +483,7 @@ const out = [];
 const rate = (run) => SIZE / 1e6 / run.seconds;
 const ncatRates = runs.ncat?.map(rate);
 out.push(
-  `#### Files: ${fmt(SIZE_MIB)} MiB of random bytes over loopback, median of ${ROUNDS} interleaved rounds`,
+  `### Files: ${fmt(SIZE_MIB)} MiB of random bytes over loopback, median of ${ROUNDS} interleaved rounds`,
   '',
   `Load average (1, 5, 15 min) at the start of each round: ${loads.join('; ')}.`,
   '',
@@ -522,7 +522,7 @@ for (const [built, chat] of chats) {
     `| ${name} | ${phase} | ${way[phase].n} | ${fmt(way[phase].p50, 1)} | ${fmt(way[phase].p99, 1)} | ${fmt(way[phase].max, 1)} | ${way.lost} |`;
   out.push(
     '',
-    `#### Chat lines during a transfer (one line each way every ${CHAT_EVERY_MS} ms; \`connect --commands\` → \`/send\` ${fmt(SIZE_MIB)} MiB → \`listen --accept-files\`${built === 'lanchat' ? '' : `; lanchat as built in ${built}`})`,
+    `### Chat lines during a transfer (one line each way every ${CHAT_EVERY_MS} ms; \`connect --commands\` → \`/send\` ${fmt(SIZE_MIB)} MiB → \`listen --accept-files\`${built === 'lanchat' ? '' : `; lanchat as built in ${built}`})`,
     '',
     `The file was sent ${CHAT_TRANSFERS} times, one after the other; each took ${fmt(chat.seconds, 1)} s on average (${fmt(SIZE / 1e6 / chat.seconds)} MB/s) beside the chat and arrived ${chat.identical ? 'byte-identical' : 'DIFFERENT'}. Load average at the end of the bench: ${endLoad}.`,
     '',
