@@ -111,7 +111,8 @@ function writeSource() {
 /**
  * Starts a command under /usr/bin/time (in its own process group, so a timeout
  * kills wrappers and all), inside the namespace if `inNamespace`. `stats()`
- * resolves once it exited: exit code, CPU seconds, peak RSS.
+ * resolves once it exited 0 (else throws, with its last line of stderr) to
+ * its CPU seconds and peak RSS.
  */
 function timed(name, command, args, { stdio = ['ignore', 'ignore', 'pipe'], inNamespace = false, env = process.env } = {}) {
   const statsFile = join(work, `time-${name}-${performance.now().toFixed(3)}`);
@@ -263,7 +264,9 @@ const transfers = {
     const receiver = timed('wormhole-receive', 'wormhole', [...servers, 'receive', '--hide-progress', '--accept-file', '-o', copy, code], {
       inNamespace: true,
     });
-    return finish(start, sender, receiver, copy);
+    const run = await finish(start, sender, receiver, copy);
+    // `Receiving (->tcp:127.0.0.1:PORT)`: straight from the sender; `(->relay:…)`: through the transit relay.
+    return { ...run, relayed: /Receiving \(->relay/.test(receiver.stderr()) };
   },
 };
 
@@ -318,7 +321,7 @@ const names = {
   lanchat: '`lanchat send` → `lanchat listen --accept-files` (TLS 1.3, SHA-256 checked)',
   ncat: '`ncat --ssl --send-only` → `ncat --ssl -l` (TLS 1.3)',
   socat: '`socat OPENSSL` → `socat OPENSSL-LISTEN` (TLS 1.3)',
-  wormhole: '`wormhole send` → `wormhole receive` (local mailbox, direct TCP)',
+  wormhole: '`wormhole send` → `wormhole receive` (own mailbox server, loopback only)',
   other: `lanchat as built in ${OTHER_CLI}`,
 };
 
@@ -479,6 +482,11 @@ if (PEERS.includes('lanchat')) chats.push(['lanchat', await chatDuringTransfer(C
 if (OTHER_CLI) chats.push([OTHER_CLI, await chatDuringTransfer(OTHER_CLI)]);
 const endLoad = loadAverage();
 
+const relayed = (list) => {
+  const through = list.filter((run) => run.relayed).length;
+  if (!list.some((run) => 'relayed' in run)) return '';
+  return through === 0 ? ', straight from sender to receiver' : `, through the transit relay in ${through} of ${list.length}`;
+};
 const out = [];
 const rate = (run) => SIZE / 1e6 / run.seconds;
 const ncatRates = runs.ncat?.map(rate);
@@ -501,7 +509,7 @@ for (const [peer, list] of Object.entries(runs)) {
   const peak = (side) => fmt(Math.max(...list.map((run) => run[side].rssMiB)));
   const same = list.filter((run) => run.identical).length;
   out.push(
-    `| ${names[peer]} | ${fmt(median(rates))} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}) | ${ratio} | ${peak('sender')} / ${peak('receiver')} | ${perGB('sender')} / ${perGB('receiver')} | ${same} of ${list.length} |`,
+    `| ${names[peer]}${relayed(list)} | ${fmt(median(rates))} (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}) | ${ratio} | ${peak('sender')} / ${peak('receiver')} | ${perGB('sender')} / ${perGB('receiver')} | ${same} of ${list.length} |`,
   );
 }
 out.push(
