@@ -518,7 +518,7 @@ async function chatTraffic(kind) {
  * handshake (both sides' certificates), our hello, the room host's hello
  * back, our goodbye, the close. An ncat one: the handshake, a line, the close.
  */
-async function sessions(kind, tlsOptions) {
+async function sessions(kind, tlsOptions, cli = CLI) {
   let listener;
   let port;
   if (kind === 'ncat') {
@@ -529,7 +529,7 @@ async function sessions(kind, tlsOptions) {
     await waitListening(port);
   } else {
     // A room: each session joins, is greeted and leaves, and the next comes in.
-    listener = spawn(process.execPath, [CLI, 'listen', '0', '--host', HOST, '--room', 'bench', '--max-peers', '64'], {
+    listener = spawn(process.execPath, [cli, 'listen', '0', '--host', HOST, '--room', 'bench', '--max-peers', '64'], {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     port = await portFromStderr(listener, 'lanchat listen --room');
@@ -677,9 +677,26 @@ if (wants('chat')) {
   out.push(chatRow('lanchat over TLS 1.3 (the default)', chat.secure));
 }
 if (wants('sessions')) {
-  const ncat = await sessions('ncat', identity);
-  const lanchat = await sessions('lanchat', identity);
-  out.push('', `### TLS sessions accepted by one listener (one client process, ${SESSIONS_IN_FLIGHT} at once, ${SESSION_SECONDS} s)`, '');
+  // Rounds interleaved, as for throughput; medians.
+  const listeners = { ncat: [], lanchat: [], ...(CLI_BEFORE && { before: [] }) };
+  for (let round = 1; round <= Math.min(RUNS, 3); round++) {
+    listeners.ncat.push(await sessions('ncat', identity));
+    listeners.lanchat.push(await sessions('lanchat', identity));
+    if (CLI_BEFORE) listeners.before.push(await sessions('lanchat', identity, CLI_BEFORE));
+  }
+  const [ncat, lanchat, before] = [listeners.ncat, listeners.lanchat, listeners.before].map(
+    (runs) =>
+      runs && {
+        rate: median(runs.map((r) => r.rate)),
+        listenerUs: median(runs.map((r) => r.listenerUs)),
+        clientUs: median(runs.map((r) => r.clientUs)),
+      },
+  );
+  out.push(
+    '',
+    `### TLS sessions accepted by one listener (one client process, ${SESSIONS_IN_FLIGHT} at once, ${SESSION_SECONDS} s, median of ${listeners.ncat.length})`,
+    '',
+  );
   out.push('The client is Node (one process): its own handshakes cost about as much as the listener’s, so on 2 cores the rate');
   out.push('is bound by both; the listener’s CPU per session says how many one core of it could accept.', '');
   out.push(
@@ -690,6 +707,7 @@ if (wants('sessions')) {
     `| ${name} | ${fmt(r.rate)} | ${fmt(r.rate / ncat.rate, 2)} | ${fmt(r.listenerUs)} / ${fmt(r.clientUs)} | ${fmt(1e6 / r.listenerUs)} |`;
   out.push(sessionRow('ncat --ssl -l -k (handshake, a line, close)', ncat));
   out.push(sessionRow('lanchat listen --room (handshake, hello both ways, goodbye)', lanchat));
+  if (before) out.push(sessionRow('lanchat listen --room, BENCH_BEFORE build', before));
 }
 if (wants('startup')) {
   const boot = startup();

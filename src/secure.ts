@@ -8,8 +8,21 @@ import * as tls from 'node:tls';
 import { LanchatError } from './errors.js';
 import type { Identity } from './identity.js';
 
-function tlsOptions(identity: Identity): tls.SecureContextOptions & tls.CommonConnectionOptions {
-  return { key: identity.key, cert: identity.cert, minVersion: 'TLSv1.3', rejectUnauthorized: false };
+/**
+ * The TLS context of an identity, built once: building one parses the PEM
+ * key and certificate, which costs about as much as a handshake (a listener
+ * built one per connection). An identity is loaded once per process and never
+ * changes, so neither does its context.
+ */
+const contexts = new WeakMap<Identity, tls.SecureContext>();
+
+function tlsOptions(identity: Identity): tls.CommonConnectionOptions {
+  let secureContext = contexts.get(identity);
+  if (!secureContext) {
+    secureContext = tls.createSecureContext({ key: identity.key, cert: identity.cert, minVersion: 'TLSv1.3' });
+    contexts.set(identity, secureContext);
+  }
+  return { secureContext, rejectUnauthorized: false };
 }
 
 /** Resolves to the peer's fingerprint, or null if it presented no certificate. `stop`: gives up at once (ERR_ABORTED). */
