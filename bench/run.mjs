@@ -527,6 +527,10 @@ async function sessions(kind, tlsOptions, cli = CLI) {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     await waitListening(port);
+  } else if (kind === 'bare') {
+    listener = spawn(process.execPath, [BARE, 'sessions'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    port = await portFromStderr(listener, 'bare Node TLS listener');
+    listener.stderr.resume();
   } else {
     // A room: each session joins, is greeted and leaves, and the next comes in.
     listener = spawn(process.execPath, [cli, 'listen', '0', '--host', HOST, '--room', 'bench', '--max-peers', '64'], {
@@ -546,6 +550,7 @@ async function sessions(kind, tlsOptions, cli = CLI) {
       });
       socket.once('secureConnect', () => {
         if (kind === 'ncat') return socket.end('a line\n');
+        if (kind === 'bare') return void socket.once('data', () => socket.end()).write('a line\n');
         socket.write(`{"type":"hello","version":1,"nick":"b${n}","maxLine":65536,"features":["room"]}\n`);
         socket.once('data', () => socket.end('{"type":"bye"}\n'));
       });
@@ -678,13 +683,14 @@ if (wants('chat')) {
 }
 if (wants('sessions')) {
   // Rounds interleaved, as for throughput; medians.
-  const listeners = { ncat: [], lanchat: [], ...(CLI_BEFORE && { before: [] }) };
+  const listeners = { ncat: [], bare: [], lanchat: [], ...(CLI_BEFORE && { before: [] }) };
   for (let round = 1; round <= Math.min(RUNS, 3); round++) {
     listeners.ncat.push(await sessions('ncat', identity));
+    listeners.bare.push(await sessions('bare', identity));
     listeners.lanchat.push(await sessions('lanchat', identity));
     if (CLI_BEFORE) listeners.before.push(await sessions('lanchat', identity, CLI_BEFORE));
   }
-  const [ncat, lanchat, before] = [listeners.ncat, listeners.lanchat, listeners.before].map(
+  const [ncat, bare, lanchat, before] = [listeners.ncat, listeners.bare, listeners.lanchat, listeners.before].map(
     (runs) =>
       runs && {
         rate: median(runs.map((r) => r.rate)),
@@ -706,6 +712,7 @@ if (wants('sessions')) {
   const sessionRow = (name, r) =>
     `| ${name} | ${fmt(r.rate)} | ${fmt(r.rate / ncat.rate, 2)} | ${fmt(r.listenerUs)} / ${fmt(r.clientUs)} | ${fmt(1e6 / r.listenerUs)} |`;
   out.push(sessionRow('ncat --ssl -l -k (handshake, a line, close)', ncat));
+  out.push(sessionRow('bare Node TLS listener, client certificate asked for (handshake, a line each way, close)', bare));
   out.push(sessionRow('lanchat listen --room (handshake, hello both ways, goodbye)', lanchat));
   if (before) out.push(sessionRow('lanchat listen --room, BENCH_BEFORE build', before));
 }
