@@ -686,4 +686,34 @@ describe('the listener side, in process', () => {
       server.close();
     }
   });
+
+  it('sends connectors no encrypted copy of their session (TLS 1.3 tickets): nothing is ever resumed', async () => {
+    const [identity, connector] = await Promise.all([loadIdentity({ LANCHAT_HOME: home() }), loadIdentity({ LANCHAT_HOME: home() })]);
+    const server = createServer({ pauseOnConnect: true });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const client = tlsConnect({
+      port: (server.address() as AddressInfo).port,
+      host: '127.0.0.1',
+      key: connector.key,
+      cert: connector.cert,
+      rejectUnauthorized: false,
+    });
+    const tickets: number[] = [];
+    client.on('session', () => tickets.push(client.getTLSTicket()?.length ?? 0));
+    const [socket] = await accepted;
+    const { socket: secure } = await secureServer(socket, identity, 5000);
+    secure.on('data', () => {});
+    try {
+      client.write('{"type":"hello"}\n'); // tickets come after the handshake, once the listener reads
+      while (tickets.length < 2) await once(client, 'session');
+      // An encrypted session with the connector's certificate takes hundreds of bytes; a bare session id 32.
+      expect(Math.max(...tickets)).toBeLessThanOrEqual(32);
+    } finally {
+      client.destroy();
+      secure.destroy();
+      server.close();
+    }
+  });
 });
