@@ -72,7 +72,12 @@ interface Stamp {
 }
 
 function stampOf(path: string): Stamp {
-  const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
+  let stats;
+  try {
+    stats = statSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch {
+    return { key: 'unreadable', mtimeMs: Date.now() }; // never settled: reading says what is wrong
+  }
   if (!stats) return { key: null, mtimeMs: 0 };
   const { dev, ino, size, mode, uid, mtimeNs, ctimeNs } = stats;
   return { key: `${dev}:${ino}:${size}:${mode}:${uid}:${mtimeNs}:${ctimeNs}`, mtimeMs: Number(mtimeNs / 1_000_000n) };
