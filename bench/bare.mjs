@@ -2,7 +2,9 @@
 // with no protocol at all, optionally over TLS 1.3 with lanchat's identity
 // (LANCHAT_HOME). `send PORT [tls]` pipes stdin to 127.0.0.1:PORT; `receive
 // [tls]` listens on an ephemeral port (printed on stderr) and pipes one
-// connection to stdout.
+// connection to stdout; `sessions` listens for TLS sessions (the client's
+// certificate asked for, as lanchat does) and answers each one's first line
+// with a line, then closes it: the floor of a Node TLS listener.
 import { createReadStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import * as tls from 'node:tls';
@@ -21,6 +23,12 @@ if (mode === 'send') {
   const socket = secure ? tls.connect({ port, host: '127.0.0.1', ...(await options()) }) : connect(port, '127.0.0.1');
   await once(socket, secure ? 'secureConnect' : 'connect');
   await pipeline(createReadStream('', { fd: 0, highWaterMark: 256 * 1024 }), socket);
+} else if (mode === 'sessions') {
+  const server = tls.createServer({ ...(await options()), requestCert: true }, (socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => socket.end(`${socket.getPeerX509Certificate()?.fingerprint256}\n`));
+  });
+  server.listen(0, '127.0.0.1', () => process.stderr.write(`listening on 127.0.0.1:${server.address().port}\n`));
 } else {
   const onPeer = async (socket) => {
     server.close();

@@ -1,21 +1,31 @@
 #!/usr/bin/env node
-// `npm run bench`: lanchat against OpenBSD netcat and socat on loopback, every
-// row measured in this run, printed as a Markdown table with ratios. Loopback
-// only, ephemeral ports, bounded waits; about 3 minutes on 2 cores.
+// `npm run bench`: lanchat against the peers written in C on loopback — OpenBSD
+// netcat and socat in plaintext, `ncat --ssl` and `socat OPENSSL` over TLS —
+// every row measured in this run, in interleaved rounds (a busy moment on the
+// shared cores hits every row alike), printed as Markdown tables with ratios
+// against the right peer. Loopback only, ephemeral ports, bounded waits; about
+// 4 minutes on 2 cores.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import * as tls from 'node:tls';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HOST, freePort, sleep, waitListening } from './loopback.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+/** An earlier build's dist/ (BENCH_BEFORE=DIR): its lanchat rows run interleaved with this build's, for a same-run before/after. */
+const CLI_BEFORE = process.env.BENCH_BEFORE ? resolve(process.env.BENCH_BEFORE, 'cli.js') : null;
+const BARE = fileURLToPath(new URL('./bare.mjs', import.meta.url));
+const REAP = fileURLToPath(new URL('./reap.py', import.meta.url));
 const MIB = 1024 * 1024;
 const SIZE_MIB = Number(process.env.BENCH_MIB ?? 256);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** Sections to run (BENCH_ONLY=throughput,sessions …); all by default. */
+const ONLY = process.env.BENCH_ONLY?.split(',') ?? null;
+const LONG_LINES_MIB = Number(process.env.BENCH_LONG_MIB ?? 64);
 const LATENCY_MESSAGES = 10_000;
 /**
  * Sent first and timed apart: until V8 has compiled the hot paths (of the
@@ -23,12 +33,23 @@ const LATENCY_MESSAGES = 10_000;
  * because the compiler threads take turns with the peers.
  */
 const WARM_UP_MESSAGES = 3000;
+/** Chat-like traffic: separate 20-byte lines, each sent once the one before came out at the other end. */
+const CHAT_MESSAGES = Number(process.env.BENCH_CHAT_MESSAGES ?? 10_000);
+const CHAT_WARM_UP = 2000;
+const SESSION_SECONDS = Number(process.env.BENCH_SESSION_SECONDS ?? 3);
+/** TLS sessions opened at once by the client: the listener's door looks at up to 4 from one address. */
+const SESSIONS_IN_FLIGHT = 4;
 const SLOW_READER_SECONDS = Number(process.env.BENCH_SLOW_SECONDS ?? 20);
 const STARTUP_RUNS = 20;
 
-for (const tool of ['nc', 'socat']) {
+for (const [tool, pkg] of [
+  ['nc', 'netcat-openbsd'],
+  ['socat', 'socat'],
+  ['ncat', 'ncat'],
+  ['python3', 'python3'],
+]) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
-    console.error(`bench: ${tool} is not installed (apt-get install netcat-openbsd socat)`);
+    console.error(`bench: ${tool} is not installed (apt-get install ${pkg})`);
     process.exit(1);
   }
 }
@@ -38,19 +59,34 @@ process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const input = join(work, 'lines.txt');
 // lanchat's identity and pinned keys go to the scratch directory, not the user's config.
 process.env.LANCHAT_HOME = work;
+/** The TLS peers' certificate: lanchat's throwaway identity in the scratch directory (self-signed, ECDSA P-256). */
+const KEY = join(work, 'key.pem');
+const CERT = join(work, 'cert.pem');
+/**
+ * No TLS 1.3 session tickets from ncat's listener: `ncat --send-only` closes
+ * without reading them, and a listener whose tickets meet a closed socket
+ * gets a reset and loses the tail of the transfer.
+ */
+const NO_TICKETS = join(work, 'openssl.cnf');
 
-/** SIZE_MIB of 100-byte lines (99 characters and LF). */
-function writeInput() {
-  const line = 'x'.repeat(60) + ' lanchat bench line 0123456789 abcdefghij\n'.slice(0, 39) + '\n';
-  const block = Buffer.from(line.repeat(10_000));
-  const fd = openSync(input, 'w');
-  let left = SIZE_MIB * MIB;
-  while (left > 0) left -= writeSync(fd, block, 0, Math.min(block.length, left));
+/** Whole lines of `length` bytes (the LF included), about `mib` MiB of them, in `path`; returns the size. */
+function writeLines(path, mib, length) {
+  const text = ('x'.repeat(60) + ' lanchat bench line 0123456789 abcdefghij ').repeat(Math.ceil(length / 100));
+  const line = `${text.slice(0, length - 1)}\n`;
+  const block = Buffer.from(line.repeat(Math.max(1, Math.floor(MIB / length))));
+  const size = Math.floor((mib * MIB) / length) * length;
+  const fd = openSync(path, 'w');
+  for (let left = size; left > 0;) left -= writeSync(fd, block, 0, Math.min(block.length, left));
   closeSync(fd);
+  return size;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
 
 /** Peak resident memory (VmHWM) of the processes, sampled until they exit. */
 function watchMemory(children) {
@@ -73,6 +109,12 @@ function watchMemory(children) {
   };
 }
 
+/** CPU seconds a running process has used so far (all its threads). */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ
+}
+
 function exited(child, what, ms = 120_000) {
   return Promise.race([
     once(child, 'exit').then(([code, signal]) => ({ code, signal })),
@@ -83,97 +125,233 @@ function exited(child, what, ms = 120_000) {
   ]);
 }
 
-const BARE = fileURLToPath(new URL('./bare.mjs', import.meta.url));
-
-/** A receiver that reports its port on stderr: lanchat listen, or the bare Node pipe. */
-async function lanchatListener(args, stdout, command = [CLI, 'listen', '0', '--host', HOST]) {
-  const child = spawn(process.execPath, [...command, ...args], { stdio: ['ignore', stdout, 'pipe'] });
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk) => (err += chunk));
-  const deadline = Date.now() + 5000;
-  while (!/listening on .*:(\d+)/.test(err)) {
-    if (Date.now() > deadline) throw new Error(`lanchat listen did not start: ${err}`);
-    await sleep(5);
-  }
-  return { child, port: Number(/listening on .*:(\d+)/.exec(err)[1]), stderr: () => err };
+let reports = 0;
+/** Spawns a command under reap.py: `measured()`, once it exited, says its CPU seconds, peak RSS and bytes written. */
+function spawnMeasured(command, args, options) {
+  const report = join(work, `reap-${++reports}.json`);
+  const child = spawn('python3', [REAP, report, command, ...args], options);
+  child.measured = () => JSON.parse(readFileSync(report, 'utf8'));
+  /** The CPU seconds the command has used so far. */
+  child.cpuSoFar = () => cpuSeconds(Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim()));
+  return child;
 }
 
-/** The receiving end's stdout: /dev/null, or a pipe drained by cat. */
-function sink(kind) {
-  if (kind === 'null') return { stdout: openSync('/dev/null', 'w'), done: Promise.resolve() };
-  return {
-    stdout: 'pipe',
-    attach: (child) => {
-      const cat = spawn('cat', [], { stdio: [child.stdout, 'ignore', 'inherit'] });
-      return exited(cat, 'cat');
+/** What a stream says from now on, as a function that returns it so far. */
+function collect(stream) {
+  let text = '';
+  stream.setEncoding('utf8').on('data', (chunk) => (text += chunk));
+  return () => text.trim();
+}
+
+/** A receiver that reports its port on stderr: lanchat listen, or the bare Node pipe. */
+async function portFromStderr(child, what) {
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk) => (err += chunk));
+  const deadline = Date.now() + 10_000;
+  while (!/listening on .*:(\d+)/.test(err)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${what} did not start: ${err}`);
+    await sleep(5);
+  }
+  return Number(/listening on .*:(\d+)/.exec(err)[1]);
+}
+
+async function lanchatListener(args, stdout, cli = CLI) {
+  const child = spawn(process.execPath, [cli, 'listen', '0', '--host', HOST, ...args], { stdio: ['ignore', stdout, 'pipe'] });
+  return { child, port: await portFromStderr(child, 'lanchat listen') };
+}
+
+const node = (...args) => [process.execPath, args];
+const lanchatCli = (cli) => ({
+  plain: {
+    receive: () => node(cli, 'listen', '0', '--host', HOST, '--insecure'),
+    send: (port) => node(cli, 'connect', '--insecure', HOST, String(port)),
+  },
+  tls: {
+    receive: () => node(cli, 'listen', '0', '--host', HOST),
+    send: (port) => node(cli, 'connect', HOST, String(port)),
+  },
+});
+const ncListen = (port) => ['nc', ['-l', HOST, String(port)]];
+const bareListen =
+  (...mode) =>
+  () =>
+    node(BARE, 'receive', ...mode);
+
+/**
+ * The rows of a throughput run: how to start the receiver (`receive`: given a
+ * free port, or reporting its own on stderr when it takes none) and the
+ * sender, whether it is TLS (compared with the TLS peers, else with nc), and
+ * its name in the table.
+ */
+function allKinds() {
+  const current = lanchatCli(CLI);
+  const kinds = {
+    nc: { name: 'nc → nc -l', receive: ncListen, send: (port) => ['nc', ['-N', HOST, String(port)]] },
+    bare: {
+      name: 'bare Node pipe → nc -l (no protocol: the platform’s ceiling)',
+      receive: ncListen,
+      send: (port) => node(BARE, 'send', String(port)),
     },
+    'bare-bare': {
+      name: 'bare Node pipe → bare Node pipe (no protocol)',
+      receive: bareListen(),
+      send: (port) => node(BARE, 'send', String(port)),
+    },
+    lanchat: {
+      name: 'lanchat connect → lanchat listen, both --insecure (plaintext, every line confirmed)',
+      lanchat: true,
+      ...current.plain,
+    },
+    raw: { name: 'lanchat connect --raw → nc -l', receive: ncListen, send: (port) => node(CLI, 'connect', '--raw', HOST, String(port)) },
+    ncat: {
+      name: 'ncat --ssl --send-only → ncat --ssl -l --recv-only',
+      tls: true,
+      receive: (port) => [
+        'ncat',
+        ['--ssl', '--ssl-cert', CERT, '--ssl-key', KEY, '-l', HOST, String(port), '--recv-only'],
+        { OPENSSL_CONF: NO_TICKETS },
+      ],
+      send: (port) => ['ncat', ['--ssl', '--send-only', HOST, String(port)]],
+    },
+    socat: {
+      name: 'socat STDIN OPENSSL → socat OPENSSL-LISTEN STDOUT',
+      tls: true,
+      receive: (port) => ['socat', ['-u', `OPENSSL-LISTEN:${port},bind=${HOST},reuseaddr,cert=${CERT},key=${KEY},verify=0`, 'STDOUT']],
+      send: (port) => ['socat', ['-u', 'STDIN', `OPENSSL:${HOST}:${port},verify=0`]],
+    },
+    'bare-tls': {
+      name: 'bare Node TLS 1.3 pipe → bare Node TLS 1.3 pipe (no protocol)',
+      tls: true,
+      receive: bareListen('tls'),
+      send: (port) => node(BARE, 'send', String(port), 'tls'),
+    },
+    secure: {
+      name: 'lanchat connect → lanchat listen (the default: TLS 1.3, every line confirmed)',
+      tls: true,
+      lanchat: true,
+      ...current.tls,
+    },
+  };
+  if (CLI_BEFORE) {
+    const before = lanchatCli(CLI_BEFORE);
+    kinds['lanchat-before'] = { ...kinds.lanchat, name: `${kinds.lanchat.name}, BENCH_BEFORE build`, ...before.plain };
+    kinds['secure-before'] = { ...kinds.secure, name: `${kinds.secure.name}, BENCH_BEFORE build`, ...before.tls };
+  }
+  return kinds;
+}
+
+/** The rows to run: all, or those BENCH_KINDS names (BENCH_KINDS=ncat,socat,secure …). */
+function transferKinds() {
+  const wanted = process.env.BENCH_KINDS?.split(',');
+  return Object.fromEntries(Object.entries(allKinds()).filter(([id]) => !wanted || wanted.includes(id)));
+}
+
+/**
+ * One transfer of `file` (`bytes` long) from the kind's sender to its
+ * receiver, whose stdout is /dev/null or a pipe drained by dd. Returns the
+ * seconds from the sender's start to both ends, each side's CPU seconds (the
+ * receiver's once it listens; the sender's with its start-up) and peak RSS. Throws unless both exit 0 and every byte came out: counted by dd
+ * on a pipe; on /dev/null, what the receiver wrote (its wchar, which also
+ * counts the little it writes to its socket) must be at least that.
+ */
+async function transfer(kind, sinkKind, file, bytes) {
+  const stdout = sinkKind === 'null' ? openSync('/dev/null', 'w') : 'pipe';
+  let port = null;
+  const [receiveCommand, receiveArgs, receiveEnv] = kind.receive(await freePort().then((p) => (port = p)));
+  const reportsPort = receiveCommand === process.execPath; // lanchat listen, bare Node: port 0, told on stderr
+  const receiver = spawnMeasured(receiveCommand, receiveArgs, {
+    stdio: ['ignore', stdout, 'pipe'],
+    env: { ...process.env, ...receiveEnv },
+  });
+  if (typeof stdout === 'number') closeSync(stdout);
+  let counted = Promise.resolve(null);
+  if (sinkKind === 'pipe') {
+    const dd = spawn('dd', ['of=/dev/null', 'bs=1M'], { stdio: [receiver.stdout, 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    let report = '';
+    dd.stderr.setEncoding('utf8').on('data', (chunk) => (report += chunk));
+    counted = exited(dd, 'dd').then(() => Number(/^(\d+) bytes/m.exec(report)?.[1]));
+  }
+  if (reportsPort) port = await portFromStderr(receiver, kind.name);
+  else await waitListening(port);
+  const said = { receiver: collect(receiver.stderr) };
+  const idleCpu = receiver.cpuSoFar(); // its start-up: not part of moving the bytes
+  const fd = openSync(file, 'r');
+  const [sendCommand, sendArgs] = kind.send(port);
+  const sender = spawnMeasured(sendCommand, sendArgs, { stdio: [fd, 'ignore', 'pipe'] });
+  said.sender = collect(sender.stderr);
+  closeSync(fd);
+  const [sent, received, dd] = await Promise.all([
+    exited(sender, `${kind.name}: sender`),
+    exited(receiver, `${kind.name}: receiver`),
+    counted,
+  ]);
+  if (sent.code !== 0 || received.code !== 0)
+    throw new Error(
+      `${kind.name}: exit codes ${sent.code}/${received.code}; sender said: ${said.sender()}; receiver said: ${said.receiver()}`,
+    );
+  const [out, inn] = [sender.measured(), receiver.measured()];
+  // From the sender's start (its start-up counts: a user waits for it too) to both ends.
+  const seconds = Math.max(out.ended, inn.ended) - out.started;
+  const arrived = dd ?? inn.wchar;
+  if (dd === null ? arrived < bytes : arrived !== bytes) throw new Error(`${kind.name} → ${sinkKind}: ${arrived} bytes out of ${bytes}`);
+  return {
+    seconds,
+    senderCpu: out.cpu,
+    receiverCpu: inn.cpu - idleCpu,
+    senderMiB: out.maxRssKiB / 1024,
+    receiverMiB: inn.maxRssKiB / 1024,
   };
 }
 
-/** One transfer of the input file; returns seconds and the peak RSS of lanchat processes. */
-async function transfer(kind, sinkKind) {
-  const out = sink(sinkKind);
-  let receiver;
-  let port;
-  if (kind === 'lanchat' || kind === 'secure' || kind.startsWith('bare-')) {
-    const bare = { 'bare-bare': [BARE, 'receive'], 'bare-tls': [BARE, 'receive', 'tls'] }[kind];
-    const listener = await lanchatListener(kind === 'lanchat' ? ['--insecure'] : [], out.stdout, bare);
-    receiver = listener.child;
-    port = listener.port;
-  } else {
-    port = await freePort();
-    receiver = spawn('nc', ['-l', HOST, String(port)], { stdio: ['ignore', out.stdout, 'inherit'] });
-    await waitListening(port);
-  }
-  const catDone = out.attach ? out.attach(receiver) : out.done;
-  if (typeof out.stdout === 'number') closeSync(out.stdout);
-  const fd = openSync(input, 'r');
-  const start = process.hrtime.bigint();
-  const command = {
-    nc: ['nc', ['-N', HOST, String(port)]],
-    bare: [process.execPath, [BARE, 'send', String(port)]],
-    'bare-bare': [process.execPath, [BARE, 'send', String(port)]],
-    'bare-tls': [process.execPath, [BARE, 'send', String(port), 'tls']],
-    lanchat: [process.execPath, [CLI, 'connect', '--insecure', HOST, String(port)]],
-    secure: [process.execPath, [CLI, 'connect', HOST, String(port)]],
-    raw: [process.execPath, [CLI, 'connect', '--raw', HOST, String(port)]],
-  }[kind];
-  const sender = spawn(command[0], command[1], { stdio: [fd, 'ignore', kind === 'nc' ? 'inherit' : 'ignore'] });
-  closeSync(fd);
-  const lanchats = [
-    kind === 'lanchat' || kind === 'secure' ? receiver : null,
-    ['lanchat', 'secure', 'raw'].includes(kind) ? sender : null,
-  ].filter(Boolean);
-  const memory = watchMemory(lanchats);
-  const [sent, received] = await Promise.all([exited(sender, `${kind} sender`), exited(receiver, `${kind} receiver`), catDone]);
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (sent.code !== 0 || received.code !== 0) throw new Error(`${kind}: exit codes ${sent.code}/${received.code}`);
-  const [first = 0, second = 0] = memory();
-  const rss = kind === 'lanchat' || kind === 'secure' ? { listener: first, connector: second } : kind === 'raw' ? { connector: first } : {};
-  return { seconds, rss };
+/** Medians (and min–max of the rate) of a row's runs. */
+function summarize(runs, bytes) {
+  const rates = runs.map((r) => bytes / 1e6 / r.seconds);
+  return {
+    median: median(rates),
+    min: Math.min(...rates),
+    max: Math.max(...rates),
+    receiverCpuPerGB: median(runs.map((r) => r.receiverCpu / (bytes / 1e9))),
+    senderCpuPerGB: median(runs.map((r) => r.senderCpu / (bytes / 1e9))),
+    receiverMiB: Math.max(...runs.map((r) => r.receiverMiB)),
+    senderMiB: Math.max(...runs.map((r) => r.senderMiB)),
+  };
 }
 
+/** Every row once per round, rounds one after the other: the medians compare rows measured side by side. */
 async function throughput() {
-  const rows = [];
-  for (const sinkKind of ['null', 'pipe']) {
-    for (const kind of ['nc', 'bare', 'bare-bare', 'lanchat', 'bare-tls', 'secure', 'raw']) {
-      const runs = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await transfer(kind, sinkKind));
-      const rates = runs.map((r) => (SIZE_MIB * MIB) / 1e6 / r.seconds);
-      const peak = (side) => Math.max(...runs.map((r) => r.rss[side] ?? 0));
-      rows.push({
-        kind,
-        sinkKind,
-        median: median(rates),
-        min: Math.min(...rates),
-        max: Math.max(...rates),
-        listener: peak('listener'),
-        connector: peak('connector'),
-      });
-      process.stderr.write(`  throughput ${kind} → ${sinkKind}: ${fmt(median(rates))} MB/s\n`);
+  const kinds = transferKinds();
+  const bytes = inputBytes;
+  const runs = new Map();
+  for (let round = 1; round <= RUNS; round++) {
+    for (const sinkKind of ['null', 'pipe']) {
+      for (const id of Object.keys(kinds)) {
+        const key = `${id}|${sinkKind}`;
+        if (!runs.has(key)) runs.set(key, []);
+        runs.get(key).push(await transfer(kinds[id], sinkKind, input, bytes));
+      }
     }
+    process.stderr.write(`  throughput round ${round}/${RUNS} done (load ${load()})\n`);
   }
-  return rows;
+  return [...runs].map(([key, list]) => {
+    const [id, sinkKind] = key.split('|');
+    return { id, kind: kinds[id], sinkKind, ...summarize(list, bytes) };
+  });
+}
+
+/** Long lines over TLS (the default): rate and each side's peak RSS, rounds interleaved. */
+async function longLines() {
+  const { secure } = allKinds();
+  const sizes = [16 * 1024, 60 * 1024];
+  const files = sizes.map((length) => {
+    const path = join(work, `long-${length}.txt`);
+    return { path, bytes: writeLines(path, LONG_LINES_MIB, length) };
+  });
+  const runs = sizes.map(() => []);
+  for (let round = 1; round <= RUNS; round++) {
+    for (const [i, { path, bytes }] of files.entries()) runs[i].push(await transfer(secure, 'null', path, bytes));
+  }
+  process.stderr.write(`  long lines done (load ${load()})\n`);
+  return sizes.map((length, i) => ({ length, ...summarize(runs[i], files[i].bytes) }));
 }
 
 /** The listener's stdout read at 10 MB/s by a slow reader, for SLOW_READER_SECONDS; `args` for both sides. */
@@ -205,19 +383,25 @@ async function slowReader(args) {
   return { listenerMiB, connectorMiB };
 }
 
+/** The bench's TLS client options: lanchat's identity (mutual TLS), no pinning here. */
+async function clientIdentity() {
+  const { loadIdentity } = await import('../dist/identity.js');
+  const { key, cert } = await loadIdentity(process.env);
+  // One context for every connection: building one from PEM text costs more than a handshake.
+  return { key, cert, secureContext: tls.createSecureContext({ key, cert }), minVersion: 'TLSv1.3', rejectUnauthorized: false };
+}
+
 /**
  * Round trips of one-line messages from an in-bench client: to `lanchat listen`
  * (a msg frame, then its ack, sent once the line is written to stdout) and to a
  * socat echo (a line, then the line back).
  */
-async function roundTrips(port, lanchat, identity = null) {
+async function roundTrips(port, lanchat, tlsOptions = null) {
   const plain = connect(port, HOST);
   plain.setNoDelay(true);
   await once(plain, 'connect');
-  const socket = identity
-    ? tls.connect({ socket: plain, key: identity.key, cert: identity.cert, minVersion: 'TLSv1.3', rejectUnauthorized: false })
-    : plain;
-  if (identity) await once(socket, 'secureConnect');
+  const socket = tlsOptions ? tls.connect({ socket: plain, ...tlsOptions }) : plain;
+  if (tlsOptions) await once(socket, 'secureConnect');
   let pending = '';
   let waiter = null;
   socket.setEncoding('utf8').on('data', (chunk) => {
@@ -247,26 +431,152 @@ async function roundTrips(port, lanchat, identity = null) {
   socket.end();
   socket.destroy();
   const at = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
-  return { p50: at(times, 0.5), p99: at(times, 0.99), p999: at(times, 0.999), coldP99: at(cold, 0.99) };
+  return { p50: at(times, 0.5), p99: at(times, 0.99), p999: at(times, 0.999), coldP99: at(cold, 0.99), coldP999: at(cold, 0.999) };
 }
 
 async function latency() {
-  const lanchatRoundTrips = async (args, identity) => {
+  const lanchatRoundTrips = async (args, tlsOptions) => {
     const listener = await lanchatListener(args, 'ignore');
-    const times = await roundTrips(listener.port, true, identity);
+    const times = await roundTrips(listener.port, true, tlsOptions);
     await exited(listener.child, 'lanchat listener', 15_000).catch(() => listener.child.kill('SIGKILL'));
     return times;
   };
-  const { loadIdentity } = await import('../dist/identity.js');
-  const secure = await lanchatRoundTrips([], await loadIdentity(process.env));
+  const secure = await lanchatRoundTrips([], await clientIdentity());
   const lanchat = await lanchatRoundTrips(['--insecure']);
   const port = await freePort();
   const socat = spawn('socat', [`TCP-LISTEN:${port},bind=${HOST},reuseaddr`, 'PIPE'], { stdio: 'ignore' });
   await waitListening(port);
   const echo = await roundTrips(port, false);
   socat.kill('SIGKILL');
-  process.stderr.write(`  latency p50: lanchat ${fmt(lanchat.p50)} µs, over TLS ${fmt(secure.p50)} µs, socat ${fmt(echo.p50)} µs\n`);
+  process.stderr.write(
+    `  latency p99.9: lanchat ${fmt(lanchat.p999)} µs, over TLS ${fmt(secure.p999)} µs, socat ${fmt(echo.p999)} µs (load ${load()})\n`,
+  );
   return { lanchat, secure, echo };
+}
+
+/**
+ * Chat-like traffic: CHAT_MESSAGES separate 20-byte lines into the sender's
+ * stdin, each written once the one before came out of the receiver's stdout
+ * (so each is its own read, frame and write on both sides). CPU per message
+ * of each side, from /proc, after CHAT_WARM_UP messages.
+ */
+async function chatTraffic(kind) {
+  let receiver;
+  let port;
+  if (kind === 'nc') {
+    port = await freePort();
+    receiver = spawn('nc', ['-l', HOST, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await waitListening(port);
+  } else {
+    ({ child: receiver, port } = await lanchatListener(kind === 'lanchat' ? ['--insecure'] : [], 'pipe'));
+  }
+  const senderArgs = {
+    nc: ['nc', ['-N', HOST, String(port)]],
+    lanchat: node(CLI, 'connect', '--insecure', HOST, String(port)),
+    secure: node(CLI, 'connect', HOST, String(port)),
+  }[kind];
+  const sender = spawn(senderArgs[0], senderArgs[1], { stdio: ['pipe', 'ignore', 'inherit'] });
+  let seen = 0;
+  let arrived = null;
+  receiver.stdout.on('data', (chunk) => {
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) seen++;
+    arrived?.();
+  });
+  const total = CHAT_WARM_UP + CHAT_MESSAGES;
+  let startCpu = null;
+  let start = 0n;
+  for (let i = 1; i <= total; i++) {
+    if (i === CHAT_WARM_UP + 1) {
+      startCpu = [cpuSeconds(sender.pid), cpuSeconds(receiver.pid)];
+      start = process.hrtime.bigint();
+    }
+    const came = new Promise((resolve) => (arrived = () => seen >= i && resolve()));
+    sender.stdin.write(`chat line ${String(i).padStart(9, '0')}\n`);
+    await Promise.race([came, sleep(10_000).then(() => Promise.reject(new Error(`${kind}: line ${i} never came out`)))]);
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const [senderCpu, receiverCpu] = [cpuSeconds(sender.pid) - startCpu[0], cpuSeconds(receiver.pid) - startCpu[1]];
+  sender.stdin.end();
+  await Promise.all([exited(sender, `${kind} chat sender`, 15_000), exited(receiver, `${kind} chat receiver`, 15_000)]).catch(() => {
+    sender.kill('SIGKILL');
+    receiver.kill('SIGKILL');
+  });
+  const result = {
+    rate: CHAT_MESSAGES / seconds,
+    senderUs: (senderCpu / CHAT_MESSAGES) * 1e6,
+    receiverUs: (receiverCpu / CHAT_MESSAGES) * 1e6,
+  };
+  process.stderr.write(
+    `  chat ${kind}: ${fmt(result.rate)} lines/s, CPU µs per line: sender ${fmt(result.senderUs, 1)}, receiver ${fmt(result.receiverUs, 1)} (load ${load()})\n`,
+  );
+  return result;
+}
+
+/**
+ * TLS sessions one listener accepts from one client process (this one),
+ * SESSIONS_IN_FLIGHT at once, for SESSION_SECONDS. A lanchat session: TLS
+ * handshake (both sides' certificates), our hello, the room host's hello
+ * back, our goodbye, the close. An ncat one: the handshake, a line, the close.
+ */
+async function sessions(kind, tlsOptions, cli = CLI) {
+  let listener;
+  let port;
+  if (kind === 'ncat') {
+    port = await freePort();
+    listener = spawn('ncat', ['--ssl', '--ssl-cert', CERT, '--ssl-key', KEY, '-l', HOST, String(port), '-k', '--recv-only'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await waitListening(port);
+  } else if (kind === 'bare') {
+    listener = spawn(process.execPath, [BARE, 'sessions'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    port = await portFromStderr(listener, 'bare Node TLS listener');
+    listener.stderr.resume();
+  } else {
+    // A room: each session joins, is greeted and leaves, and the next comes in.
+    listener = spawn(process.execPath, [cli, 'listen', '0', '--host', HOST, '--room', 'bench', '--max-peers', '64'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    port = await portFromStderr(listener, 'lanchat listen --room');
+    listener.stderr.resume();
+  }
+  const openOne = (n) =>
+    new Promise((resolve, reject) => {
+      const socket = tls.connect({ port, host: HOST, ...tlsOptions });
+      const timer = setTimeout(() => socket.destroy(new Error(`${kind}: session ${n} took over 10 s`)), 10_000);
+      socket.on('error', reject);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once('secureConnect', () => {
+        if (kind === 'ncat') return socket.end('a line\n');
+        if (kind === 'bare') return void socket.once('data', () => socket.end()).write('a line\n');
+        socket.write(`{"type":"hello","version":1,"nick":"b${n}","maxLine":65536,"features":["room"]}\n`);
+        socket.once('data', () => socket.end('{"type":"bye"}\n'));
+      });
+    });
+  const startCpu = cpuSeconds(listener.pid);
+  const clientStart = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  const deadline = Date.now() + SESSION_SECONDS * 1000;
+  let opened = 0;
+  let done = 0;
+  const lane = async () => {
+    while (Date.now() < deadline) {
+      await openOne(++opened);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: SESSIONS_IN_FLIGHT }, lane));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = cpuSeconds(listener.pid) - startCpu;
+  const client = process.cpuUsage(clientStart);
+  listener.kill('SIGKILL');
+  const result = { rate: done / seconds, listenerUs: (cpu / done) * 1e6, clientUs: (client.user + client.system) / done };
+  process.stderr.write(
+    `  sessions ${kind}: ${fmt(result.rate)}/s, CPU µs each: listener ${fmt(result.listenerUs)}, client ${fmt(result.clientUs)} (load ${load()})\n`,
+  );
+  return result;
 }
 
 /** Start-up times, the three commands interleaved so that a busy moment hits them alike. */
@@ -289,54 +599,130 @@ if (!existsSync(CLI)) {
   console.error('bench: build first (npm run build)');
   process.exit(1);
 }
-process.stderr.write(`lanchat bench: ${SIZE_MIB} MiB of 100-byte lines, median of ${RUNS} runs\n`);
-writeInput();
-const rows = await throughput();
-const slow = { secure: await slowReader([]), plain: await slowReader(['--insecure']) };
-const lat = await latency();
-const boot = startup();
+const wants = (section) => !ONLY || ONLY.includes(section);
+const loadBefore = load();
+process.stderr.write(`lanchat bench: ${SIZE_MIB} MiB of 100-byte lines, median of ${RUNS} interleaved rounds; load ${loadBefore}\n`);
+const inputBytes = writeLines(input, SIZE_MIB, 100);
+const identity = await clientIdentity();
+writeFileSync(KEY, identity.key, { mode: 0o600 });
+writeFileSync(CERT, identity.cert);
+writeFileSync(NO_TICKETS, 'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = tls\n[tls]\nNumTickets = 0\n');
 
-const nc = Object.fromEntries(rows.filter((r) => r.kind === 'nc').map((r) => [r.sinkKind, r.median]));
-const names = {
-  nc: 'nc → nc -l',
-  bare: 'bare Node pipe → nc -l (no protocol: the platform’s ceiling)',
-  'bare-bare': 'bare Node pipe → bare Node pipe (no protocol)',
-  'bare-tls': 'bare Node TLS 1.3 pipe → bare Node TLS 1.3 pipe (no protocol)',
-  lanchat: 'lanchat connect → lanchat listen, both --insecure (plaintext, every line confirmed)',
-  secure: 'lanchat connect → lanchat listen (the default: TLS 1.3, every line confirmed)',
-  raw: 'lanchat connect --raw → nc -l',
-};
-const mem = (mib) => (mib ? fmt(mib) : '–');
 const out = [];
-out.push(`### Throughput (${SIZE_MIB} MiB of 100-byte lines, loopback, median of ${RUNS})`, '');
-out.push('| sender → receiver | receiver stdout | MB/s (min–max) | × nc | peak RSS listener / connector (MiB) |');
-out.push('|---|---|---|---|---|');
-for (const r of rows) {
+const mem = (mib) => (mib ? fmt(mib) : '–');
+if (wants('throughput')) {
+  const rows = await throughput();
+  const rate = (id, sinkKind) => rows.find((r) => r.id === id && r.sinkKind === sinkKind)?.median;
+  const ratios = (r) => {
+    const peers = r.kind.tls ? ['ncat', 'socat'] : ['nc'];
+    const names = { nc: 'nc', ncat: 'ncat --ssl', socat: 'socat' };
+    return peers
+      .filter((peer) => rate(peer, r.sinkKind) && peer !== r.id)
+      .map((peer) => `${fmt(r.median / rate(peer, r.sinkKind), 2)}× ${names[peer]}`)
+      .join(', ');
+  };
+  out.push(`### Throughput (${SIZE_MIB} MiB of 100-byte lines, loopback, median of ${RUNS} interleaved rounds)`, '');
+  out.push('TLS rows are compared with the TLS peers, plaintext rows with `nc`; CPU is per GB moved.', '');
   out.push(
-    `| ${names[r.kind]} | ${r.sinkKind === 'null' ? '/dev/null' : 'pipe'} | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${fmt(r.median / nc[r.sinkKind], 2)} | ${mem(r.listener)} / ${mem(r.connector)} |`,
+    '| sender → receiver | receiver stdout | MB/s (min–max) | against | CPU s/GB receiver / sender | peak RSS receiver / sender (MiB) |',
   );
+  out.push('|---|---|---|---|---|---|');
+  for (const r of rows) {
+    out.push(
+      `| ${r.kind.name} | ${r.sinkKind === 'null' ? '/dev/null' : 'pipe'} | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${ratios(r) || '–'} | ${fmt(r.receiverCpuPerGB, 2)} / ${fmt(r.senderCpuPerGB, 2)} | ${mem(r.receiverMiB)} / ${mem(r.senderMiB)} |`,
+    );
+  }
 }
-out.push('', `### Memory with a slow reader (listener stdout read at 10 MB/s for ${SLOW_READER_SECONDS} s)`, '');
-out.push('| session | listener peak RSS (MiB) | connector peak RSS (MiB) |', '|---|---|---|');
-out.push(`| TLS 1.3 (the default) | ${fmt(slow.secure.listenerMiB)} | ${fmt(slow.secure.connectorMiB)} |`);
-out.push(`| plaintext (--insecure) | ${fmt(slow.plain.listenerMiB)} | ${fmt(slow.plain.connectorMiB)} |`);
-out.push(
-  '',
-  `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages after ${fmt(WARM_UP_MESSAGES)} to warm up, each waiting for its confirmation)`,
-  '',
-);
-out.push(
-  `| peer | p50 µs | p99 µs | p99.9 µs | p50 × socat | p99 µs of the first ${fmt(WARM_UP_MESSAGES)} (warm-up) |`,
-  '|---|---|---|---|---|---|',
-);
-const latencyRow = (name, t) =>
-  `| ${name} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${fmt(t.p999)} | ${fmt(t.p50 / lat.echo.p50, 2)} | ${fmt(t.coldP99)} |`;
-out.push(latencyRow('lanchat listen --insecure (ack after the line is written)', lat.lanchat));
-out.push(latencyRow('lanchat listen over TLS 1.3 (the default)', lat.secure));
-out.push(latencyRow('socat echo (baseline)', lat.echo));
-out.push('', `### Start-up (median of ${STARTUP_RUNS})`, '');
-out.push('| command | ms | × node -e 0 |', '|---|---|---|');
-out.push(`| node -e 0 | ${fmt(boot.node, 1)} | 1.00 |`);
-out.push(`| lanchat --version | ${fmt(boot.version, 1)} | ${fmt(boot.version / boot.node, 2)} |`);
-out.push(`| lanchat --help | ${fmt(boot.help, 1)} | ${fmt(boot.help / boot.node, 2)} |`);
+if (wants('long')) {
+  const rows = await longLines();
+  out.push('', `### Long lines over TLS (${LONG_LINES_MIB} MiB, receiver stdout /dev/null, median of ${RUNS})`, '');
+  out.push('| line length | MB/s (min–max) | CPU s/GB listener / connector | peak RSS listener / connector (MiB) |', '|---|---|---|---|');
+  for (const r of rows) {
+    out.push(
+      `| ${fmt(r.length / 1024)} KiB | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${fmt(r.receiverCpuPerGB, 2)} / ${fmt(r.senderCpuPerGB, 2)} | ${mem(r.receiverMiB)} / ${mem(r.senderMiB)} |`,
+    );
+  }
+}
+if (wants('slow')) {
+  const slow = { secure: await slowReader([]), plain: await slowReader(['--insecure']) };
+  out.push('', `### Memory with a slow reader (listener stdout read at 10 MB/s for ${SLOW_READER_SECONDS} s)`, '');
+  out.push('| session | listener peak RSS (MiB) | connector peak RSS (MiB) |', '|---|---|---|');
+  out.push(`| TLS 1.3 (the default) | ${fmt(slow.secure.listenerMiB)} | ${fmt(slow.secure.connectorMiB)} |`);
+  out.push(`| plaintext (--insecure) | ${fmt(slow.plain.listenerMiB)} | ${fmt(slow.plain.connectorMiB)} |`);
+}
+if (wants('latency')) {
+  const lat = await latency();
+  out.push(
+    '',
+    `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages after ${fmt(WARM_UP_MESSAGES)} to warm up, each waiting for its confirmation)`,
+    '',
+  );
+  out.push(
+    `| peer | p50 µs | p99 µs | p99.9 µs | p50 / p99.9 × socat | p99 / p99.9 µs of the first ${fmt(WARM_UP_MESSAGES)} (warm-up) |`,
+    '|---|---|---|---|---|---|',
+  );
+  const latencyRow = (name, t) =>
+    `| ${name} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${fmt(t.p999)} | ${fmt(t.p50 / lat.echo.p50, 2)} / ${fmt(t.p999 / lat.echo.p999, 2)} | ${fmt(t.coldP99)} / ${fmt(t.coldP999)} |`;
+  out.push(latencyRow('lanchat listen --insecure (ack after the line is written)', lat.lanchat));
+  out.push(latencyRow('lanchat listen over TLS 1.3 (the default)', lat.secure));
+  out.push(latencyRow('socat echo (baseline)', lat.echo));
+}
+if (wants('chat')) {
+  const chat = { nc: await chatTraffic('nc'), lanchat: await chatTraffic('lanchat'), secure: await chatTraffic('secure') };
+  out.push(
+    '',
+    `### Chat-like traffic (${fmt(CHAT_MESSAGES)} separate 20-byte lines after ${fmt(CHAT_WARM_UP)}, each sent once the one before came out)`,
+    '',
+  );
+  out.push('| sender → receiver | lines/s | CPU µs per line: sender / receiver | × nc |', '|---|---|---|---|');
+  const chatRow = (name, c) =>
+    `| ${name} | ${fmt(c.rate)} | ${fmt(c.senderUs, 1)} / ${fmt(c.receiverUs, 1)} | ${fmt(c.senderUs / chat.nc.senderUs, 2)} / ${fmt(c.receiverUs / chat.nc.receiverUs, 2)} |`;
+  out.push(chatRow('nc → nc -l', chat.nc));
+  out.push(chatRow('lanchat, both --insecure', chat.lanchat));
+  out.push(chatRow('lanchat over TLS 1.3 (the default)', chat.secure));
+}
+if (wants('sessions')) {
+  // Rounds interleaved, as for throughput; medians.
+  const listeners = { ncat: [], bare: [], lanchat: [], ...(CLI_BEFORE && { before: [] }) };
+  for (let round = 1; round <= Math.min(RUNS, 3); round++) {
+    listeners.ncat.push(await sessions('ncat', identity));
+    listeners.bare.push(await sessions('bare', identity));
+    listeners.lanchat.push(await sessions('lanchat', identity));
+    if (CLI_BEFORE) listeners.before.push(await sessions('lanchat', identity, CLI_BEFORE));
+  }
+  const [ncat, bare, lanchat, before] = [listeners.ncat, listeners.bare, listeners.lanchat, listeners.before].map(
+    (runs) =>
+      runs && {
+        rate: median(runs.map((r) => r.rate)),
+        listenerUs: median(runs.map((r) => r.listenerUs)),
+        clientUs: median(runs.map((r) => r.clientUs)),
+      },
+  );
+  out.push(
+    '',
+    `### TLS sessions accepted by one listener (one client process, ${SESSIONS_IN_FLIGHT} at once, ${SESSION_SECONDS} s, median of ${listeners.ncat.length})`,
+    '',
+  );
+  out.push('The client is Node (one process): its own handshakes cost about as much as the listener’s, so on 2 cores the rate');
+  out.push('is bound by both; the listener’s CPU per session says how many one core of it could accept.', '');
+  out.push(
+    '| listener | sessions/s | × ncat | CPU µs per session: listener / client | sessions per listener CPU second |',
+    '|---|---|---|---|---|',
+  );
+  const sessionRow = (name, r) =>
+    `| ${name} | ${fmt(r.rate)} | ${fmt(r.rate / ncat.rate, 2)} | ${fmt(r.listenerUs)} / ${fmt(r.clientUs)} | ${fmt(1e6 / r.listenerUs)} |`;
+  out.push(sessionRow('ncat --ssl -l -k (handshake, a line, close)', ncat));
+  out.push(sessionRow('bare Node TLS listener, client certificate asked for (handshake, a line each way, close)', bare));
+  out.push(sessionRow('lanchat listen --room (handshake, hello both ways, goodbye)', lanchat));
+  if (before) out.push(sessionRow('lanchat listen --room, BENCH_BEFORE build', before));
+}
+if (wants('startup')) {
+  const boot = startup();
+  out.push('', `### Start-up (median of ${STARTUP_RUNS})`, '');
+  out.push('| command | ms | × node -e 0 |', '|---|---|---|');
+  out.push(`| node -e 0 | ${fmt(boot.node, 1)} | 1.00 |`);
+  out.push(`| lanchat --version | ${fmt(boot.version, 1)} | ${fmt(boot.version / boot.node, 2)} |`);
+  out.push(`| lanchat --help | ${fmt(boot.help, 1)} | ${fmt(boot.help / boot.node, 2)} |`);
+}
+out.push('', `Load average (1, 5, 15 min) at the start: ${loadBefore}; at the end: ${load()}.`);
 console.log(out.join('\n'));

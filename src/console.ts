@@ -17,6 +17,13 @@ import { cutToWidth } from './terminal.js';
  */
 type DraftLine = readline.Interface & { prevRows?: number };
 
+/**
+ * How much output may wait for stdout before writers are told it is full.
+ * A stream's own mark (16 KiB) is one TLS record: a session paused and resumed
+ * its socket for every record.
+ */
+const OUTPUT_QUEUE_BYTES = 256 * 1024;
+
 type RawReadable = Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
 type SizedWritable = Writable & { columns?: number; rows?: number; getWindowSize?: () => [number, number] };
 
@@ -277,7 +284,7 @@ export class Console extends EventEmitter {
   /**
    * Writes to stdout, above the prompt and draft when there are; `written` once
    * it is out (never after a failed write: what was not written is never
-   * acknowledged). Returns false when stdout is full.
+   * acknowledged). Returns false when stdout is full: OUTPUT_QUEUE_BYTES wait.
    */
   write(data: string | Buffer, written?: () => void): boolean {
     const stdout = this.#io.stdout;
@@ -294,12 +301,13 @@ export class Console extends EventEmitter {
       this.#redrawBottom(null);
       return more;
     }
-    // Writes of one turn of the event loop leave together (one writev to a pipe, not one per TLS record).
+    // Writes of one turn of the event loop leave together, after its reads: one writev to a pipe for the
+    // dozen TLS records a turn reads, not one per record (a microtask ran after each record's callback).
     if (!stdout.writableCorked) {
       stdout.cork();
-      queueMicrotask(() => stdout.uncork());
+      setImmediate(() => stdout.uncork());
     }
-    return stdout.write(data, done);
+    return stdout.write(data, done) || stdout.writableLength < OUTPUT_QUEUE_BYTES;
   }
 
   /** A line for the person: on stderr, or above the prompt and draft. */

@@ -15,7 +15,7 @@ import { closeSoon } from './session.js';
 import { MAX_HEADER_BYTES, encodeControl, isHelloLine, type ControlFrame } from './protocol.js';
 import { secureServer } from './secure.js';
 import { adoptAccepted, remoteEndpoint } from './transport.js';
-import { impostorWarning, loadKeyBook, whoseKey, type KeyBook } from './trust.js';
+import { KeyBookReader, impostorWarning, whoseKey, type KeyBook } from './trust.js';
 
 /** The peer's key when the session is TLS, and how we know it ("pinned in contact bob", "a new key"). */
 export interface PeerKey {
@@ -150,10 +150,12 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
   #closed: Promise<void> | null = null;
   /** Connections reset before they could be accepted, not noted yet. */
   #gone = 0;
+  readonly #keys: KeyBookReader;
 
   constructor(options: DoorOptions) {
     super();
     this.#options = options;
+    this.#keys = new KeyBookReader(options.env);
   }
 
   /** A connection accepted by openServer's server (paused): let in, turned away, or dropped. */
@@ -280,7 +282,8 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
    * the admitted peer, or null.
    */
   async #admit(socket: Socket, entry: AtTheDoor): Promise<Admitted | null> {
-    const { policy: flags, identity, env, log } = this.#options;
+    const { policy: flags, identity, log } = this.#options;
+    const keys = this.#keys;
     const { from } = entry;
     let stream: Duplex = socket;
     let plain = false;
@@ -297,7 +300,7 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
         if (kind === 'silent')
           return { stream, from, security: { plain }, quiet: () => socket.bytesRead === 0 && socket.bytesWritten === 0 };
         if (plain) return { stream, from, security: { plain } }; // netcat has no nick to check
-        const book = await currentKeyBook(env, flags, log);
+        const book = await currentKeyBook(keys, flags, log);
         return {
           stream,
           from,
@@ -317,7 +320,7 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
           'lanchat peers present a certificate (their identity); this one did not',
         );
       }
-      const book = await currentKeyBook(env, flags, log); // after the handshake: a refusal goes over TLS
+      const book = await currentKeyBook(keys, flags, log); // after the handshake: a refusal goes over TLS
       const whose = whoseKey(book, fingerprint);
       if (flags.knownOnly && !whose) {
         throw new Refused(
@@ -392,9 +395,9 @@ function plaintextRefusal(kind: PeerKind, flags: DoorPolicy): Refused | null {
  * file broken meanwhile is reported, and peers go unrecognised until it is
  * fixed — except under --known-only, which cannot check anyone then.
  */
-async function currentKeyBook(env: NodeJS.ProcessEnv, flags: DoorPolicy, log: (line: string) => void): Promise<KeyBook> {
+async function currentKeyBook(keys: KeyBookReader, flags: DoorPolicy, log: (line: string) => void): Promise<KeyBook> {
   try {
-    return await loadKeyBook(env);
+    return await keys.load();
   } catch (error) {
     log(`lanchat: ${(error as Error).message}`);
     if (flags.knownOnly) throw new Refused('keys cannot be checked (--known-only)', 'this listener cannot check keys right now');

@@ -2,14 +2,36 @@
 // (mutual TLS). Certificates are self-signed, so nothing here trusts a CA:
 // peers are recognised by the SHA-256 fingerprint of their certificate (see
 // trust.ts). The door (door.ts) and connect call these.
+import { constants as cryptoConstants } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { LanchatError } from './errors.js';
 import type { Identity } from './identity.js';
 
-function tlsOptions(identity: Identity): tls.SecureContextOptions & tls.CommonConnectionOptions {
-  return { key: identity.key, cert: identity.cert, minVersion: 'TLSv1.3', rejectUnauthorized: false };
+/**
+ * The TLS context of an identity, built once: building one parses the PEM
+ * key and certificate, which costs about as much as a handshake (a listener
+ * built one per connection). An identity is loaded once per process and never
+ * changes, so neither does its context.
+ */
+const contexts = new WeakMap<Identity, tls.SecureContext>();
+
+function tlsOptions(identity: Identity): tls.CommonConnectionOptions {
+  let secureContext = contexts.get(identity);
+  if (!secureContext) {
+    secureContext = tls.createSecureContext({
+      key: identity.key,
+      cert: identity.cert,
+      minVersion: 'TLSv1.3',
+      // No resumption: every lanchat connect is a new process. Without this, a listener encrypts a copy of each
+      // session (the connector's certificate in it) into the TLS 1.3 tickets it must send; with it, the tickets
+      // are bare session ids that nothing remembers.
+      secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+    });
+    contexts.set(identity, secureContext);
+  }
+  return { secureContext, rejectUnauthorized: false };
 }
 
 /** Resolves to the peer's fingerprint, or null if it presented no certificate. `stop`: gives up at once (ERR_ABORTED). */

@@ -6,8 +6,10 @@
 // to be lanchat. The listener cannot pin by address (client ports change): it
 // recognises a connector's key. Both sides check the nick the other claims,
 // look-alikes (Unicode confusables) included.
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import { dirname } from 'node:path';
 import { PORT_RULE, formatAddress, normalizeHost, parseAddress, parsePort } from './address.js';
 import { CONTACTS_FILE, findContact, loadContacts, updateContacts, type Contact } from './contacts.js';
 import { LanchatError, usageError } from './errors.js';
@@ -61,6 +63,60 @@ export async function loadKeyBook(env: NodeJS.ProcessEnv): Promise<KeyBook> {
   const path = storePath(env, KNOWN_PEERS_FILE);
   const [contacts, text] = await Promise.all([loadContacts(storePath(env, CONTACTS_FILE)), readText(path)]);
   return { contacts, peers: parseKnownPeers(text, path).peers };
+}
+
+/** What a path was when looked at (null: nothing there), and when it was last modified. */
+interface Stamp {
+  key: string | null;
+  mtimeMs: number;
+}
+
+function stampOf(path: string): Stamp {
+  let stats;
+  try {
+    stats = statSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch {
+    return { key: 'unreadable', mtimeMs: Date.now() }; // never settled: reading says what is wrong
+  }
+  if (!stats) return { key: null, mtimeMs: 0 };
+  const { dev, ino, size, mode, uid, mtimeNs, ctimeNs } = stats;
+  return { key: `${dev}:${ino}:${size}:${mode}:${uid}:${mtimeNs}:${ctimeNs}`, mtimeMs: Number(mtimeNs / 1_000_000n) };
+}
+
+/** A change of a file this recent may not have moved its times yet (they tick coarsely): it is read again. */
+const SETTLE_MS = 1000;
+
+/**
+ * The key book as it is now, for a listener, which consults it for every TLS
+ * connection: reading it (two files and their checks, see store.ts) took more
+ * CPU than the TLS handshake itself. It is read again only when the files or
+ * their directory changed: another inode (lanchat saves by renaming a new
+ * file into place), size, times, mode or owner — or when one of them had
+ * changed within SETTLE_MS before it was read, since a second change that
+ * soon may leave all of these as they were (git's "racily clean" index).
+ */
+export class KeyBookReader {
+  readonly #paths: string[];
+  readonly #env: NodeJS.ProcessEnv;
+  #read: { stamps: Stamp[]; settled: boolean; book: KeyBook } | null = null;
+
+  constructor(env: NodeJS.ProcessEnv) {
+    this.#env = env;
+    const contacts = storePath(env, CONTACTS_FILE);
+    this.#paths = [dirname(contacts), contacts, storePath(env, KNOWN_PEERS_FILE)];
+  }
+
+  async load(): Promise<KeyBook> {
+    const now = Date.now();
+    // Before reading: a change made while we read shows as a different stamp next time.
+    const stamps = this.#paths.map(stampOf);
+    const read = this.#read;
+    if (read?.settled && stamps.every((stamp, i) => stamp.key === read.stamps[i].key)) return read.book;
+    this.#read = null;
+    const book = await loadKeyBook(this.#env);
+    this.#read = { stamps, settled: stamps.every((stamp) => now - stamp.mtimeMs > SETTLE_MS), book };
+    return book;
+  }
 }
 
 /** Applies `change` to the known peers under the store's lock; it returns false when there is nothing to save. */

@@ -7,10 +7,10 @@ import { once } from 'node:events';
 import { chmodSync, closeSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as dialTcp, createServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
+import tls, { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { shortFingerprint } from '../src/fingerprint.js';
 import { loadIdentity } from '../src/identity.js';
 import { sniffPeer } from '../src/door.js';
@@ -653,6 +653,66 @@ describe('the listener side, in process', () => {
       expect(Date.now() - started).toBeLessThan(5000);
     } finally {
       for (const socket of accepted) socket.destroy();
+      server.close();
+    }
+  });
+
+  it('builds its TLS context once, not for every connection', async () => {
+    const [identity, connector] = await Promise.all([loadIdentity({ LANCHAT_HOME: home() }), loadIdentity({ LANCHAT_HOME: home() })]);
+    const server = createServer({ pauseOnConnect: true }); // as the door's: nothing read before TLS takes over
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    // Node builds a context itself for a TLS socket given none (a listener's used to): counted here.
+    const built = vi.spyOn(tls, 'createSecureContext');
+    try {
+      for (let session = 1; session <= 3; session++) {
+        const accepted = once(server, 'connection') as Promise<[Socket]>;
+        const client = tlsConnect({ port, host: '127.0.0.1', key: connector.key, cert: connector.cert, rejectUnauthorized: false });
+        const connected = once(client, 'secureConnect');
+        const [socket] = await accepted;
+        if (session === 2) built.mockClear(); // the first may build it
+        const { socket: secure, fingerprint } = await secureServer(socket, identity, 5000);
+        expect(fingerprint).toBe(connector.fingerprint);
+        await connected;
+        expect(client.getPeerX509Certificate()?.fingerprint256).toBe(identity.fingerprint);
+        client.destroy();
+        secure.destroy();
+      }
+      // The client builds one per connect (its key and cert given as text): only the listener's count here.
+      expect(built.mock.calls.filter(([options]) => options?.cert === identity.cert)).toHaveLength(0);
+    } finally {
+      built.mockRestore();
+      server.close();
+    }
+  });
+
+  it('sends connectors no encrypted copy of their session (TLS 1.3 tickets): nothing is ever resumed', async () => {
+    const [identity, connector] = await Promise.all([loadIdentity({ LANCHAT_HOME: home() }), loadIdentity({ LANCHAT_HOME: home() })]);
+    const server = createServer({ pauseOnConnect: true });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const client = tlsConnect({
+      port: (server.address() as AddressInfo).port,
+      host: '127.0.0.1',
+      key: connector.key,
+      cert: connector.cert,
+      rejectUnauthorized: false,
+    });
+    const tickets: number[] = [];
+    client.on('session', () => tickets.push(client.getTLSTicket()?.length ?? 0));
+    const [socket] = await accepted;
+    const { socket: secure } = await secureServer(socket, identity, 5000);
+    secure.on('data', () => {});
+    try {
+      client.write('{"type":"hello"}\n'); // tickets come after the handshake, once the listener reads
+      while (tickets.length < 2) await once(client, 'session');
+      // An encrypted session with the connector's certificate takes hundreds of bytes; a bare session id 32.
+      expect(Math.max(...tickets)).toBeLessThanOrEqual(32);
+    } finally {
+      client.destroy();
+      secure.destroy();
       server.close();
     }
   });

@@ -1,7 +1,12 @@
 // Who a peer may be passing itself off as: look-alike names by their Unicode
 // confusable skeleton (UTS #39), and the warnings a claimed nick gets.
+import { chmodSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { impostorWarning, nameSkeleton, type KeyBook } from '../src/trust.js';
+import { CONTACTS_FILE, saveContact } from '../src/contacts.js';
+import { storePath } from '../src/store.js';
+import { KeyBookReader, impostorWarning, nameSkeleton, type KeyBook } from '../src/trust.js';
 
 const ALICE = `AA${':AA'.repeat(31)}`;
 const OTHER = `BB${':BB'.repeat(31)}`;
@@ -90,5 +95,50 @@ describe('impostorWarning', () => {
   it('a connector is not warned about the contact it dialled, only about the others', () => {
     expect(impostorWarning(book, '\u0441arol', OTHER, undefined, 'carol')).toBeNull();
     expect(impostorWarning(book, '\u0430lice', OTHER, undefined, 'carol')).toMatch(/a look-alike of contact alice/);
+  });
+});
+
+describe('KeyBookReader (a listener reads the pins for every TLS connection)', () => {
+  const KEY = `DD${':DD'.repeat(31)}`;
+  /** A config directory with a known-peers file last changed a minute ago (settled). */
+  const settledHome = (): NodeJS.ProcessEnv => {
+    const env = { LANCHAT_HOME: mkdtempSync(join(tmpdir(), 'lanchat-keys-')) };
+    const peers = storePath(env, 'known-peers.json');
+    writeFileSync(peers, JSON.stringify({ version: 1, peers: { '10.0.0.9:5000': KEY } }), { mode: 0o600 });
+    const minuteAgo = new Date(Date.now() - 60_000);
+    utimesSync(peers, minuteAgo, minuteAgo);
+    utimesSync(join(peers, '..'), minuteAgo, minuteAgo);
+    return env;
+  };
+
+  it('reads the files again only when they changed', async () => {
+    const env = settledHome();
+    const keys = new KeyBookReader(env);
+    const first = await keys.load();
+    expect(first.peers).toEqual({ '10.0.0.9:5000': KEY });
+    expect(await keys.load()).toBe(first); // unchanged: not read again
+    await saveContact(storePath(env, CONTACTS_FILE), { name: 'dave', host: '10.0.0.9', port: 5000, fingerprint: KEY });
+    const second = await keys.load();
+    expect(second.contacts.map((contact) => contact.name)).toEqual(['dave']);
+  });
+
+  it('reads again a file changed just before it was read, even when nothing about it seems to change after', async () => {
+    const env = settledHome();
+    const peers = storePath(env, 'known-peers.json');
+    writeFileSync(peers, JSON.stringify({ version: 1, peers: { '10.0.0.9:5001': KEY } }));
+    const keys = new KeyBookReader(env);
+    const first = await keys.load();
+    expect(Object.keys(first.peers)).toEqual(['10.0.0.9:5001']);
+    // The same size, within the clock's tick: its times may not move. Read again all the same.
+    writeFileSync(peers, JSON.stringify({ version: 1, peers: { '10.0.0.9:5002': KEY } }));
+    expect(Object.keys((await keys.load()).peers)).toEqual(['10.0.0.9:5002']);
+  });
+
+  it('still refuses a file that others may write, once it became so', async () => {
+    const env = settledHome();
+    const keys = new KeyBookReader(env);
+    await keys.load();
+    chmodSync(storePath(env, 'known-peers.json'), 0o666);
+    await expect(keys.load()).rejects.toMatchObject({ code: 'ERR_STORE_UNSAFE' });
   });
 });
