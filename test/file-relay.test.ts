@@ -14,6 +14,7 @@ import { ACTIVE_PER_RECEIVER, RELAY_AHEAD_BYTES } from '../src/file-relay.js';
 import { openSession, type Incoming, type LanchatSession, type Session } from '../src/session.js';
 import { FileLane, WINDOW_BYTES, type Destination, type IncomingTransfer, type Source } from '../src/transfer.js';
 import { duplexPair } from './duplex-pair.js';
+import { until } from './until.js';
 
 const rooms: Room[] = [];
 const sessions: Session[] = [];
@@ -24,19 +25,6 @@ afterEach(async () => {
   for (const stream of streams.splice(0)) stream.destroy();
   await Promise.all(rooms.splice(0).map((room) => room.close()));
 });
-
-/** Resolves once `ready()` holds, looking again at each 'change' of `emitter`. */
-function until(emitter: EventEmitter, ready: () => boolean): Promise<void> {
-  if (ready()) return Promise.resolve();
-  return new Promise((resolve) => {
-    const look = (): void => {
-      if (!ready()) return;
-      emitter.off('change', look);
-      resolve();
-    };
-    emitter.on('change', look);
-  });
-}
 
 /** Waits (up to 10 s, in 5 ms steps) until `done()`, for what no event says (bytes held); the assertion after it says what was expected. */
 async function poll(done: () => boolean): Promise<void> {

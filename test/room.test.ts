@@ -18,6 +18,7 @@ import {
 import { HISTORY_LINES, Room } from '../src/room.js';
 import { openSession, type Incoming, type Session } from '../src/session.js';
 import { duplexPair } from './duplex-pair.js';
+import { until } from './until.js';
 
 const rooms: Room[] = [];
 const sessions: Session[] = [];
@@ -27,19 +28,6 @@ afterEach(async () => {
   for (const stream of streams.splice(0)) stream.destroy();
   await Promise.all(rooms.splice(0).map((room) => room.close()));
 });
-
-/** Resolves once `ready()` holds, looking again at each 'change' of `emitter`. */
-function until(emitter: EventEmitter, ready: () => boolean): Promise<void> {
-  if (ready()) return Promise.resolve();
-  return new Promise((resolve) => {
-    const look = (): void => {
-      if (!ready()) return;
-      emitter.off('change', look);
-      resolve();
-    };
-    emitter.on('change', look);
-  });
-}
 
 interface Host {
   room: Room;
