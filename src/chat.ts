@@ -536,11 +536,10 @@ export class Chat {
     if (!sendFiles) return;
     if (!session.canSendFiles) {
       const peer = inert(session.peerNick ?? 'the peer');
-      // A room's host is no older lanchat: rooms take no files yet.
       this.#notice(
         session.room === null
           ? `lanchat: ${peer} takes no files (its lanchat is older: update it)`
-          : `lanchat: ${peer} hosts a room ("${inert(session.room)}"), and rooms take no files yet: send to someone listening on their own`,
+          : `lanchat: ${peer}'s room ("${inert(session.room)}") relays no files (its lanchat is older: update it)`,
       );
       this.#override ??= { failed: true };
       return session.finish();

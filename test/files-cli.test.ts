@@ -499,7 +499,7 @@ describe('peers that take no files', () => {
     }
   }, 30_000);
 
-  it('lanchat send to a room: "rooms take no files yet", exit 1', async () => {
+  it('lanchat send to a room goes to its host, which declines at no keyboard without --accept-files; exit 1', async () => {
     const [alice, bob] = [person('alice'), person('bob')];
     writeFileSync(join(alice.cwd, 'small.txt'), 'hi');
     const host = lanchat(['listen', '0', '--host', '127.0.0.1', '--room', 'dev', '--nick', 'bob'], {
@@ -511,7 +511,7 @@ describe('peers that take no files', () => {
     const send = sendAs(alice, ['small.txt'], Number(port));
     expect((await send.exited).code).toBe(1);
     expect(problems(send.stderr())).toEqual([
-      'lanchat: bob hosts a room ("dev"), and rooms take no files yet: send to someone listening on their own',
+      'lanchat: small.txt was not sent to bob: they take no files here (lanchat listen --accept-files DIR would)',
     ]);
   }, 30_000);
 
