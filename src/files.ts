@@ -113,8 +113,12 @@ const OPEN_ERRORS: Record<string, string> = {
   ENOENT: 'no such file',
   EACCES: 'permission denied',
   EPERM: 'permission denied',
-  ENOTFILE: '',
 };
+
+/** Why `fileSource` could not offer `path`, in one line: `cannot send PATH: no such file`. */
+export function cannotSend(path: string, error: NodeJS.ErrnoException): string {
+  return `cannot send ${inert(path)}: ${OPEN_ERRORS[error.code ?? ''] ?? error.message}`;
+}
 
 export class Files {
   readonly lane: FileLane;
@@ -161,9 +165,8 @@ export class Files {
       try {
         source = await fileSource(resolve(this.#options.cwd, path));
       } catch (error) {
-        const { code, message } = error as NodeJS.ErrnoException;
         this.#failed = true;
-        this.#options.notice(`lanchat: cannot send ${inert(path)}: ${OPEN_ERRORS[code ?? ''] || message}`);
+        this.#options.notice(`lanchat: ${cannotSend(path, error as NodeJS.ErrnoException)}`);
         continue;
       }
       const transfer = this.lane.offer(source, to);

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseAddress } from '../address.js';
 import { LanchatError } from '../errors.js';
-import { fileSource } from '../files.js';
+import { cannotSend, fileSource } from '../files.js';
 import { DEFAULT_MAX_LINE } from '../protocol.js';
 import type { CliContext } from '../options.js';
 import type { ConnectFlags } from './connect.js';
@@ -17,8 +17,7 @@ export async function send(files: string[], flags: SendFlags, ctx: CliContext): 
   // A file that cannot be read is said before anyone is dialled.
   for (const file of files) {
     await fileSource(resolve(ctx.cwd, file)).catch((error: NodeJS.ErrnoException) => {
-      const why = error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message;
-      throw new LanchatError('ERR_FILE', `cannot send ${file}: ${why}`);
+      throw new LanchatError('ERR_FILE', cannotSend(file, error));
     });
   }
   const { to, ...rest } = flags;
