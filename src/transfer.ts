@@ -27,6 +27,8 @@ export interface Source {
   key: string;
   /** Reads the file from its start: exactly `size` bytes, unless it changed. */
   open(): Readable;
+  /** Takes back a chunk its reader gave, once sent: its buffer can take another read. */
+  recycle?(chunk: Buffer): void;
 }
 
 /** Where an accepted file goes. */
@@ -216,10 +218,13 @@ export class OutgoingTransfer extends Transfer {
     }
     this.#hash.update(data);
     this.#read += data.length;
+    const { recycle } = this.#source;
+    // Written in order: once the last piece is, the whole buffer is free again.
+    const sent = recycle && ((): void => recycle.call(this.#source, data));
     for (let at = 0; at < data.length; at += CHUNK_BYTES) {
       const piece = data.subarray(at, at + CHUNK_BYTES);
       this.#sent += piece.length;
-      if (!this.lane.link.sendChunk(this.id, piece)) this.#waitingForDrain = true;
+      if (!this.lane.link.sendChunk(this.id, piece, at + CHUNK_BYTES >= data.length ? sent : undefined)) this.#waitingForDrain = true;
     }
     this.#pump();
   }
