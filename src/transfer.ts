@@ -28,7 +28,7 @@ export interface Source {
   /** Reads the file from its start: exactly `size` bytes, unless it changed. */
   open(): Readable;
   /** Takes back a chunk its reader gave, once sent: its buffer can take another read. */
-  recycle?(chunk: Buffer): void;
+  recycle?: (chunk: Buffer) => void;
 }
 
 /** Where an accepted file goes. */
@@ -220,7 +220,7 @@ export class OutgoingTransfer extends Transfer {
     this.#read += data.length;
     const { recycle } = this.#source;
     // Written in order: once the last piece is, the whole buffer is free again.
-    const sent = recycle && ((): void => recycle.call(this.#source, data));
+    const sent = recycle && ((): void => recycle(data));
     for (let at = 0; at < data.length; at += CHUNK_BYTES) {
       const piece = data.subarray(at, at + CHUNK_BYTES);
       this.#sent += piece.length;
