@@ -69,7 +69,7 @@ async function linkRunning() {
 /** Runs `lanchat …` in `ns`; `onLine` gets each stdout line with the ms since the spawn. */
 function lanchatIn(ns, args, home, onLine = () => {}, onErrLine = () => {}) {
   const started = performance.now();
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], {
+  const child = spawn('ip', ['netns', 'exec', ns, CLI, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, LANCHAT_HOME: home, LANCHAT_MDNS: 'on' },
   });
@@ -92,7 +92,7 @@ function lanchatIn(ns, args, home, onLine = () => {}, onErrLine = () => {}) {
 /** Starts announcing listeners on the given addresses of namespace A; resolves once each says it is announced. */
 async function startListeners(addresses) {
   const home = join(work, 'listeners');
-  execFileSync(process.execPath, [CLI, 'id'], { env: { ...process.env, LANCHAT_HOME: home }, stdio: 'ignore' }); // one key, made once
+  execFileSync(CLI, ['id'], { env: { ...process.env, LANCHAT_HOME: home }, stdio: 'ignore' }); // one key, made once
   return Promise.all(
     addresses.map(
       (address, i) =>

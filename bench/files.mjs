@@ -198,11 +198,11 @@ function tlsFiles() {
 async function lanchatTransfer(cli) {
   const into = join(work, 'inbox');
   mkdirSync(into, { recursive: true });
-  const listener = timed('lanchat-listen', process.execPath, [cli, 'listen', '0', '--host', HOST, '--accept-files', into]);
+  const listener = timed('lanchat-listen', cli, ['listen', '0', '--host', HOST, '--accept-files', into]);
   await waitFor(() => /listening on .*:\d+/.test(listener.stderr()), 'lanchat listen');
   const port = /listening on .*:(\d+)/.exec(listener.stderr())[1];
   const start = performance.now();
-  const sender = timed('lanchat-send', process.execPath, [cli, 'send', source, '--to', `${HOST}:${port}`]);
+  const sender = timed('lanchat-send', cli, ['send', source, '--to', `${HOST}:${port}`]);
   return finish(start, sender, listener, join(into, 'random.bin'));
 }
 
@@ -405,12 +405,12 @@ function onLines(stream, online) {
 async function chatDuringTransfer(cli) {
   const into = join(work, 'chat-inbox');
   mkdirSync(into, { recursive: true });
-  const listener = timed('chat-listen', process.execPath, [cli, 'listen', '0', '--host', HOST, '--accept-files', into], {
+  const listener = timed('chat-listen', cli, ['listen', '0', '--host', HOST, '--accept-files', into], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   await waitFor(() => /listening on .*:\d+/.test(listener.stderr()), 'lanchat listen');
   const port = /listening on .*:(\d+)/.exec(listener.stderr())[1];
-  const connector = timed('chat-connect', process.execPath, [cli, 'connect', '--commands', HOST, port], {
+  const connector = timed('chat-connect', cli, ['connect', '--commands', HOST, port], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   await waitFor(() => /connected to/.test(listener.stderr()) && /connected to/.test(connector.stderr()), 'the chat session');
@@ -474,7 +474,7 @@ async function chatDuringTransfer(cli) {
 process.stderr.write(`lanchat files bench: ${SIZE_MIB} MiB of random bytes, ${ROUNDS} rounds, load average ${loadAverage()}\n`);
 writeSource();
 // The identity a person has had since their first session: made now, not in the first timed round.
-spawnSync(process.execPath, [CLI, 'id'], { stdio: 'ignore' });
+spawnSync(CLI, ['id'], { stdio: 'ignore' });
 const { runs, loads } = await throughput();
 const hash = hashCost();
 const chats = [];

@@ -80,7 +80,7 @@ for (const [tool, pkg] of [
     process.exit(1);
   }
 }
-const listenHelp = spawnSync(process.execPath, [CLI, 'listen', '--help'], { encoding: 'utf8' }).stdout ?? '';
+const listenHelp = spawnSync(CLI, ['listen', '--help'], { encoding: 'utf8' }).stdout ?? '';
 const HAS_ROOM = listenHelp.includes('--room');
 const HAS_MAX_PEERS = listenHelp.includes('--max-peers');
 /** The brokers of the plain rooms, in this order (BENCH_ROOM_BROKERS=lanchat for a quick look at lanchat alone). */
@@ -145,7 +145,7 @@ async function startBroker(kind, size) {
   const home = join(work, `host-${kind}-${size}`);
   mkdirSync(home, { recursive: true });
   const args = [CLI, 'listen', '0', '--room', '--host', HOST, ...(HAS_MAX_PEERS ? ['--max-peers', String(size + 10)] : [])];
-  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LANCHAT_HOME: home } }));
+  const child = track(spawn(args[0], args.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LANCHAT_HOME: home } }));
   let err = '';
   child.stderr.setEncoding('utf8').on('data', (chunk) => (err = (err + chunk).slice(-20_000)));
   const deadline = Date.now() + 10_000;
@@ -307,7 +307,7 @@ async function processMember(id, port, room) {
   const member = { id, closed: false, retries: 0, stderr: '', exit: null };
   for (;;) {
     const child = track(
-      spawn(process.execPath, [CLI, 'connect', '--nick', `m${id}`, '--format', 'plain', HOST, String(port)], {
+      spawn(CLI, ['connect', '--nick', `m${id}`, '--format', 'plain', HOST, String(port)], {
         stdio: ['pipe', 'pipe', 'pipe'],
         env: { ...process.env, LANCHAT_HOME: home },
       }),
@@ -661,7 +661,7 @@ async function tlsRoom() {
   // Keys made before the clock starts.
   await Promise.all(
     homes.map((home) => {
-      const child = track(spawn(process.execPath, [CLI, 'id'], { stdio: 'ignore', env: { ...process.env, LANCHAT_HOME: home } }));
+      const child = track(spawn(CLI, ['id'], { stdio: 'ignore', env: { ...process.env, LANCHAT_HOME: home } }));
       return once(child, 'exit');
     }),
   );

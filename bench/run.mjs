@@ -156,19 +156,21 @@ async function portFromStderr(child, what) {
 }
 
 async function lanchatListener(args, stdout, cli = CLI) {
-  const child = spawn(process.execPath, [cli, 'listen', '0', '--host', HOST, ...args], { stdio: ['ignore', stdout, 'pipe'] });
+  const child = spawn(cli, ['listen', '0', '--host', HOST, ...args], { stdio: ['ignore', stdout, 'pipe'] });
   return { child, port: await portFromStderr(child, 'lanchat listen') };
 }
 
 const node = (...args) => [process.execPath, args];
+/** lanchat as installed: the file itself, whose first line names node and the flags it runs with. */
+const lanchat = (cli, ...args) => [cli, args];
 const lanchatCli = (cli) => ({
   plain: {
-    receive: () => node(cli, 'listen', '0', '--host', HOST, '--insecure'),
-    send: (port) => node(cli, 'connect', '--insecure', HOST, String(port)),
+    receive: () => lanchat(cli, 'listen', '0', '--host', HOST, '--insecure'),
+    send: (port) => lanchat(cli, 'connect', '--insecure', HOST, String(port)),
   },
   tls: {
-    receive: () => node(cli, 'listen', '0', '--host', HOST),
-    send: (port) => node(cli, 'connect', HOST, String(port)),
+    receive: () => lanchat(cli, 'listen', '0', '--host', HOST),
+    send: (port) => lanchat(cli, 'connect', HOST, String(port)),
   },
 });
 const ncListen = (port) => ['nc', ['-l', HOST, String(port)]];
@@ -202,7 +204,7 @@ function allKinds() {
       lanchat: true,
       ...current.plain,
     },
-    raw: { name: 'lanchat connect --raw → nc -l', receive: ncListen, send: (port) => node(CLI, 'connect', '--raw', HOST, String(port)) },
+    raw: { name: 'lanchat connect --raw → nc -l', receive: ncListen, send: (port) => lanchat(CLI, 'connect', '--raw', HOST, String(port)) },
     ncat: {
       name: 'ncat --ssl --send-only → ncat --ssl -l --recv-only',
       tls: true,
@@ -258,7 +260,7 @@ async function transfer(kind, sinkKind, file, bytes) {
   const stdout = sinkKind === 'null' ? openSync('/dev/null', 'w') : 'pipe';
   let port = null;
   const [receiveCommand, receiveArgs, receiveEnv] = kind.receive(await freePort().then((p) => (port = p)));
-  const reportsPort = receiveCommand === process.execPath; // lanchat listen, bare Node: port 0, told on stderr
+  const reportsPort = receiveCommand === process.execPath || receiveCommand.endsWith('cli.js'); // lanchat listen, bare Node: port 0, told on stderr
   const receiver = spawnMeasured(receiveCommand, receiveArgs, {
     stdio: ['ignore', stdout, 'pipe'],
     env: { ...process.env, ...receiveEnv },
@@ -373,7 +375,7 @@ async function slowReader(args) {
     { stdio: [listener.child.stdout, 'ignore', 'inherit'] },
   );
   const fd = openSync(input, 'r');
-  const sender = spawn(process.execPath, [CLI, 'connect', ...args, HOST, String(listener.port)], { stdio: [fd, 'ignore', 'ignore'] });
+  const sender = spawn(CLI, ['connect', ...args, HOST, String(listener.port)], { stdio: [fd, 'ignore', 'ignore'] });
   closeSync(fd);
   const memory = watchMemory([listener.child, sender]);
   await sleep(SLOW_READER_SECONDS * 1000);
@@ -472,8 +474,8 @@ async function chatTraffic(kind) {
   }
   const senderArgs = {
     nc: ['nc', ['-N', HOST, String(port)]],
-    lanchat: node(CLI, 'connect', '--insecure', HOST, String(port)),
-    secure: node(CLI, 'connect', HOST, String(port)),
+    lanchat: lanchat(CLI, 'connect', '--insecure', HOST, String(port)),
+    secure: lanchat(CLI, 'connect', HOST, String(port)),
   }[kind];
   const sender = spawn(senderArgs[0], senderArgs[1], { stdio: ['pipe', 'ignore', 'inherit'] });
   let seen = 0;
@@ -533,7 +535,7 @@ async function sessions(kind, tlsOptions, cli = CLI) {
     listener.stderr.resume();
   } else {
     // A room: each session joins, is greeted and leaves, and the next comes in.
-    listener = spawn(process.execPath, [cli, 'listen', '0', '--host', HOST, '--room', 'bench', '--max-peers', '64'], {
+    listener = spawn(cli, ['listen', '0', '--host', HOST, '--room', 'bench', '--max-peers', '64'], {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     port = await portFromStderr(listener, 'lanchat listen --room');
@@ -581,12 +583,12 @@ async function sessions(kind, tlsOptions, cli = CLI) {
 
 /** Start-up times, the three commands interleaved so that a busy moment hits them alike. */
 function startup() {
-  const commands = { node: ['-e', '0'], version: [CLI, '--version'], help: [CLI, '--help'] };
+  const commands = { node: node('-e', '0'), version: lanchat(CLI, '--version'), help: lanchat(CLI, '--help') };
   const runs = { node: [], version: [], help: [] };
   for (let i = 0; i < STARTUP_RUNS; i++) {
-    for (const [name, args] of Object.entries(commands)) {
+    for (const [name, [command, args]] of Object.entries(commands)) {
       const start = process.hrtime.bigint();
-      spawnSync(process.execPath, args, { stdio: 'ignore' });
+      spawnSync(command, args, { stdio: 'ignore' });
       runs[name].push(Number(process.hrtime.bigint() - start) / 1e6);
     }
   }

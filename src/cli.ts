@@ -1,8 +1,15 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // The process: arguments, stdin/stdout, signals and the exit code. The only
 // file that touches them. The commander program loads only when needed, so
 // `lanchat --version` and `lanchat --help` start about as fast as node itself.
 // Only what the fast paths need is imported up front; the rest loads in main().
+//
+// A young generation of 1 MiB semi-spaces (V8's grow to 16): Node's TLS hands
+// over each record in a fresh buffer outside V8's heap, freed only when a
+// collection finds it dead; smaller semi-spaces collect sooner. Measured: a TLS
+// listener 91 -> 72 MiB, a file's receiver 105 -> 76 MiB, CPU unchanged. V8
+// takes the flag only at start, hence the first line (`node dist/cli.js` runs
+// without it).
 import { closeSync, fstatSync, readFileSync, readSync, realpathSync, writevSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { BufferPool } from './buffers.js';

@@ -81,8 +81,9 @@ export function spawnProc(command: string, args: string[], options: SpawnOptions
   };
 }
 
+/** The CLI run as installed: the file itself, whose first line names node and its flags. */
 export function lanchat(args: string[], options: SpawnOptions = {}): Proc {
-  return spawnProc(process.execPath, [CLI, ...args], options);
+  return spawnProc(CLI, args, options);
 }
 
 /** `lanchat listen 0 --host 127.0.0.1 …` and the port it reports. */
