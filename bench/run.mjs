@@ -324,6 +324,7 @@ async function throughput() {
   const kinds = transferKinds();
   const bytes = inputBytes;
   const runs = new Map();
+  const empty = new Map(); // what a session costs with nothing to move: start-up, handshake, goodbye
   for (let round = 1; round <= RUNS; round++) {
     for (const sinkKind of ['null', 'pipe']) {
       for (const id of Object.keys(kinds)) {
@@ -332,12 +333,24 @@ async function throughput() {
         runs.get(key).push(await transfer(kinds[id], sinkKind, input, bytes));
       }
     }
+    for (const id of Object.keys(kinds)) {
+      if (!empty.has(id)) empty.set(id, []);
+      empty.get(id).push(await transfer(kinds[id], 'null', '/dev/null', 0));
+    }
     process.stderr.write(`  throughput round ${round}/${RUNS} done (load ${load()})\n`);
   }
-  return [...runs].map(([key, list]) => {
+  const rows = [...runs].map(([key, list]) => {
     const [id, sinkKind] = key.split('|');
     return { id, kind: kinds[id], sinkKind, ...summarize(list, bytes) };
   });
+  const fixed = [...empty].map(([id, list]) => ({
+    id,
+    kind: kinds[id],
+    ms: median(list.map((r) => r.seconds * 1000)),
+    receiverMs: median(list.map((r) => r.receiverCpu * 1000)),
+    senderMs: median(list.map((r) => r.senderCpu * 1000)),
+  }));
+  return { rows, fixed };
 }
 
 /** Long lines over TLS (the default): rate and each side's peak RSS, rounds interleaved. */
@@ -613,7 +626,7 @@ writeFileSync(NO_TICKETS, 'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\ns
 const out = [];
 const mem = (mib) => (mib ? fmt(mib) : '–');
 if (wants('throughput')) {
-  const rows = await throughput();
+  const { rows, fixed } = await throughput();
   const rate = (id, sinkKind) => rows.find((r) => r.id === id && r.sinkKind === sinkKind)?.median;
   const ratios = (r) => {
     const peers = r.kind.tls ? ['ncat', 'socat'] : ['nc'];
@@ -634,6 +647,10 @@ if (wants('throughput')) {
       `| ${r.kind.name} | ${r.sinkKind === 'null' ? '/dev/null' : 'pipe'} | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${ratios(r) || '–'} | ${fmt(r.receiverCpuPerGB, 2)} / ${fmt(r.senderCpuPerGB, 2)} | ${mem(r.receiverMiB)} / ${mem(r.senderMiB)} |`,
     );
   }
+  out.push('', `#### The same sessions with empty input (median of ${RUNS}): what every transfer above paid before moving a byte`, '');
+  out.push('From the sender’s start to both ends; the receiver’s CPU from the moment it listened (as above), the sender’s whole.', '');
+  out.push('| sender → receiver | ms | CPU ms receiver / sender |', '|---|---|---|');
+  for (const r of fixed) out.push(`| ${r.kind.name} | ${fmt(r.ms)} | ${fmt(r.receiverMs)} / ${fmt(r.senderMs)} |`);
 }
 if (wants('long')) {
   const rows = await longLines();
