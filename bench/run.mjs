@@ -605,9 +605,9 @@ function startup() {
       runs[name].push(Number(process.hrtime.bigint() - start) / 1e6);
     }
   }
-  const [node, version, help] = [median(runs.node), median(runs.version), median(runs.help)];
-  process.stderr.write(`  start-up: node ${fmt(node, 1)} ms, --version ${fmt(version, 1)} ms, --help ${fmt(help, 1)} ms\n`);
-  return { node, version, help };
+  const [bare, version, help] = [median(runs.node), median(runs.version), median(runs.help)];
+  process.stderr.write(`  start-up: node ${fmt(bare, 1)} ms, --version ${fmt(version, 1)} ms, --help ${fmt(help, 1)} ms\n`);
+  return { node: bare, version, help };
 }
 
 if (!existsSync(CLI)) {
