@@ -9,6 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
+import { finished } from 'node:stream/promises';
 import * as tls from 'node:tls';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -271,7 +272,8 @@ async function transfer(kind, sinkKind, file, bytes) {
     const dd = spawn('dd', ['of=/dev/null', 'bs=1M'], { stdio: [receiver.stdout, 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     let report = '';
     dd.stderr.setEncoding('utf8').on('data', (chunk) => (report += chunk));
-    counted = exited(dd, 'dd').then(() => Number(/^(\d+) bytes/m.exec(report)?.[1]));
+    // Its count is on stderr, which may still be unread when it exits.
+    counted = Promise.all([exited(dd, 'dd'), finished(dd.stderr)]).then(() => Number(/^(\d+) bytes/m.exec(report)?.[1]));
   }
   if (reportsPort) port = await portFromStderr(receiver, kind.name);
   else await waitListening(port);

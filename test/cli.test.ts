@@ -280,6 +280,14 @@ describe('errors and endings', () => {
     expect(listen.stderr()).toMatch(/^alice left$/m);
   });
 
+  it('run as installed, the command is node with the flags of its first line (a 1 MiB young generation: see README, Memory)', async () => {
+    const listen = await listener();
+    const argv = readFileSync(`/proc/${listen.child.pid}/cmdline`, 'utf8').split('\0');
+    expect(argv.slice(0, 3)).toEqual(['node', '--max-semi-space-size=1', CLI]);
+    listen.child.kill('SIGTERM');
+    expect((await listen.exited).code).toBe(143);
+  });
+
   it('SIGTERM on a waiting listener exits 143', async () => {
     const listen = await listener();
     listen.child.kill('SIGTERM');
