@@ -7,9 +7,10 @@
 // A young generation of 1 MiB semi-spaces (V8's grow to 16): Node's TLS hands
 // over each record in a fresh buffer outside V8's heap, freed only when a
 // collection finds it dead; smaller semi-spaces collect sooner. Measured: a TLS
-// listener 91 -> 72 MiB, a file's receiver 105 -> 76 MiB, CPU unchanged. V8
-// takes the flag only at start, hence the first line (`node dist/cli.js` runs
-// without it).
+// listener 91 -> 72 MiB, a file's receiver 105 -> 76 MiB, for up to 5 % more
+// CPU there and up to a quarter more per line at a busy room host (README).
+// V8 takes the flag only at start, hence the first line (`node dist/cli.js`
+// runs without it).
 import { closeSync, fstatSync, readFileSync, readSync, realpathSync, writevSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { BufferPool } from './buffers.js';
