@@ -142,9 +142,10 @@ export async function main(argv: string[]): Promise<number> {
   const { createProgram, usageHint } = await import('./program.js');
   const { CommanderError } = await import('commander');
   const { EXIT_FAILURE, EXIT_USAGE, LanchatError, signalExitCode } = await import('./errors.js');
-  const { inert } = await import('./terminal.js');
+  const { inert, loadWidths } = await import('./terminal.js');
   const { Readable, Writable } = await import('node:stream');
   const { isatty } = await import('node:tty');
+  if (isatty(2)) await loadWidths(); // a progress line is drawn on stderr, only at a terminal
   const controller = new AbortController();
   const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM'] as const;
   const onSignal = (signal: NodeJS.Signals): void => {

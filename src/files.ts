@@ -10,9 +10,8 @@ import { realpath, stat } from 'node:fs/promises';
 import { basename, relative, resolve } from 'node:path';
 import type { LanchatError } from './errors.js';
 import { Inbox } from './inbox.js';
-import stringWidth from 'string-width';
 import type { StatusLine } from './console.js';
-import { cutToWidth, inert } from './terminal.js';
+import { cutToWidth, inert, textWidth } from './terminal.js';
 import {
   CHUNK_BYTES,
   type FileLane,
@@ -390,15 +389,15 @@ export class Files {
     const name = inert(transfer.name);
     return (columns) => {
       // What the name and the bar share: the name first up to a point, then the bar, then the rest of the name.
-      const spare = columns - stringWidth(`${arrow}   ${percent}${figures}`);
-      const nameFirst = Math.min(stringWidth(name), Math.max(MIN_NAME_WIDTH, Math.min(NAME_BEFORE_BAR, spare)));
+      const spare = columns - textWidth(`${arrow}   ${percent}${figures}`);
+      const nameFirst = Math.min(textWidth(name), Math.max(MIN_NAME_WIDTH, Math.min(NAME_BEFORE_BAR, spare)));
       const width = Math.min(BAR_WIDTH, spare - nameFirst - 3); // " [" and "]"
       let bar = '';
       if (width >= MIN_BAR_WIDTH) {
         const filled = Math.min(width, Math.floor(fraction * width));
         bar = ` [${'='.repeat(filled) + (filled < width ? '>' : '') + ' '.repeat(Math.max(0, width - filled - 1))}]`;
       }
-      const shown = cutToWidth(name, Math.max(MIN_NAME_WIDTH, spare - stringWidth(bar)));
+      const shown = cutToWidth(name, Math.max(MIN_NAME_WIDTH, spare - textWidth(bar)));
       // In a very narrow window the figures are cut too: one row, whatever happens.
       return cutToWidth(`${arrow} ${shown}  ${percent}${bar}${figures}`, columns);
     };

@@ -1,7 +1,6 @@
 // How events look on the way out: one renderer per --format, and the function
 // that makes peer-controlled text inert before it reaches a terminal.
 import { isUtf8 } from 'node:buffer';
-import stringWidth from 'string-width';
 
 export type Format = 'pretty' | 'plain' | 'json';
 export const FORMATS: readonly Format[] = ['pretty', 'plain', 'json'];
@@ -206,15 +205,33 @@ export function shownLine(text: string): string {
 const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
 /**
+ * string-width, loaded only where a line is fitted to a terminal: with its
+ * emoji table its module takes ~15 ms to run, which a session in a pipe
+ * (most scripts, every benchmark) never needs.
+ */
+let stringWidth: ((text: string) => number) | null = null;
+
+/** Makes textWidth (and cutToWidth) usable: whoever draws at a terminal awaits it first. */
+export async function loadWidths(): Promise<void> {
+  stringWidth ??= (await import('string-width')).default;
+}
+
+/** Columns `text` takes at a terminal (wide characters count two). */
+export function textWidth(text: string): number {
+  if (!stringWidth) throw new Error('textWidth before loadWidths()');
+  return stringWidth(text);
+}
+
+/**
  * `text` cut to `columns` columns of a terminal (wide characters count two),
  * between characters as people see them, with `…` where it was cut.
  */
 export function cutToWidth(text: string, columns: number): string {
-  if (stringWidth(text) <= columns) return text;
+  if (textWidth(text) <= columns) return text;
   let kept = '';
   let width = 0;
   for (const { segment } of graphemes.segment(text)) {
-    const next = stringWidth(segment);
+    const next = textWidth(segment);
     if (width + next > columns - 1) break;
     kept += segment;
     width += next;

@@ -7,13 +7,15 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import stringWidth from 'string-width';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusLine } from '../src/console.js';
 import { Files, formatBytes } from '../src/files.js';
 import { parseSize } from '../src/options.js';
 import { parseInput, splitWords } from '../src/slash.js';
-import { cutToWidth } from '../src/terminal.js';
+import { cutToWidth, loadWidths } from '../src/terminal.js';
 import type { FileLane, IncomingTransfer, TransferEnd } from '../src/transfer.js';
+
+beforeAll(loadWidths); // as the CLI does at a terminal
 
 describe('file commands', () => {
   it.each([

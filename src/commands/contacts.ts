@@ -17,6 +17,7 @@ import { mdnsAllowed, mdnsOff, type CliContext } from '../options.js';
 import { ask } from '../prompt.js';
 import { storePath } from '../store.js';
 import { formatAddress } from '../address.js';
+import { loadWidths, textWidth } from '../terminal.js';
 
 const path = (ctx: CliContext): string => storePath(ctx.env, CONTACTS_FILE);
 
@@ -140,10 +141,10 @@ export function keyColumn(contact: Contact): string {
  * what the terminal shows: wide (東京) and combining characters count right.
  */
 export async function formatTable(rows: string[][]): Promise<string[]> {
-  const { default: stringWidth } = await import('string-width');
+  await loadWidths();
   const columns = Math.max(...rows.map((row) => row.length));
-  const widths = Array.from({ length: columns }, (_, column) => Math.max(...rows.map((row) => stringWidth(row[column] ?? ''))));
-  const pad = (text: string, width: number): string => text + ' '.repeat(width - stringWidth(text));
+  const widths = Array.from({ length: columns }, (_, column) => Math.max(...rows.map((row) => textWidth(row[column] ?? ''))));
+  const pad = (text: string, width: number): string => text + ' '.repeat(width - textWidth(text));
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : pad(cell, widths[column]))).join('  '));
 }
 
