@@ -144,8 +144,8 @@ async function startBroker(kind, size) {
   }
   const home = join(work, `host-${kind}-${size}`);
   mkdirSync(home, { recursive: true });
-  const args = [CLI, 'listen', '0', '--room', '--host', HOST, ...(HAS_MAX_PEERS ? ['--max-peers', String(size + 10)] : [])];
-  const child = track(spawn(args[0], args.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LANCHAT_HOME: home } }));
+  const args = ['listen', '0', '--room', '--host', HOST, ...(HAS_MAX_PEERS ? ['--max-peers', String(size + 10)] : [])];
+  const child = track(spawn(CLI, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LANCHAT_HOME: home } }));
   let err = '';
   child.stderr.setEncoding('utf8').on('data', (chunk) => (err = (err + chunk).slice(-20_000)));
   const deadline = Date.now() + 10_000;

@@ -261,7 +261,7 @@ async function transfer(kind, sinkKind, file, bytes) {
   const stdout = sinkKind === 'null' ? openSync('/dev/null', 'w') : 'pipe';
   let port = null;
   const [receiveCommand, receiveArgs, receiveEnv] = kind.receive(await freePort().then((p) => (port = p)));
-  const reportsPort = receiveCommand === process.execPath || receiveCommand.endsWith('cli.js'); // lanchat listen, bare Node: port 0, told on stderr
+  const reportsPort = [process.execPath, CLI, CLI_BEFORE].includes(receiveCommand); // bare Node, lanchat listen: port 0, told on stderr
   const receiver = spawnMeasured(receiveCommand, receiveArgs, {
     stdio: ['ignore', stdout, 'pipe'],
     env: { ...process.env, ...receiveEnv },
