@@ -248,7 +248,8 @@ export class Chat {
     this.#stopInput();
     const files = this.#files;
     this.#files = null;
-    files?.close(end.error ? end.error.message : 'the chat ended before it was complete');
+    // Why the chat ended is said once, in the session's own line just after.
+    files?.close('the chat ended before it was complete');
     await Promise.allSettled(this.#pending);
     this.#session = null;
     await this.#console.flush(this.#io.signal);
