@@ -155,7 +155,9 @@ export function parseSize(value: string): number {
   const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
   const bytes = match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : NaN;
   if (!Number.isSafeInteger(bytes) || bytes < 1)
-    throw new InvalidArgumentError('a size is a number of bytes, with an optional unit: 500, 100M, 1.5G, 2GiB.');
+    throw new InvalidArgumentError(
+      'a size is a number of bytes, at least 1, with an optional unit: 500, 100M, 1.5G (powers of 1000), 2GiB (of 1024).',
+    );
   return bytes;
 }
 
