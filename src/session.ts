@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
+import type { BufferPool } from './buffers.js';
 import { LanchatError, protocolError } from './errors.js';
 import {
   BadLineError,
@@ -17,6 +18,7 @@ import {
   encodeControl,
   encodeChunkHeader,
   encodeTextHeader,
+  lineJoins,
   FILE_FEATURE,
   ROOM_FEATURE,
   type ControlFrame,
@@ -196,6 +198,12 @@ export abstract class Session extends EventEmitter {
   abstract readonly plain: boolean;
   protected readonly socket: Duplex;
   protected readonly options: SessionOptions;
+  /**
+   * Where a long line that came in pieces is joined: lent buffers, given back
+   * once written, when `recycle` says that nothing refers to written text
+   * any more (not at a room's host, whose members' sockets may still hold it).
+   */
+  protected readonly joins: BufferPool | null;
   protected readonly waitMs: number;
   protected readonly aliveMs: number;
   /** Lines we sent so far. */
@@ -224,6 +232,7 @@ export abstract class Session extends EventEmitter {
     this.role = options.role;
     this.socket = socket;
     this.options = options;
+    this.joins = options.recycle ? lineJoins : null;
     this.waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
     this.#nick = options.nick;
     this.aliveMs = options.aliveMs ?? DEFAULT_ALIVE_MS;
@@ -574,6 +583,7 @@ export abstract class Session extends EventEmitter {
       if (ackId > 0 && this.#state !== 'closed') this.acknowledge(ackId);
       if (paused) this.resumeReading();
       release();
+      if (this.joins) for (const body of parts) this.joins.give(body);
     };
     let more = true;
     // Writes complete in order, so the last part's callback speaks for all of them.
@@ -714,7 +724,7 @@ export class LanchatSession extends Session {
   constructor(socket: Duplex, options: SessionOptions) {
     super(socket, options);
     this.#peerMaxLine = options.maxLine;
-    this.#decoder = new FrameDecoder(options.maxLine);
+    this.#decoder = new FrameDecoder(options.maxLine, this.joins);
     if (options.role === 'connect') {
       this.write(encodeControl(this.#hello()));
       this.startTimer(options.handshakeMs ?? DEFAULT_HANDSHAKE_MS, () =>
@@ -1071,7 +1081,7 @@ export class PlainSession extends Session {
 
   #open(): void {
     if (this.state !== 'handshake') return;
-    this.#splitter = new LineSplitter(this.options.maxLine, this.options.raw === 'lines' ? 'raw' : 'bytes');
+    this.#splitter = new LineSplitter(this.options.maxLine, this.options.raw === 'lines' ? 'raw' : 'bytes', this.joins);
     this.opened();
   }
 

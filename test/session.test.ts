@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Duplex } from 'node:stream';
 import { refuse } from '../src/door.js';
 import { openSession, type Session, type Incoming, type SessionOptions } from '../src/session.js';
-import { DEFAULT_MAX_LINE } from '../src/protocol.js';
+import { DEFAULT_MAX_LINE, lineJoins } from '../src/protocol.js';
 import { duplexPair } from './duplex-pair.js';
 
 const sessions: Session[] = [];
@@ -438,6 +438,45 @@ describe('Session reading into reused buffers', () => {
     expect(recycled.length).toBe(pieces.length);
     expect(new Set(recycled).size).toBe(pieces.length);
   });
+
+  it('joins a long line that came in pieces into a lent buffer, taken back only once its text is written', async () => {
+    const { session, raw, written, settled } = scribbledListener();
+    const joined = await longLinesInPieces(session, raw);
+    await settled();
+    expect(written.join('')).toBe(LONG_LINES);
+    expect(joined.length).toBe(24);
+    expect(new Set(joined).size).toBeLessThan(joined.length); // buffers were taken back and lent again
+  });
+
+  it('lends nothing without recycling, where written text may still be held (a room host relays it)', async () => {
+    const { session, raw, written, settled } = scribbledListener({ recycle: undefined });
+    const joined = await longLinesInPieces(session, raw);
+    await settled();
+    expect(written.join('')).toBe(LONG_LINES);
+    expect(joined).toEqual([]);
+  });
+
+  /** 24 different lines of 6 KiB. */
+  const LONG_LINES = Array.from({ length: 24 }, (_, i) => `${String.fromCharCode(97 + i).repeat(6143)}\n`).join('');
+
+  /**
+   * Sends LONG_LINES to `session`, each line cut in two, a turn of the event loop apart
+   * (so a line is joined while the ones before it still wait to be written); returns the
+   * buffers of the lines delivered in lent buffers.
+   */
+  async function longLinesInPieces(session: Session, raw: Duplex): Promise<ArrayBufferLike[]> {
+    const joined: ArrayBufferLike[] = [];
+    const deliver = session['options'].deliver;
+    session['options'].deliver = (text, done) => {
+      if (text.body.buffer.byteLength === lineJoins.size) joined.push(text.body.buffer);
+      return deliver(text, done);
+    };
+    const wire = `{"type":"hello","version":1,"nick":"alice","maxLine":65536}\n{"type":"msg","id":1,"size":${LONG_LINES.length}}\n${LONG_LINES}{"type":"bye"}\n`;
+    const start = wire.indexOf(LONG_LINES);
+    await writeCut(raw, wire, Array.from({ length: 24 }, (_, i) => start + i * 6144 + 3000));
+    await session.done;
+    return joined;
+  }
 
   it("keeps nothing of a plain peer's chunks past their recycling either", async () => {
     const { session, raw, written, recycled, settled } = scribbledListener({ plain: true });
