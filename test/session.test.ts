@@ -473,7 +473,11 @@ describe('Session reading into reused buffers', () => {
     };
     const wire = `{"type":"hello","version":1,"nick":"alice","maxLine":65536}\n{"type":"msg","id":1,"size":${LONG_LINES.length}}\n${LONG_LINES}{"type":"bye"}\n`;
     const start = wire.indexOf(LONG_LINES);
-    await writeCut(raw, wire, Array.from({ length: 24 }, (_, i) => start + i * 6144 + 3000));
+    await writeCut(
+      raw,
+      wire,
+      Array.from({ length: 24 }, (_, i) => start + i * 6144 + 3000),
+    );
     await session.done;
     return joined;
   }
