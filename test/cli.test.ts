@@ -4,6 +4,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'n
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, awkwardText, fileInput, freePort, killAll, lanchat, listener, spawnProc } from './cli-helpers.js';
 
@@ -543,6 +544,37 @@ describe('start-up fast paths', () => {
     const proc = lanchat(['--version'], { stdin: 'ignore' });
     expect((await proc.exited).code).toBe(0);
     expect(proc.stdout().toString()).toBe(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  });
+});
+
+describe('the heap', () => {
+  /** Runs `lanchat listen ARGS` in this process until it is listening; how often it tuned the heap for a room. */
+  async function roomTunings(args: string[]): Promise<number> {
+    const { createProgram } = await import('../src/program.js');
+    const controller = new AbortController();
+    let tunings = 0;
+    let said = '';
+    const listening = new Promise<void>((resolve) => {
+      const stderr = { write: (text: string) => ((said += text), /listening on/.test(said) && resolve(), true) };
+      const ctx = {
+        stdin: new PassThrough(),
+        stdout: new PassThrough(),
+        stderr: stderr as unknown as NodeJS.WriteStream,
+        cwd: '.',
+        env: { LANCHAT_HOME: tmp(), LANCHAT_MDNS: 'off' },
+        signal: controller.signal,
+        tuneHeapForRoom: () => tunings++,
+      };
+      void createProgram(ctx, () => {}).parseAsync(['node', 'lanchat', 'listen', '0', '--host', '127.0.0.1', ...args]);
+    });
+    await listening;
+    controller.abort('SIGINT');
+    return tunings;
+  }
+
+  it("a room's host tunes it for many short lines; a 1:1 listener keeps the tuning for a stream", async () => {
+    expect(await roomTunings(['--room'])).toBe(1);
+    expect(await roomTunings([])).toBe(0);
   });
 });
 
