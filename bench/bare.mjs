@@ -5,7 +5,7 @@
 // connection to stdout; `sessions` listens for TLS sessions (the client's
 // certificate asked for, as lanchat does) and answers each one's first line
 // with a line, then closes it: the floor of a Node TLS listener.
-import { createReadStream } from 'node:fs';
+import { createReadStream, fstatSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
@@ -22,7 +22,9 @@ if (mode === 'send') {
   const port = Number(rest[0]);
   const socket = secure ? tls.connect({ port, host: '127.0.0.1', ...(await options()) }) : connect(port, '127.0.0.1');
   await once(socket, secure ? 'secureConnect' : 'connect');
-  await pipeline(createReadStream('', { fd: 0, highWaterMark: 256 * 1024 }), socket);
+  // A file in big reads (the throughput rows); a pipe as lines come (the chat-like row).
+  const input = fstatSync(0).isFile() ? createReadStream('', { fd: 0, highWaterMark: 256 * 1024 }) : process.stdin;
+  await pipeline(input, socket);
 } else if (mode === 'sessions') {
   const server = tls.createServer({ ...(await options()), requestCert: true }, (socket) => {
     socket.on('error', () => {});

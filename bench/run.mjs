@@ -484,11 +484,15 @@ async function chatTraffic(kind) {
     port = await freePort();
     receiver = spawn('nc', ['-l', HOST, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
     await waitListening(port);
+  } else if (kind === 'bare-tls') {
+    receiver = spawn(process.execPath, [BARE, 'receive', 'tls'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    port = await portFromStderr(receiver, 'bare Node TLS receiver');
   } else {
     ({ child: receiver, port } = await lanchatListener(kind === 'lanchat' ? ['--insecure'] : [], 'pipe'));
   }
   const senderArgs = {
     nc: ['nc', ['-N', HOST, String(port)]],
+    'bare-tls': node(BARE, 'send', String(port), 'tls'),
     lanchat: lanchat(CLI, 'connect', '--insecure', HOST, String(port)),
     secure: lanchat(CLI, 'connect', HOST, String(port)),
   }[kind];
@@ -689,7 +693,12 @@ if (wants('latency')) {
   out.push(latencyRow('socat echo (baseline)', lat.echo));
 }
 if (wants('chat')) {
-  const chat = { nc: await chatTraffic('nc'), lanchat: await chatTraffic('lanchat'), secure: await chatTraffic('secure') };
+  const chat = {
+    nc: await chatTraffic('nc'),
+    bare: await chatTraffic('bare-tls'),
+    lanchat: await chatTraffic('lanchat'),
+    secure: await chatTraffic('secure'),
+  };
   out.push(
     '',
     `### Chat-like traffic (${fmt(CHAT_MESSAGES)} separate 20-byte lines after ${fmt(CHAT_WARM_UP)}, each sent once the one before came out)`,
@@ -699,6 +708,7 @@ if (wants('chat')) {
   const chatRow = (name, c) =>
     `| ${name} | ${fmt(c.rate)} | ${fmt(c.senderUs, 1)} / ${fmt(c.receiverUs, 1)} | ${fmt(c.senderUs / chat.nc.senderUs, 2)} / ${fmt(c.receiverUs / chat.nc.receiverUs, 2)} |`;
   out.push(chatRow('nc → nc -l', chat.nc));
+  out.push(chatRow('bare Node TLS 1.3 pipe → bare Node TLS 1.3 pipe (no protocol, nothing confirmed: the platform’s floor)', chat.bare));
   out.push(chatRow('lanchat, both --insecure', chat.lanchat));
   out.push(chatRow('lanchat over TLS 1.3 (the default)', chat.secure));
 }
