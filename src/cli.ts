@@ -90,14 +90,16 @@ function openStdout(WritableClass: typeof Writable, isatty: (fd: number) => bool
 
 /**
  * How full the young generation gets (%) before V8 collects it; V8's own is
- * 80. A stream of long lines (or a file) makes few objects per byte, so Node's
- * TLS record buffers, dead at once but freed only by such a collection, piled
- * up in between. At 20 % (interleaved runs): a listener taking 60 KiB lines
- * 82-86 -> 71-76 MiB, 100-byte lines 69-73 -> 65-67, its CPU the same (six
- * pairs). A room's host makes many objects per line anyway and paid 7-10 %
- * more CPU per line at 20 %: it keeps V8's default.
+ * 80. A stream of long lines makes few objects per byte, so Node's TLS record
+ * buffers, dead at once but freed only by such a collection, piled up in
+ * between. At 30 % (interleaved runs, three each): a listener taking 60 KiB
+ * lines 81-83 -> 76-80 MiB, 16 KiB lines 74-80 -> 72-73, 100-byte lines
+ * 69-71 -> 67-68, its CPU the same. Not lower: at 20 % a file's receiver went
+ * 76-79 -> 90-92 MiB (chunks waiting for the disk lived through more
+ * collections, into the old generation). A room's host makes many objects per
+ * line anyway, and paid 7-10 % more CPU per line at 20 %: it keeps V8's 80.
  */
-const YOUNG_COLLECTION_AT = { stream: 20, room: 80 };
+const YOUNG_COLLECTION_AT = { stream: 30, room: 80 };
 
 /** `lanchat --version` and `lanchat --help` without loading commander; null if not one of those. */
 function fastAnswer(args: string[]): string | null {
