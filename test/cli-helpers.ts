@@ -117,7 +117,8 @@ export function awkwardText(lines: number): Buffer {
         parts.push(`héllo wörld ✓ 日本語 😀 ${i}`);
         break;
       case 3:
-        parts.push(i % 700 === 3 ? 'L'.repeat(60_000) : `line ${i}`);
+        // Long lines, each its own: one joined from its pieces must not carry another's bytes.
+        parts.push(i % 700 === 3 ? `${i} `.padEnd(i % 1400 === 3 ? 60_000 : 20_000, String.fromCharCode(65 + (i % 26))) : `line ${i}`);
         break;
       case 4:
         parts.push(`\ttabbed ${i} {"type":"bye"}`);
