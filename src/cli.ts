@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --minor-gc-task-trigger=30
 // The process: arguments, stdin/stdout, signals and the exit code. The only
 // file that touches them. The commander program loads only when needed, so
 // `lanchat --version` and `lanchat --help` start about as fast as node itself.
@@ -9,8 +9,14 @@
 // collection finds it dead; smaller semi-spaces collect sooner. Measured: a TLS
 // listener 91 -> 72 MiB, a file's receiver 105 -> 76 MiB, for up to 5 % more
 // CPU there and up to a quarter more per line at a busy room host (README).
-// V8 takes the flag only at start, hence the first line (`node dist/cli.js`
-// runs without it).
+// And that collection starts at 30 % full, not V8's 80: a stream of long lines
+// makes few objects per byte, so the dead record buffers piled up in between
+// (a listener taking 60 KiB lines 81-83 -> 76-80 MiB, 16 KiB lines 74-80 ->
+// 72-73, CPU the same). Not lower: at 20 % a file's receiver went 76-79 ->
+// 90-92 MiB (chunks waiting for the disk lived into the old generation).
+// V8 takes these flags at start, hence the first line (`node dist/cli.js` runs
+// without them); setting them later (v8.setFlagsFromString) may crash, as
+// Node's documentation warns.
 import { closeSync, fstatSync, readFileSync, readSync, realpathSync, writevSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { BufferPool } from './buffers.js';
@@ -88,19 +94,6 @@ function openStdout(WritableClass: typeof Writable, isatty: (fd: number) => bool
   return process.stdout;
 }
 
-/**
- * How full the young generation gets (%) before V8 collects it; V8's own is
- * 80. A stream of long lines makes few objects per byte, so Node's TLS record
- * buffers, dead at once but freed only by such a collection, piled up in
- * between. At 30 % (interleaved runs, three each): a listener taking 60 KiB
- * lines 81-83 -> 76-80 MiB, 16 KiB lines 74-80 -> 72-73, 100-byte lines
- * 69-71 -> 67-68, its CPU the same. Not lower: at 20 % a file's receiver went
- * 76-79 -> 90-92 MiB (chunks waiting for the disk lived through more
- * collections, into the old generation). A room's host makes many objects per
- * line anyway, and paid 7-10 % more CPU per line at 20 %: it keeps V8's 80.
- */
-const YOUNG_COLLECTION_AT = { stream: 30, room: 80 };
-
 /** `lanchat --version` and `lanchat --help` without loading commander; null if not one of those. */
 function fastAnswer(args: string[]): string | null {
   if (args.length !== 1) return null;
@@ -173,8 +166,6 @@ export async function main(argv: string[]): Promise<number> {
   };
   for (const signal of SIGNALS) process.on(signal, onSignal);
   process.stderr.on('error', () => {}); // stderr gone (a closed terminal): nowhere left to say anything
-  const { setFlagsFromString } = await import('node:v8');
-  setFlagsFromString(`--minor-gc-task-trigger=${YOUNG_COLLECTION_AT.stream}`);
   const ctx: CliContext = {
     ...openStdin(Readable),
     stdout: (output = openStdout(Writable, isatty)),
@@ -184,7 +175,6 @@ export async function main(argv: string[]): Promise<number> {
     ...(process.geteuid && { uid: process.geteuid() }),
     signal: controller.signal,
     ...(process.platform !== 'win32' && { job: jobControl }),
-    tuneHeapForRoom: () => setFlagsFromString(`--minor-gc-task-trigger=${YOUNG_COLLECTION_AT.room}`),
   };
   let code = 0;
   const program = createProgram(ctx, (c) => (code = c));

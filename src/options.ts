@@ -17,8 +17,6 @@ export interface CliContext extends ChatIO {
   env: NodeJS.ProcessEnv;
   /** Our effective user id, where there is one: --log appends only to our own files. */
   uid?: number;
-  /** A room's host starts: the process tunes its heap for many short lines from many peers (see cli.ts). */
-  tuneHeapForRoom?: () => void;
 }
 
 /**

@@ -4,7 +4,6 @@ import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'n
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, awkwardText, fileInput, freePort, killAll, lanchat, listener, spawnProc } from './cli-helpers.js';
 
@@ -281,10 +280,10 @@ describe('errors and endings', () => {
     expect(listen.stderr()).toMatch(/^alice left$/m);
   });
 
-  it('run as installed, the command is node with the flags of its first line (a 1 MiB young generation: see README, Memory)', async () => {
+  it('run as installed, the command is node with the flags of its first line (a young generation of 1 MiB, collected at 30 %: see README, Memory)', async () => {
     const listen = await listener();
     const argv = readFileSync(`/proc/${listen.child.pid}/cmdline`, 'utf8').split('\0');
-    expect(argv.slice(0, 3)).toEqual(['node', '--max-semi-space-size=1', CLI]);
+    expect(argv.slice(0, 4)).toEqual(['node', '--max-semi-space-size=1', '--minor-gc-task-trigger=30', CLI]);
     listen.child.kill('SIGTERM');
     expect((await listen.exited).code).toBe(143);
   });
@@ -544,37 +543,6 @@ describe('start-up fast paths', () => {
     const proc = lanchat(['--version'], { stdin: 'ignore' });
     expect((await proc.exited).code).toBe(0);
     expect(proc.stdout().toString()).toBe(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
-  });
-});
-
-describe('the heap', () => {
-  /** Runs `lanchat listen ARGS` in this process until it is listening; how often it tuned the heap for a room. */
-  async function roomTunings(args: string[]): Promise<number> {
-    const { createProgram } = await import('../src/program.js');
-    const controller = new AbortController();
-    let tunings = 0;
-    let said = '';
-    const listening = new Promise<void>((resolve) => {
-      const stderr = { write: (text: string) => ((said += text), /listening on/.test(said) && resolve(), true) };
-      const ctx = {
-        stdin: new PassThrough(),
-        stdout: new PassThrough(),
-        stderr: stderr as unknown as NodeJS.WriteStream,
-        cwd: '.',
-        env: { LANCHAT_HOME: tmp(), LANCHAT_MDNS: 'off' },
-        signal: controller.signal,
-        tuneHeapForRoom: () => tunings++,
-      };
-      void createProgram(ctx, () => {}).parseAsync(['node', 'lanchat', 'listen', '0', '--host', '127.0.0.1', ...args]);
-    });
-    await listening;
-    controller.abort('SIGINT');
-    return tunings;
-  }
-
-  it("a room's host tunes it for many short lines; a 1:1 listener keeps the tuning for a stream", async () => {
-    expect(await roomTunings(['--room'])).toBe(1);
-    expect(await roomTunings([])).toBe(0);
   });
 });
 

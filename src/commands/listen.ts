@@ -86,7 +86,6 @@ async function listenUntilDone(port: number, flags: ListenFlags, ctx: CliContext
   const announced = announcer ? `announced as ${options.nick}` : '';
   if (roomName !== undefined) {
     ctx.stderr.write(`listening on ${address} (room ${roomName}${announcer ? `, ${announced}` : ''})\n${notAnnounced}${unreadBook}`);
-    ctx.tuneHeapForRoom?.();
     return hostRoom(chat, door, server, { name: roomName, maxMembers: flags.maxPeers ?? DEFAULT_MAX_PEERS }, end, announcer);
   }
   ctx.stderr.write(`listening on ${address}${announcer ? ` (${announced})` : ''}\n${notAnnounced}${unreadBook}`);
