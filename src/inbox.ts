@@ -12,6 +12,7 @@ import { access, link as linkFile, open as openFile, rename, stat, statfs, unlin
 import { basename, join } from 'node:path';
 import { LanchatError } from './errors.js';
 import { fsProblem } from './store.js';
+import { graphemes } from './terminal.js';
 
 /** The longest file name (in UTF-8 bytes) that every common file system takes. */
 const NAME_BYTES = 255;
@@ -44,7 +45,6 @@ const DEVICE = /^(?:CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9¹²³]|LPT[0-9¹²�
 /** An extension to keep apart from the stem: the last one, and ".tar" before it ("x.tar.gz"). */
 const EXTENSION = /^(.+?)((?:\.tar)?\.[^.\s]+)$/i;
 
-const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 const bytesOf = (text: string): number => Buffer.byteLength(text, 'utf8');
 
 /**
@@ -55,7 +55,7 @@ const bytesOf = (text: string): number => Buffer.byteLength(text, 'utf8');
 function cutToBytes(text: string, maxBytes: number): string {
   if (bytesOf(text) <= maxBytes) return text;
   let kept = '';
-  for (const { segment } of graphemes.segment(text)) {
+  for (const segment of graphemes(text)) {
     if (bytesOf(kept + segment) > maxBytes) break;
     kept += segment;
   }

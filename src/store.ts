@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import { chmod, mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import envPaths from 'env-paths';
-import lockfile from 'proper-lockfile';
-import writeFileAtomic from 'write-file-atomic';
+import type lockfile from 'proper-lockfile';
+import type writeFileAtomic from 'write-file-atomic';
 import { LanchatError } from './errors.js';
 
 /** `$LANCHAT_HOME`, else the platform's config directory for lanchat. */
@@ -205,6 +205,21 @@ function lockOptions(timing: LockTiming, onCompromised: (error: Error) => void):
   };
 }
 
+/**
+ * proper-lockfile and write-file-atomic, loaded by the first change of a store
+ * file: with their dependencies they take 20–30 ms to load, which a command
+ * that only reads the store (most sessions) would pay at every start.
+ */
+let writers: Promise<{ lock: typeof lockfile.lock; writeFileAtomic: typeof writeFileAtomic }> | null = null;
+
+function loadWriters(): NonNullable<typeof writers> {
+  writers ??= Promise.all([import('proper-lockfile'), import('write-file-atomic')]).then(([locking, atomic]) => ({
+    lock: locking.default.lock,
+    writeFileAtomic: atomic.default,
+  }));
+  return writers;
+}
+
 /** What a change of a store file returns: the new text (null: leave the file alone), and a result for the caller. */
 export interface TextChange<T> {
   text: string | null;
@@ -225,6 +240,7 @@ export async function updateText<T>(
 ): Promise<T> {
   await makeStoreDir(path);
   await checkStoreDir(path); // made by us now, or there already: in either case, ours alone
+  const { lock, writeFileAtomic } = await loadWriters();
   const lockPath = `${path}.lock`;
   let lost = false;
   let onLost: (error: LanchatError) => void = () => {};
@@ -241,7 +257,7 @@ export async function updateText<T>(
   };
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(path, lockOptions(timing, onCompromised));
+    release = await lock(path, lockOptions(timing, onCompromised));
   } catch (error) {
     const { code } = error as NodeJS.ErrnoException;
     throw code === 'ELOCKED'

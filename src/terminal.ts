@@ -202,7 +202,17 @@ export function shownLine(text: string): string {
   return inert(text.endsWith('\r') ? text.slice(0, -1) : text);
 }
 
-const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+let segmenter: Intl.Segmenter | null = null;
+
+/**
+ * The characters of `text` as people see them (an emoji or an accented letter
+ * is one). The segmenter is made on first use: making it loads ICU's break
+ * rules, about 10 ms that a session in a pipe never needs.
+ */
+export function* graphemes(text: string): Generator<string> {
+  segmenter ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+  for (const { segment } of segmenter.segment(text)) yield segment;
+}
 
 /**
  * string-width, loaded only where a line is fitted to a terminal: with its
@@ -230,7 +240,7 @@ export function cutToWidth(text: string, columns: number): string {
   if (textWidth(text) <= columns) return text;
   let kept = '';
   let width = 0;
-  for (const { segment } of graphemes.segment(text)) {
+  for (const segment of graphemes(text)) {
     const next = textWidth(segment);
     if (width + next > columns - 1) break;
     kept += segment;

@@ -269,16 +269,18 @@ export interface Us {
  * checked already. Returns the warning, or null.
  */
 export function impostorWarning(book: KeyBook, nick: string, fingerprint: string | null, us?: Us, dialled?: string): string | null {
-  const looks = nameSkeleton(nick);
+  // The nick's skeleton only once there is a name to compare it with: a connector with no contacts never loads unhomoglyph.
+  let looks: string | null = null;
+  const looksLike = (name: string): boolean => nameSkeleton(name) === (looks ??= nameSkeleton(nick));
   const ourselves = fingerprint !== null && fingerprint === us?.fingerprint; // two terminals of one install
-  if (us && !ourselves && nameSkeleton(us.nick) === looks) {
+  if (us && !ourselves && looksLike(us.nick)) {
     const own = us.nick;
     const which = sameName(nick, own) ? 'your own nick' : `a look-alike of your own nick ${own}`;
     return `WARNING: the peer calls itself ${spelled(nick)}, ${which}: its messages may pass for yours`;
   }
   const exact = findContact(book.contacts, nick);
   const contact =
-    exact ?? book.contacts.find((c) => nameSkeleton(c.name) === looks && !(dialled !== undefined && sameName(c.name, dialled)));
+    exact ?? book.contacts.find((c) => looksLike(c.name) && !(dialled !== undefined && sameName(c.name, dialled)));
   if (!contact || (dialled !== undefined && sameName(contact.name, dialled))) return null;
   if (contact.fingerprint === fingerprint || (exact && !contact.fingerprint)) return null;
   const keys = contact.fingerprint ? `\n  expected  ${contact.fingerprint}\n  presented ${fingerprint ?? 'no key (not encrypted)'}` : '';
