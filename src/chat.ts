@@ -26,7 +26,8 @@ import {
 } from './terminal.js';
 import { Transcript, type LogFile } from './transcript.js';
 import { formatAddress, type Endpoint } from './address.js';
-import { socketReads } from './transport.js';
+import { readTlsIntoPool, recycleRead } from './transport.js';
+import { TLSSocket } from 'node:tls';
 import { Files } from './files.js';
 
 export interface ChatIO extends ConsoleIO {
@@ -167,6 +168,8 @@ export class Chat {
    * `plain`: the listener already knows the peer for netcat (see the door).
    */
   run(socket: Duplex, peer: Endpoint, { plain, ...security }: SessionSecurity & { plain?: boolean } = {}): Promise<Outcome> {
+    // Its reads are given back (recycle) once written out: a 1:1 session's TLS records can go into reused buffers.
+    if (socket instanceof TLSSocket) readTlsIntoPool(socket);
     const direct = new Direct(socket, peer, security, {
       role: this.#options.role,
       nick: this.#nick,
@@ -179,7 +182,7 @@ export class Chat {
       handshakeMs: this.#options.handshakeMs,
       files: true,
       deliver: (text, written) => this.#deliver(text, written),
-      recycle: socketReads.give,
+      recycle: recycleRead,
     });
     return this.#converse(direct);
   }

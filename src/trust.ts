@@ -279,8 +279,7 @@ export function impostorWarning(book: KeyBook, nick: string, fingerprint: string
     return `WARNING: the peer calls itself ${spelled(nick)}, ${which}: its messages may pass for yours`;
   }
   const exact = findContact(book.contacts, nick);
-  const contact =
-    exact ?? book.contacts.find((c) => looksLike(c.name) && !(dialled !== undefined && sameName(c.name, dialled)));
+  const contact = exact ?? book.contacts.find((c) => looksLike(c.name) && !(dialled !== undefined && sameName(c.name, dialled)));
   if (!contact || (dialled !== undefined && sameName(contact.name, dialled))) return null;
   if (contact.fingerprint === fingerprint || (exact && !contact.fingerprint)) return null;
   const keys = contact.fingerprint ? `\n  expected  ${contact.fingerprint}\n  presented ${fingerprint ?? 'no key (not encrypted)'}` : '';

@@ -1,12 +1,17 @@
 // Reused read buffers: the pool's rules, and sockets that read into it (a
 // listener's accepted ones, a plaintext connector's) over real loopback TCP.
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
 import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tls from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BufferPool } from '../src/buffers.js';
-import { adoptAccepted, dial, openServer, socketReads } from '../src/transport.js';
+import { loadIdentity } from '../src/identity.js';
+import { adoptAccepted, dial, openServer, readTlsIntoPool, recycleRead, socketReads, tlsReads } from '../src/transport.js';
 
 const open: Array<net.Socket | net.Server> = [];
 afterEach(() => {
@@ -115,5 +120,98 @@ describe('sockets that read into reused buffers', () => {
     const received = collect(socket);
     expect((await received.done).equals(DATA)).toBe(true);
     expect(received.reused()).toBe(true);
+  });
+});
+
+/** A TLS 1.3 connection over loopback, its listener's end made over the accepted socket (as the door makes it). */
+async function tlsPair(): Promise<{ server: tls.TLSSocket; client: tls.TLSSocket }> {
+  const { key, cert } = await loadIdentity({ LANCHAT_HOME: mkdtempSync(join(tmpdir(), 'lanchat-reads-')) });
+  const listening = net.createServer();
+  open.push(listening);
+  listening.listen(0, '127.0.0.1');
+  await once(listening, 'listening');
+  const accepted = once(listening, 'connection') as Promise<[net.Socket]>;
+  const options = { key, cert, minVersion: 'TLSv1.3' as const };
+  const client = tls.connect({
+    ...options,
+    port: (listening.address() as net.AddressInfo).port,
+    host: '127.0.0.1',
+    rejectUnauthorized: false,
+  });
+  const server = new tls.TLSSocket((await accepted)[0], { ...options, isServer: true });
+  open.push(client, server);
+  await Promise.all([once(client, 'secureConnect'), once(server, 'secure')]);
+  return { server, client };
+}
+
+/**
+ * Collects what a TLS socket emits (copied), giving each chunk back as a
+ * session does (recycleRead); every `pauseEvery` chunks it pauses for 20 ms,
+ * while more records arrive. Also counts the memory the chunks came in.
+ */
+function collectTls(
+  socket: tls.TLSSocket,
+  pauseEvery = 0,
+): { done: Promise<Buffer>; chunks: () => number; memory: () => number; whilePaused: () => number } {
+  const chunks: Buffer[] = [];
+  const memory = new Set<ArrayBufferLike>();
+  let whilePaused = 0;
+  socket.on('data', (chunk: Buffer) => {
+    if (socket.isPaused()) whilePaused++;
+    memory.add(chunk.buffer);
+    chunks.push(Buffer.from(chunk));
+    recycleRead(chunk);
+    if (pauseEvery > 0 && chunks.length % pauseEvery === 0) {
+      socket.pause();
+      setTimeout(() => socket.resume(), 20);
+    }
+  });
+  socket.resume();
+  return {
+    done: once(socket, 'end').then(() => Buffer.concat(chunks)),
+    chunks: () => chunks.length,
+    memory: () => memory.size,
+    whilePaused: () => whilePaused,
+  };
+}
+
+describe('TLS sockets that read into reused buffers (readTlsIntoPool)', () => {
+  it('reads every record into the pool, byte-exact, after the bytes a sniffer put back', async () => {
+    const { server, client } = await tlsPair();
+    client.write('{"type":"hello"}\n');
+    const [first] = (await once(server, 'data')) as [Buffer];
+    server.pause();
+    server.unshift(first); // as the door's sniffer does
+    readTlsIntoPool(server);
+    const received = collectTls(server);
+    client.end(DATA);
+    expect((await received.done).equals(Buffer.concat([Buffer.from('{"type":"hello"}\n'), DATA]))).toBe(true);
+    // 1 MiB comes as 16 KiB records: in the pool's few buffers, given back and lent again (Node's would be 64 new ones).
+    expect(received.chunks()).toBeGreaterThanOrEqual(64);
+    expect(received.memory()).toBeLessThanOrEqual(4);
+  });
+
+  it('emits nothing while paused and keeps the order when records go on arriving', async () => {
+    const { server, client } = await tlsPair();
+    readTlsIntoPool(server);
+    const received = collectTls(server, 5);
+    client.end(DATA);
+    expect((await received.done).equals(DATA)).toBe(true);
+    expect(received.chunks()).toBeGreaterThanOrEqual(64);
+    expect(received.whilePaused()).toBe(0); // records decrypted after a pause wait in the stream's buffer
+  });
+
+  it('lends a record buffer again only once it is given back', async () => {
+    const { server, client } = await tlsPair();
+    readTlsIntoPool(server);
+    const held: Buffer[] = [];
+    server.on('data', (chunk: Buffer) => held.push(chunk)); // kept, not given back
+    server.resume();
+    client.end(DATA.subarray(0, 256 * 1024));
+    await once(server, 'end');
+    expect(new Set(held.map((chunk) => chunk.buffer)).size).toBe(held.length);
+    expect(Buffer.concat(held).equals(DATA.subarray(0, 256 * 1024))).toBe(true);
+    for (const chunk of held) recycleRead(chunk);
+    expect(held.map((chunk) => chunk.buffer)).toContain(tlsReads.take().buffer);
   });
 });
