@@ -5,6 +5,7 @@
 // tests run it with in-memory streams.
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
+import { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Console, type ConsoleIO } from './console.js';
 import { Direct, RoomHost, plural, type Conversation, type Incoming } from './conversation.js';
@@ -27,7 +28,6 @@ import {
 import { Transcript, type LogFile } from './transcript.js';
 import { formatAddress, type Endpoint } from './address.js';
 import { readTlsIntoPool, recycleRead } from './transport.js';
-import { TLSSocket } from 'node:tls';
 import { Files } from './files.js';
 
 export interface ChatIO extends ConsoleIO {

@@ -75,8 +75,9 @@ export function recycleRead(chunk: Buffer): void {
 /**
  * Reads a TLS socket's clear text into tlsReads, as `onread` does for a
  * plaintext socket: Node hands each TLS record to JavaScript in fresh memory
- * and through the stream's buffer, which cost a bare Node receiver a third of
- * its CPU (256 MiB, five interleaved runs: 0.48–0.53 s against 0.36–0.40).
+ * and through the stream's buffer, which cost a bare Node receiver a quarter
+ * of its CPU (256 MiB, whole process, five interleaved runs: 0.48–0.53 s
+ * against 0.36–0.40).
  * Node takes `onread` only in a tls.connect that makes its own socket; ours
  * are made over one (dialled, or accepted and sniffed), so the three fields
  * that `onread` sets on a socket are set here, found by name, and the TLS
