@@ -23,6 +23,12 @@ type DraftLine = readline.Interface & { prevRows?: number };
  * its socket for every record.
  */
 const OUTPUT_QUEUE_BYTES = 256 * 1024;
+/**
+ * …and how many writes: under the byte limit alone a flood of one-byte lines
+ * queued 256 K writes, each with its objects (150,000 one-line messages to a
+ * stalled stdout: 250 MiB).
+ */
+const OUTPUT_QUEUE_WRITES = 4096;
 
 type RawReadable = Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
 type SizedWritable = Writable & { columns?: number; rows?: number; getWindowSize?: () => [number, number] };
@@ -233,6 +239,8 @@ export class Console extends EventEmitter {
   #idle: readline.Interface | null = null;
   #splitter: LineSplitter | null = null;
   #pipe: PipeHandlers | null = null;
+  /** Writes handed to stdout and not done yet (see OUTPUT_QUEUE_WRITES). */
+  #queuedWrites = 0;
   /** Piped input goes on as it comes, not as lines (see readPipe). */
   #rawInput = false;
   #inputEnded = false;
@@ -288,7 +296,11 @@ export class Console extends EventEmitter {
    */
   write(data: string | Buffer, written?: () => void): boolean {
     const stdout = this.#io.stdout;
-    const done = (error?: Error | null): void => void (error || written?.());
+    this.#queuedWrites++;
+    const done = (error?: Error | null): void => {
+      this.#queuedWrites--;
+      if (!error) written?.();
+    };
     if (this.#rl && this.#rl.terminal && promptOutput(this.#rl) === stdout) {
       this.#clearBottom(this.#rl);
       const more = stdout.write(data, done);
@@ -307,7 +319,8 @@ export class Console extends EventEmitter {
       stdout.cork();
       setImmediate(() => stdout.uncork());
     }
-    return stdout.write(data, done) || stdout.writableLength < OUTPUT_QUEUE_BYTES;
+    const more = stdout.write(data, done);
+    return this.#queuedWrites < OUTPUT_QUEUE_WRITES && (more || stdout.writableLength < OUTPUT_QUEUE_BYTES);
   }
 
   /** A line for the person: on stderr, or above the prompt and draft. */

@@ -66,6 +66,9 @@ export function adoptAccepted(accepted: net.Socket): net.Socket {
  */
 export const tlsReads = new BufferPool(16 * 1024, 512);
 
+/** Records shorter than this are copied out of the read buffer (see readTlsIntoPool): Node's own pool takes them. */
+const SMALL_RECORD = 4096;
+
 /** Gives back a chunk read into socketReads or tlsReads (a session's `recycle`); any other is ignored. */
 export function recycleRead(chunk: Buffer): void {
   socketReads.give(chunk);
@@ -83,8 +86,13 @@ export function recycleRead(chunk: Buffer): void {
  * that `onread` sets on a socket are set here, found by name, and the TLS
  * handle is told to use our buffer, as Node does then. Where those fields are
  * not found (another Node), the socket is read the usual way. A record is
- * emitted at once when the socket flows with nothing waiting in its buffer;
- * otherwise (paused, or behind bytes put back) it waits in that buffer, in order.
+ * emitted at once when the socket flows to a reader with nothing waiting in
+ * its buffer; otherwise (paused, or behind bytes put back) it waits in that
+ * buffer, in order. A small record (a chat line, an ack) is copied out and
+ * the buffer read into again: held until written, each would keep 16 KiB
+ * alive while stdout stalls, and what pauses the reading counts the bytes to
+ * write, not that (300,000 one-byte lines to a stalled stdout: 1,455 MiB
+ * against Node's 395).
  */
 export function readTlsIntoPool(socket: tls.TLSSocket): void {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } | null })._handle;
@@ -93,15 +101,18 @@ export function readTlsIntoPool(socket: tls.TLSSocket): void {
   const [buffer, callback, next] = [field('kBuffer'), field('kBufferCb'), field('kBufferGen')];
   const fields = socket as unknown as Record<symbol, unknown>;
   if (typeof handle?.useUserBuffer !== 'function' || !buffer || !callback || !next || fields[buffer] !== null) return;
+  let current = tlsReads.take();
+  let lent = false;
   fields[callback] = (bytes: number, into: Buffer): boolean => {
-    const chunk = into.subarray(0, bytes);
-    if (!socket.readableFlowing || socket.readableLength > 0) return socket.push(chunk);
+    lent = bytes >= SMALL_RECORD;
+    const chunk = lent ? into.subarray(0, bytes) : Buffer.from(into.subarray(0, bytes));
+    if (!socket.readableFlowing || socket.readableLength > 0 || socket.listenerCount('data') === 0) return socket.push(chunk);
     socket.emit('data', chunk);
     return true;
   };
-  fields[next] = tlsReads.take;
-  fields[buffer] = tlsReads.take();
-  handle.useUserBuffer(fields[buffer] as Buffer);
+  fields[next] = (): Buffer => (lent ? (current = tlsReads.take()) : current);
+  fields[buffer] = current;
+  handle.useUserBuffer(current);
 }
 
 /** Where a connected socket's peer is. */

@@ -201,6 +201,21 @@ describe('TLS sockets that read into reused buffers (readTlsIntoPool)', () => {
     expect(received.whilePaused()).toBe(0); // records decrypted after a pause wait in the stream's buffer
   });
 
+  it('copies small records out, so that held chat lines do not each keep a 16 KiB buffer', async () => {
+    const { server, client } = await tlsPair();
+    readTlsIntoPool(server);
+    const held: Buffer[] = [];
+    server.on('data', (chunk: Buffer) => held.push(chunk)); // kept, as while stdout stalls
+    server.resume();
+    const lines = Array.from({ length: 300 }, (_, i) => `line ${i}\n`);
+    for (const line of lines) await new Promise<void>((resolve) => client.write(line, () => resolve())); // a record each
+    client.end();
+    await once(server, 'end');
+    expect(Buffer.concat(held).toString()).toBe(lines.join(''));
+    expect(held.length).toBeGreaterThanOrEqual(100);
+    expect(held.filter((chunk) => chunk.buffer.byteLength === tlsReads.size)).toEqual([]);
+  });
+
   it('lends a record buffer again only once it is given back', async () => {
     const { server, client } = await tlsPair();
     readTlsIntoPool(server);

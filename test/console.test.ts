@@ -46,4 +46,16 @@ describe('Console.write to a pipe or a file', () => {
     expect(answers.slice(0, 15)).toEqual(Array(15).fill(true)); // 240 KiB waiting
     expect(answers[15]).toBe(false); // 256 KiB
   });
+
+  it('says stdout is full after 4,096 waiting writes, however short (a flood of one-byte lines)', async () => {
+    const { stdout, release } = heldStdout();
+    const output = consoleOn(stdout);
+    const answers = Array.from({ length: 4097 }, () => output.write('\n'));
+    expect(answers.slice(0, 4095).every(Boolean)).toBe(true);
+    expect(answers[4095]).toBe(false);
+    await nextTurn(); // the batch goes out…
+    release(); // …and is written
+    await nextTurn();
+    expect(output.write('\n')).toBe(true);
+  });
 });
