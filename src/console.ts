@@ -7,7 +7,8 @@
 import { EventEmitter, once } from 'node:events';
 import * as readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { LineSplitter, countLineFeeds, type Lines } from './protocol.js';
+import { countLineFeeds } from './linefeeds.js';
+import { LineSplitter, type Lines } from './protocol.js';
 import { cutToWidth } from './terminal.js';
 
 /**

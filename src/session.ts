@@ -7,13 +7,13 @@ import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
 import type { BufferPool } from './buffers.js';
 import { LanchatError, protocolError } from './errors.js';
+import { countLineFeeds } from './linefeeds.js';
 import {
   BadLineError,
   FrameDecoder,
   LineSplitter,
   PROTOCOL_VERSION,
   bodyLimit,
-  countLineFeeds,
   countLines,
   encodeControl,
   encodeChunkHeader,

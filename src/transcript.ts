@@ -21,6 +21,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LanchatError } from './errors.js';
+import { countLineFeeds } from './linefeeds.js';
 import { shownLine, speaker, splitLines, timestamp, type TextEvent } from './terminal.js';
 
 interface Spool {
@@ -37,12 +38,6 @@ const NEWLINE = 0x0a;
 /** "no space left on device" from "ENOSPC: no space left on device, write". */
 export function describeSystemError(error: Error): string {
   return /^[A-Z0-9_]+: (.+?)(?:, \w+.*)?$/.exec(error.message)?.[1] ?? error.message;
-}
-
-function countLines(bytes: Uint8Array): number {
-  let lines = 0;
-  for (let at = bytes.indexOf(NEWLINE); at !== -1; at = bytes.indexOf(NEWLINE, at + 1)) lines++;
-  return lines;
 }
 
 /** A write that wrote nothing: the disk is full. */
@@ -156,7 +151,7 @@ export class LogFile {
     const fd = this.#fd;
     const writeFrom = (at: number): void => {
       write(fd, data, at, data.length - at, null, (error, written) => {
-        if (!error) this.#lines += countLines(data.subarray(at, at + written));
+        if (!error) this.#lines += countLineFeeds(data.subarray(at, at + written));
         if (!error && written > 0 && at + written < data.length) return writeFrom(at + written);
         this.#writing = false;
         if (error || at + written < data.length) {
@@ -286,7 +281,7 @@ export class Transcript {
       // Only the whole lines that reached the spool count (and are what /save copies).
       const whole = written === 0 ? 0 : data.lastIndexOf(NEWLINE, written - 1) + 1; // (a negative offset counts from the end)
       spool.bytes += whole;
-      spool.lines += countLines(data.subarray(0, whole));
+      spool.lines += countLineFeeds(data.subarray(0, whole));
       this.#stopSpool(error as Error);
     }
   }
