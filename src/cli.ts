@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --minor-gc-task-trigger=30
+#!/usr/bin/env -S node --max-semi-space-size=1
 // The process: arguments, stdin/stdout, signals and the exit code. The only
 // file that touches them. The commander program loads only when needed, so
 // `lanchat --version` and `lanchat --help` start about as fast as node itself.
@@ -9,13 +9,11 @@
 // collection finds it dead; smaller semi-spaces collect sooner. Measured: a TLS
 // listener 91 -> 72 MiB, a file's receiver 105 -> 76 MiB, for up to 5 % more
 // CPU there and up to a quarter more per line at a busy room host (README).
-// And that collection starts at 30 % full, not V8's 80: a stream of long lines
-// makes few objects per byte, so the dead record buffers piled up in between
-// (a listener taking 60 KiB lines 81-83 -> 76-80 MiB, 16 KiB lines 74-80 ->
-// 72-73, CPU the same). Not lower: at 20 % a file's receiver went 76-79 ->
-// 90-92 MiB (chunks waiting for the disk lived into the old generation).
-// V8 takes these flags at start, hence the first line (`node dist/cli.js` runs
-// without them); setting them later (v8.setFlagsFromString) may crash, as
+// (Collections also started at 30 % full, not V8's 80, for long lines, until
+// TLS records went into reused buffers: then the flag only cost a listener
+// ~5 % CPU and a file's receiver memory. README, Memory.)
+// V8 takes this flag at start, hence the first line (`node dist/cli.js` runs
+// without it); setting it later (v8.setFlagsFromString) may crash, as
 // Node's documentation warns.
 import { closeSync, fstatSync, readFileSync, readSync, realpathSync, writevSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';

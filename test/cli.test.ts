@@ -280,10 +280,10 @@ describe('errors and endings', () => {
     expect(listen.stderr()).toMatch(/^alice left$/m);
   });
 
-  it('run as installed, the command is node with the flags of its first line (a young generation of 1 MiB, collected at 30 %: see README, Memory)', async () => {
+  it('run as installed, the command is node with the flag of its first line (a young generation of 1 MiB: see README, Memory)', async () => {
     const listen = await listener();
     const argv = readFileSync(`/proc/${listen.child.pid}/cmdline`, 'utf8').split('\0');
-    expect(argv.slice(0, 4)).toEqual(['node', '--max-semi-space-size=1', '--minor-gc-task-trigger=30', CLI]);
+    expect(argv.slice(0, 3)).toEqual(['node', '--max-semi-space-size=1', CLI]);
     listen.child.kill('SIGTERM');
     expect((await listen.exited).code).toBe(143);
   });
