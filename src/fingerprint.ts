@@ -19,8 +19,11 @@ export function shortFingerprint(fingerprint: string): string {
   return digitGroups(fingerprint).join(' ');
 }
 
+const CANONICAL = /^(?:[0-9A-F]{2}:){31}[0-9A-F]{2}$/;
+
 /** Accepts `AB:CD:…`, lower case, or the 64 hex digits bare; returns the canonical form, or null. */
 export function normalizeFingerprint(text: string): string | null {
+  if (CANONICAL.test(text)) return text; // as every key book holds them: one test per pin read
   const hex = text
     .replace(/^sha256:/i, '')
     .replace(/:/g, '')
