@@ -18,23 +18,30 @@ declare const WebAssembly: {
   Instance: new (module: object) => { exports: { count: (length: number) => number; memory: { buffer: ArrayBuffer } } };
 };
 
-let counter: { count: (length: number) => number; memory: Uint8Array } | null = null;
+type Counter = { count: (length: number) => number; memory: Uint8Array };
+/** null: not tried yet; false: WebAssembly is not to be had (node --jitless, a low `ulimit -v`). */
+let counter: Counter | false | null = null;
 
 /** Compiled on first use (a fraction of a millisecond): most commands never count. */
-function loadCounter(): NonNullable<typeof counter> {
-  const { count, memory } = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(LINEFEEDS_WASM, 'base64'))).exports;
-  counter = { count, memory: new Uint8Array(memory.buffer) };
+function loadCounter(): Counter | false {
+  try {
+    const { count, memory } = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(LINEFEEDS_WASM, 'base64'))).exports;
+    counter = { count, memory: new Uint8Array(memory.buffer) };
+  } catch {
+    counter = false; // V8 could not reserve the module's memory, or has no WebAssembly: count with indexOf
+  }
   return counter;
 }
 
 /** How many line feeds `bytes` holds. */
 export function countLineFeeds(bytes: Uint8Array): number {
-  if (bytes.length < SHORT) {
+  const wasm = bytes.length < SHORT ? false : (counter ?? loadCounter());
+  if (!wasm) {
     let count = 0;
     for (let at = bytes.indexOf(LF); at >= 0; at = bytes.indexOf(LF, at + 1)) count++;
     return count;
   }
-  const { count, memory } = counter ?? loadCounter();
+  const { count, memory } = wasm;
   let total = 0;
   for (let at = 0; at < bytes.length; at += WINDOW) {
     const end = Math.min(at + WINDOW, bytes.length);

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { countLineFeeds, linesWithin } from '../src/linefeeds.js';
 import { countLines } from '../src/protocol.js';
@@ -83,6 +84,18 @@ describe('linesWithin', () => {
 
 describe('the WebAssembly module', () => {
   it('is src/linefeeds.wat as wabt assembles it', () => {
-    expect(() => execFileSync(process.execPath, ['scripts/assemble-wasm.mjs', '--check'], { stdio: 'pipe' })).not.toThrow();
+    const script = fileURLToPath(new URL('../scripts/assemble-wasm.mjs', import.meta.url));
+    expect(() => execFileSync(process.execPath, [script, '--check'], { stdio: 'pipe' })).not.toThrow();
+  });
+
+  // Where V8 cannot give WebAssembly its memory (a low `ulimit -v`) or has none (--jitless), lines are still counted.
+  it.each([
+    ['node --jitless', ['--jitless']],
+    ['a 1 GB address space', [], 'ulimit -v 1000000; '],
+  ])('counts without it: %s', (_name, flags, shell = '') => {
+    const module = new URL('../dist/linefeeds.js', import.meta.url).href;
+    const script = `import('${module}').then((m) => console.log(m.countLineFeeds(Buffer.alloc(100000, 10))))`;
+    const command = `${shell}exec "${process.execPath}" ${flags.join(' ')} -e "${script.replace(/"/g, '\\"')}"`;
+    expect(execFileSync('sh', ['-c', command], { encoding: 'utf8', timeout: 20_000 }).trim()).toBe('100000');
   });
 });
