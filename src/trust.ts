@@ -166,6 +166,8 @@ export interface ListenerKeyCheck {
   forget: string;
   /** The contact dialled (by name, or the one at the address dialled), if any. */
   contact?: string;
+  /** The pins the key was checked against (to check the nick the listener claims next, without reading them again). */
+  book: KeyBook;
   /**
    * Writes the pin if there is one to write — only once the listener has
    * proved to be lanchat (its hello arrived), so that another TLS service on
@@ -219,7 +221,7 @@ export async function checkListenerKey(env: NodeJS.ProcessEnv, dialled: Dialled,
     }
   };
   const note = keeper ? `pinned in contact ${keeper.name}` : 'pinned in known peers';
-  return { isNew: pinned === undefined, note, forget: keeper?.name ?? address, contact: keeper?.name, pin };
+  return { isNew: pinned === undefined, note, forget: keeper?.name ?? address, contact: keeper?.name, book, pin };
 }
 
 /** Listener: whose key this is — "contact bob", "known peer 10.0.0.4:5000" — or null for a new key. */

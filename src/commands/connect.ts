@@ -119,7 +119,7 @@ async function connectUntilDone(
   try {
     // The nick the listener claims is checked against the contacts' (not the one dialled: its key was). Not
     // against ours: a listener's nick is its own choice, made before we came (often the same login name).
-    const book = flags.raw ? null : await currentKeyBook(ctx.env);
+    const book = flags.raw ? null : (secure?.book ?? (await currentKeyBook(ctx.env)));
     const fingerprint = secure?.key.fingerprint ?? null;
     const vouch: SessionSecurity['vouch'] = book
       ? (nick) => impostorWarning(book, nick, fingerprint, undefined, secure?.contact ?? contact)
@@ -142,6 +142,8 @@ interface SecureSession {
   key: PeerKey;
   contact?: string;
   newKey?: string;
+  /** The pins the key was checked against (absent with --fingerprint). */
+  book?: KeyBook;
   pin?: () => Promise<void>;
 }
 
@@ -195,11 +197,11 @@ async function secureSession(
       }
       return { stream: secure.socket, key: { fingerprint, note: 'as given with --fingerprint' } };
     }
-    const { isNew, note, forget, contact, pin } = await checkListenerKey(ctx.env, dialled, fingerprint);
+    const { isNew, note, forget, contact, book, pin } = await checkListenerKey(ctx.env, dialled, fingerprint);
     const newKey = isNew
       ? `new peer key for ${address}: ${shortFingerprint(fingerprint)} (${note}; lanchat forget ${forget} drops it)`
       : undefined;
-    return { stream: secure.socket, key: { fingerprint, note }, contact, newKey, pin };
+    return { stream: secure.socket, key: { fingerprint, note }, contact, newKey, book, pin };
   } catch (error) {
     secure.socket.destroy();
     throw error;
