@@ -16,6 +16,36 @@ const RETRY_DELAY_MS = 1000;
  */
 export const socketReads = new BufferPool(256 * 1024, 8);
 
+/** Reads shorter than this are copied out of the read buffer (see ReadBuffers): Node's own pool takes them. */
+const SMALL_READ = 4096;
+
+/**
+ * The buffers one socket reads into, from `pool`. A read of SMALL_READ bytes
+ * or more is lent as it is, for its reader to give back; a smaller one (a chat
+ * line, an ack) is copied out and the buffer read into again: held until
+ * written, each would keep a whole buffer alive while stdout stalls, and what
+ * pauses the reading counts the bytes to write, not that (TLS, 300,000
+ * one-byte lines to a stalled stdout: 1,455 MiB against Node's 395).
+ */
+class ReadBuffers {
+  readonly #pool: BufferPool;
+  #current: Buffer | null = null;
+
+  constructor(pool: BufferPool) {
+    this.#pool = pool;
+  }
+
+  /** The buffer for the next read: the last one again unless it was lent (arrow functions: Node calls them). */
+  next = (): Buffer => (this.#current ??= this.#pool.take());
+
+  /** The `bytes` just read into `buffer`: lent, or copied out. */
+  chunk = (bytes: number, buffer: Uint8Array): Buffer => {
+    if (bytes < SMALL_READ) return Buffer.from(buffer.subarray(0, bytes));
+    this.#current = null;
+    return (buffer as Buffer).subarray(0, bytes);
+  };
+}
+
 /**
  * Node's `onread` option, set to read into socketReads. Each read is still
  * emitted as 'data', so readers (the door, a session) need not know. It is
@@ -23,11 +53,12 @@ export const socketReads = new BufferPool(256 * 1024, 8);
  * until its reader is there.
  */
 function pooledReads(socket: () => net.Socket): net.OnReadOpts {
+  const reads = new ReadBuffers(socketReads);
   const callback = (bytes: number, buffer: Uint8Array): boolean => {
-    socket().emit('data', (buffer as Buffer).subarray(0, bytes));
+    socket().emit('data', reads.chunk(bytes, buffer));
     return true; // keep reading: a reader that wants a pause calls pause()
   };
-  return { buffer: socketReads.take, callback };
+  return { buffer: reads.next, callback };
 }
 
 /**
@@ -66,9 +97,6 @@ export function adoptAccepted(accepted: net.Socket): net.Socket {
  */
 export const tlsReads = new BufferPool(16 * 1024, 512);
 
-/** Records shorter than this are copied out of the read buffer (see readTlsIntoPool): Node's own pool takes them. */
-const SMALL_RECORD = 4096;
-
 /** Gives back a chunk read into socketReads or tlsReads (a session's `recycle`); any other is ignored. */
 export function recycleRead(chunk: Buffer): void {
   socketReads.give(chunk);
@@ -88,11 +116,8 @@ export function recycleRead(chunk: Buffer): void {
  * not found (another Node), the socket is read the usual way. A record is
  * emitted at once when the socket flows to a reader with nothing waiting in
  * its buffer; otherwise (paused, or behind bytes put back) it waits in that
- * buffer, in order. A small record (a chat line, an ack) is copied out and
- * the buffer read into again: held until written, each would keep 16 KiB
- * alive while stdout stalls, and what pauses the reading counts the bytes to
- * write, not that (300,000 one-byte lines to a stalled stdout: 1,455 MiB
- * against Node's 395).
+ * buffer, in order (small records copied out, as ReadBuffers says: TLSWrap
+ * goes on emitting the records it has decrypted after a pause).
  */
 export function readTlsIntoPool(socket: tls.TLSSocket): void {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } | null })._handle;
@@ -101,18 +126,16 @@ export function readTlsIntoPool(socket: tls.TLSSocket): void {
   const [buffer, callback, next] = [field('kBuffer'), field('kBufferCb'), field('kBufferGen')];
   const fields = socket as unknown as Record<symbol, unknown>;
   if (typeof handle?.useUserBuffer !== 'function' || !buffer || !callback || !next || fields[buffer] !== null) return;
-  let current = tlsReads.take();
-  let lent = false;
+  const reads = new ReadBuffers(tlsReads);
   fields[callback] = (bytes: number, into: Buffer): boolean => {
-    lent = bytes >= SMALL_RECORD;
-    const chunk = lent ? into.subarray(0, bytes) : Buffer.from(into.subarray(0, bytes));
+    const chunk = reads.chunk(bytes, into);
     if (!socket.readableFlowing || socket.readableLength > 0 || socket.listenerCount('data') === 0) return socket.push(chunk);
     socket.emit('data', chunk);
     return true;
   };
-  fields[next] = (): Buffer => (lent ? (current = tlsReads.take()) : current);
-  fields[buffer] = current;
-  handle.useUserBuffer(current);
+  fields[next] = reads.next;
+  fields[buffer] = reads.next();
+  handle.useUserBuffer(fields[buffer] as Buffer);
 }
 
 /** Where a connected socket's peer is. */

@@ -121,6 +121,32 @@ describe('sockets that read into reused buffers', () => {
     expect((await received.done).equals(DATA)).toBe(true);
     expect(received.reused()).toBe(true);
   });
+
+  it('copies small reads out, so that held chat lines do not each keep a 256 KiB buffer', async () => {
+    // A line each time the reader asks: a read each.
+    const server = net.createServer((peer) => {
+      let sent = 0;
+      peer.on('data', () => (sent < 300 ? peer.write(`line ${sent++}\n`) : peer.end()));
+    });
+    open.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const socket = await dial('127.0.0.1', (server.address() as net.AddressInfo).port, {
+      timeoutMs: 5000,
+      retries: 0,
+      signal: new AbortController().signal,
+      pooledReads: true,
+    });
+    open.push(socket);
+    const held: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => held.push(chunk) && socket.write('k')); // kept, as while stdout stalls
+    socket.resume();
+    socket.write('k');
+    await once(socket, 'end');
+    expect(Buffer.concat(held).toString()).toBe(Array.from({ length: 300 }, (_, i) => `line ${i}\n`).join(''));
+    expect(held.length).toBeGreaterThanOrEqual(20);
+    expect(held.filter((chunk) => chunk.buffer.byteLength === socketReads.size)).toEqual([]);
+  });
 });
 
 /** A TLS 1.3 connection over loopback, its listener's end made over the accepted socket (as the door makes it). */
