@@ -27,6 +27,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 /** Sections to run (BENCH_ONLY=throughput,sessions …); all by default. */
 const ONLY = process.env.BENCH_ONLY?.split(',') ?? null;
 const LONG_LINES_MIB = Number(process.env.BENCH_LONG_MIB ?? 64);
+/** The TLS rows again with this much input (BENCH_LARGE_MIB), in fewer rounds (BENCH_LARGE_RUNS). */
+const LARGE_MIB = Number(process.env.BENCH_LARGE_MIB ?? 1024);
+const LARGE_RUNS = Number(process.env.BENCH_LARGE_RUNS ?? 3);
 const LATENCY_MESSAGES = 10_000;
 /**
  * Sent first and timed apart: until V8 has compiled the hot paths (of the
@@ -321,25 +324,27 @@ function summarize(runs, bytes) {
   };
 }
 
-/** Every row once per round, rounds one after the other: the medians compare rows measured side by side. */
-async function throughput() {
-  const kinds = transferKinds();
-  const bytes = inputBytes;
+/**
+ * Every row once per round, rounds one after the other: the medians compare
+ * rows measured side by side. With `empty`, each round also runs every
+ * session with no input: what it pays before its first byte.
+ */
+async function throughput({ kinds, file, bytes, rounds, empty: withEmpty, label }) {
   const runs = new Map();
   const empty = new Map(); // what a session costs with nothing to move: start-up, handshake, goodbye
-  for (let round = 1; round <= RUNS; round++) {
+  for (let round = 1; round <= rounds; round++) {
     for (const sinkKind of ['null', 'pipe']) {
       for (const id of Object.keys(kinds)) {
         const key = `${id}|${sinkKind}`;
         if (!runs.has(key)) runs.set(key, []);
-        runs.get(key).push(await transfer(kinds[id], sinkKind, input, bytes));
+        runs.get(key).push(await transfer(kinds[id], sinkKind, file, bytes));
       }
     }
-    for (const id of Object.keys(kinds)) {
+    for (const id of withEmpty ? Object.keys(kinds) : []) {
       if (!empty.has(id)) empty.set(id, []);
       empty.get(id).push(await transfer(kinds[id], 'null', '/dev/null', 0));
     }
-    process.stderr.write(`  throughput round ${round}/${RUNS} done (load ${load()})\n`);
+    process.stderr.write(`  ${label} round ${round}/${rounds} done (load ${load()})\n`);
   }
   const rows = [...runs].map(([key, list]) => {
     const [id, sinkKind] = key.split('|');
@@ -353,6 +358,31 @@ async function throughput() {
     senderMs: median(list.map((r) => r.senderCpu * 1000)),
   }));
   return { rows, fixed };
+}
+
+/** A throughput table: each row against the right peers of the same run (TLS rows: ncat --ssl and socat; plaintext: nc). */
+function throughputTable(title, rows) {
+  const rate = (id, sinkKind) => rows.find((r) => r.id === id && r.sinkKind === sinkKind)?.median;
+  const ratios = (r) => {
+    const peers = r.kind.tls ? ['ncat', 'socat'] : ['nc'];
+    const names = { nc: 'nc', ncat: 'ncat --ssl', socat: 'socat' };
+    return peers
+      .filter((peer) => rate(peer, r.sinkKind) && peer !== r.id)
+      .map((peer) => `${fmt(r.median / rate(peer, r.sinkKind), 2)}× ${names[peer]}`)
+      .join(', ');
+  };
+  const lines = [title, ''];
+  lines.push('TLS rows are compared with the TLS peers, plaintext rows with `nc`; CPU is per GB moved.', '');
+  lines.push(
+    '| sender → receiver | receiver stdout | MB/s (min–max) | against | CPU s/GB receiver / sender | peak RSS receiver / sender (MiB) |',
+  );
+  lines.push('|---|---|---|---|---|---|');
+  for (const r of rows) {
+    lines.push(
+      `| ${r.kind.name} | ${r.sinkKind === 'null' ? '/dev/null' : 'pipe'} | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${ratios(r) || '–'} | ${fmt(r.receiverCpuPerGB, 2)} / ${fmt(r.senderCpuPerGB, 2)} | ${mem(r.receiverMiB)} / ${mem(r.senderMiB)} |`,
+    );
+  }
+  return lines;
 }
 
 /** Long lines over TLS (the default): rate and each side's peak RSS, rounds interleaved. */
@@ -632,31 +662,40 @@ writeFileSync(NO_TICKETS, 'openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\ns
 const out = [];
 const mem = (mib) => (mib ? fmt(mib) : '–');
 if (wants('throughput')) {
-  const { rows, fixed } = await throughput();
-  const rate = (id, sinkKind) => rows.find((r) => r.id === id && r.sinkKind === sinkKind)?.median;
-  const ratios = (r) => {
-    const peers = r.kind.tls ? ['ncat', 'socat'] : ['nc'];
-    const names = { nc: 'nc', ncat: 'ncat --ssl', socat: 'socat' };
-    return peers
-      .filter((peer) => rate(peer, r.sinkKind) && peer !== r.id)
-      .map((peer) => `${fmt(r.median / rate(peer, r.sinkKind), 2)}× ${names[peer]}`)
-      .join(', ');
-  };
-  out.push(`### Throughput (${SIZE_MIB} MiB of 100-byte lines, loopback, median of ${RUNS} interleaved rounds)`, '');
-  out.push('TLS rows are compared with the TLS peers, plaintext rows with `nc`; CPU is per GB moved.', '');
-  out.push(
-    '| sender → receiver | receiver stdout | MB/s (min–max) | against | CPU s/GB receiver / sender | peak RSS receiver / sender (MiB) |',
-  );
-  out.push('|---|---|---|---|---|---|');
-  for (const r of rows) {
-    out.push(
-      `| ${r.kind.name} | ${r.sinkKind === 'null' ? '/dev/null' : 'pipe'} | ${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)}) | ${ratios(r) || '–'} | ${fmt(r.receiverCpuPerGB, 2)} / ${fmt(r.senderCpuPerGB, 2)} | ${mem(r.receiverMiB)} / ${mem(r.senderMiB)} |`,
-    );
-  }
+  const { rows, fixed } = await throughput({
+    kinds: transferKinds(),
+    file: input,
+    bytes: inputBytes,
+    rounds: RUNS,
+    empty: true,
+    label: 'throughput',
+  });
+  out.push(...throughputTable(`### Throughput (${SIZE_MIB} MiB of 100-byte lines, loopback, median of ${RUNS} interleaved rounds)`, rows));
   out.push('', `#### The same sessions with empty input (median of ${RUNS}): what every transfer above paid before moving a byte`, '');
   out.push('From the sender’s start to both ends; the receiver’s CPU from the moment it listened (as above), the sender’s whole.', '');
   out.push('| sender → receiver | ms | CPU ms receiver / sender |', '|---|---|---|');
   for (const r of fixed) out.push(`| ${r.kind.name} | ${fmt(r.ms)} | ${fmt(r.receiverMs)} / ${fmt(r.senderMs)} |`);
+}
+if (wants('large')) {
+  // Past the fixed price and the JIT's warm-up: the TLS rows again with a larger input.
+  const file = join(work, 'large.txt');
+  const bytes = writeLines(file, LARGE_MIB, 100);
+  const { ncat, socat, 'bare-tls': bareTls, secure } = allKinds();
+  const { rows } = await throughput({
+    kinds: { ncat, socat, 'bare-tls': bareTls, secure },
+    file,
+    bytes,
+    rounds: LARGE_RUNS,
+    label: `${LARGE_MIB} MiB over TLS`,
+  });
+  rmSync(file);
+  out.push(
+    '',
+    ...throughputTable(
+      `### Throughput over TLS at ${LARGE_MIB} MiB (100-byte lines, loopback, median of ${LARGE_RUNS} interleaved rounds)`,
+      rows,
+    ),
+  );
 }
 if (wants('long')) {
   const rows = await longLines();
