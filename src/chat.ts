@@ -506,9 +506,10 @@ export class Chat {
   #onInputEnd(session: Conversation): void {
     if (!session.isOpen) return;
     // A listener whose input was empty from the start is a pure receiver: it
-    // does not leave first, it waits for the peer's goodbye. (A connector always
-    // finishes at the end of its input, so two empty inputs cannot wait forever.)
-    if (this.#options.role === 'listen' && session.linesSent === 0) return;
+    // does not leave first, it waits for the peer's goodbye — unless that came
+    // already (we were lingering). (A connector always finishes at the end of
+    // its input, so two empty inputs cannot wait forever.)
+    if (this.#options.role === 'listen' && session.linesSent === 0 && !this.#lingering) return;
     this.#finish(session);
   }
 

@@ -250,6 +250,26 @@ describe('piped input', () => {
     expect(Buffer.concat(alice.received.map((text) => text.body)).toString()).toBe('still coming\nand the last\n');
   });
 
+  it('a listener whose input ends with nothing after the peer finished ends then, not a pause later', async () => {
+    const { chat, stdin, stdout } = pipedChat({ role: 'listen', nick: 'bob' });
+    const [ours, theirs] = quietPair();
+    const alice = peer(theirs, 'connect', 'alice');
+    const ran = chat.run(ours, { host: '127.0.0.1', port: 40000 });
+    await once(alice.session, 'open');
+    const realTimeout = setTimeout;
+    vi.useFakeTimers({ toFake: ['setTimeout'] }); // the pause bob's input may take never runs out here
+    try {
+      alice.session.send('msg', Buffer.from('all from alice\n'), 1);
+      alice.session.finish(); // bob lingers over his input, still open
+      await stdout.waitFor(/all from alice/);
+      stdin.end(); // and it ends, having given nothing
+      const stalled = new Promise((resolve) => realTimeout(() => resolve('still lingering'), 2000));
+      expect(await Promise.race([ran, stalled])).toEqual({ failed: false });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a line over the limit stops the input: the lines before it are sent, the outcome is a failure', async () => {
     const { chat, stdin, stderr } = pipedChat({ role: 'connect', nick: 'alice', maxLine: 8 });
     const [ours, theirs] = quietPair();
