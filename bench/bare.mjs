@@ -4,7 +4,9 @@
 // [tls]` listens on an ephemeral port (printed on stderr) and pipes one
 // connection to stdout; `sessions` listens for TLS sessions (the client's
 // certificate asked for, as lanchat does) and answers each one's first line
-// with a line, then closes it: the floor of a Node TLS listener.
+// with a line, then closes it: the floor of a Node TLS listener; `echo [tls]`
+// listens and sends one connection's bytes back as they come: the floor of
+// a Node peer's round trip.
 import { createReadStream, fstatSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import * as tls from 'node:tls';
@@ -30,6 +32,15 @@ if (mode === 'send') {
     socket.on('error', () => {});
     socket.once('data', () => socket.end(`${socket.getPeerX509Certificate()?.fingerprint256}\n`));
   });
+  server.listen(0, '127.0.0.1', () => process.stderr.write(`listening on 127.0.0.1:${server.address().port}\n`));
+} else if (mode === 'echo') {
+  const onPeer = (socket) => {
+    server.close();
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.pipe(socket);
+  };
+  const server = secure ? tls.createServer(await options(), onPeer) : createServer(onPeer);
   server.listen(0, '127.0.0.1', () => process.stderr.write(`listening on 127.0.0.1:${server.address().port}\n`));
 } else {
   const onPeer = async (socket) => {

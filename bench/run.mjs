@@ -481,6 +481,9 @@ async function roundTrips(port, lanchat, tlsOptions = null) {
   return { p50: at(times, 0.5), p99: at(times, 0.99), p999: at(times, 0.999), coldP99: at(cold, 0.99), coldP999: at(cold, 0.999) };
 }
 
+/** Rounds of the latency rows, interleaved: one busy moment (p99.9 is the 10 slowest of 10,000) hits all three alike. */
+const LATENCY_ROUNDS = Number(process.env.BENCH_LATENCY_ROUNDS ?? 3);
+
 async function latency() {
   const lanchatRoundTrips = async (args, tlsOptions) => {
     const listener = await lanchatListener(args, 'ignore');
@@ -488,17 +491,37 @@ async function latency() {
     await exited(listener.child, 'lanchat listener', 15_000).catch(() => listener.child.kill('SIGKILL'));
     return times;
   };
-  const secure = await lanchatRoundTrips([], await clientIdentity());
-  const lanchat = await lanchatRoundTrips(['--insecure']);
-  const port = await freePort();
-  const socat = spawn('socat', [`TCP-LISTEN:${port},bind=${HOST},reuseaddr`, 'PIPE'], { stdio: 'ignore' });
-  await waitListening(port);
-  const echo = await roundTrips(port, false);
-  socat.kill('SIGKILL');
+  const socatRoundTrips = async () => {
+    const port = await freePort();
+    const socat = spawn('socat', [`TCP-LISTEN:${port},bind=${HOST},reuseaddr`, 'PIPE'], { stdio: 'ignore' });
+    await waitListening(port);
+    const times = await roundTrips(port, false);
+    socat.kill('SIGKILL');
+    return times;
+  };
+  const bareRoundTrips = async (tlsOptions) => {
+    const child = spawn(process.execPath, [BARE, 'echo', ...(tlsOptions ? ['tls'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const times = await roundTrips(await portFromStderr(child, 'bare Node echo'), false, tlsOptions);
+    child.kill('SIGKILL');
+    return times;
+  };
+  const runs = { secure: [], lanchat: [], echo: [], bare: [], bareTls: [] };
+  const clientTls = await clientIdentity();
+  for (let round = 1; round <= LATENCY_ROUNDS; round++) {
+    runs.secure.push(await lanchatRoundTrips([], clientTls));
+    runs.lanchat.push(await lanchatRoundTrips(['--insecure']));
+    runs.echo.push(await socatRoundTrips());
+    runs.bare.push(await bareRoundTrips(null));
+    runs.bareTls.push(await bareRoundTrips(clientTls));
+  }
+  // Each figure: the median of the rounds' figures.
+  const medians = (list) => Object.fromEntries(Object.keys(list[0]).map((key) => [key, median(list.map((r) => r[key]))]));
+  const result = Object.fromEntries(Object.entries(runs).map(([id, list]) => [id, medians(list)]));
+  const { lanchat, secure, echo } = result;
   process.stderr.write(
     `  latency p99.9: lanchat ${fmt(lanchat.p999)} µs, over TLS ${fmt(secure.p999)} µs, socat ${fmt(echo.p999)} µs (load ${load()})\n`,
   );
-  return { lanchat, secure, echo };
+  return result;
 }
 
 /**
@@ -718,7 +741,7 @@ if (wants('latency')) {
   const lat = await latency();
   out.push(
     '',
-    `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages after ${fmt(WARM_UP_MESSAGES)} to warm up, each waiting for its confirmation)`,
+    `### Latency (${fmt(LATENCY_MESSAGES)} one-line messages after ${fmt(WARM_UP_MESSAGES)} to warm up, each waiting for its confirmation; median of ${LATENCY_ROUNDS} interleaved rounds)`,
     '',
   );
   out.push(
@@ -730,6 +753,8 @@ if (wants('latency')) {
   out.push(latencyRow('lanchat listen --insecure (ack after the line is written)', lat.lanchat));
   out.push(latencyRow('lanchat listen over TLS 1.3 (the default)', lat.secure));
   out.push(latencyRow('socat echo (baseline)', lat.echo));
+  out.push(latencyRow('bare Node echo (no protocol: the platform’s floor)', lat.bare));
+  out.push(latencyRow('bare Node TLS 1.3 echo (no protocol)', lat.bareTls));
 }
 if (wants('chat')) {
   const chat = {
