@@ -86,6 +86,22 @@ function collect(socket: net.Socket): { done: Promise<Buffer>; reused: () => boo
   return { done: once(socket, 'end').then(() => Buffer.concat(chunks)), reused: () => chunks.length >= 4 && memory.size <= 2 };
 }
 
+/** A plaintext connection dialled to reading into the pool (paused until resumed), its peer served by `serve`. */
+async function dialPooled(serve: (peer: net.Socket) => void): Promise<net.Socket> {
+  const server = net.createServer(serve);
+  open.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const socket = await dial('127.0.0.1', (server.address() as net.AddressInfo).port, {
+    timeoutMs: 5000,
+    retries: 0,
+    signal: new AbortController().signal,
+    pooledReads: true,
+  });
+  open.push(socket);
+  return socket;
+}
+
 describe('sockets that read into reused buffers', () => {
   it('a listener adopts an accepted connection: it reads into the pool, and still answers', async () => {
     const { server } = await openServer('127.0.0.1', 0);
@@ -105,17 +121,7 @@ describe('sockets that read into reused buffers', () => {
   });
 
   it('a plaintext connector reads into the pool and loses nothing sent before its reader is there', async () => {
-    const server = net.createServer((peer) => peer.end(DATA));
-    open.push(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const socket = await dial('127.0.0.1', (server.address() as net.AddressInfo).port, {
-      timeoutMs: 5000,
-      retries: 0,
-      signal: new AbortController().signal,
-      pooledReads: true,
-    });
-    open.push(socket);
+    const socket = await dialPooled((peer) => peer.end(DATA));
     await new Promise((resolve) => setTimeout(resolve, 100)); // the data is here by now, waiting
     const received = collect(socket);
     expect((await received.done).equals(DATA)).toBe(true);
@@ -124,20 +130,10 @@ describe('sockets that read into reused buffers', () => {
 
   it('copies small reads out, so that held chat lines do not each keep a 256 KiB buffer', async () => {
     // A line each time the reader asks: a read each.
-    const server = net.createServer((peer) => {
+    const socket = await dialPooled((peer) => {
       let sent = 0;
       peer.on('data', () => (sent < 300 ? peer.write(`line ${sent++}\n`) : peer.end()));
     });
-    open.push(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const socket = await dial('127.0.0.1', (server.address() as net.AddressInfo).port, {
-      timeoutMs: 5000,
-      retries: 0,
-      signal: new AbortController().signal,
-      pooledReads: true,
-    });
-    open.push(socket);
     const held: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => held.push(chunk) && socket.write('k')); // kept, as while stdout stalls
     socket.resume();
