@@ -17,15 +17,15 @@ const MENU = `lanchat: chat with someone on your network
   q) quit
 `;
 
-function port(answer: string): string {
+function port(answer: string, rule = PORT_RULE): string {
   const n = parsePort(answer);
-  if (n === null) throw usageError(PORT_RULE);
+  if (n === null) throw usageError(rule);
   return String(n);
 }
 
 /** As `lanchat listen` takes it: 0 picks a free port. */
 function listenPort(answer: string): string {
-  return /^0+$/.test(answer) ? '0' : port(answer);
+  return /^0+$/.test(answer) ? '0' : port(answer, 'a port is a whole number from 0 to 65535 (0: any free one)');
 }
 
 function host(answer: string): string {
