@@ -283,8 +283,14 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .command('forget')
     .description('drop the pinned key of a contact or an address (after it really changed), so that the next chat pins the new one')
     .argument('<target>', 'a contact name, or HOST:PORT as shown in the warning (192.168.1.20:5000, [fe80::1]:5000)')
-    .addHelpText('after', '\nExamples:\n  lanchat forget bob\n  lanchat forget 192.168.1.20:5000\n  lanchat forget [fe80::1]:5000')
-    .action(async (target: string) => run(import('./commands/forget.js').then((m) => m.forget(target, ctx))));
+    .argument('[port]', 'with a host: its port (HOST PORT, as connect takes it)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  lanchat forget bob\n  lanchat forget 192.168.1.20:5000\n  lanchat forget 192.168.1.20 5000\n  lanchat forget [fe80::1]:5000',
+    )
+    .action(async (target: string, port: string | undefined) =>
+      run(import('./commands/forget.js').then((m) => m.forget(target, port, ctx))),
+    );
 
   const config = program
     .command('config')

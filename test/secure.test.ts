@@ -272,7 +272,7 @@ describe('pins: which one counts, and forgetting them', () => {
     expect(listen.stdout().toString()).toBe('four\n');
   });
 
-  it('forget takes a name or HOST:PORT (brackets for IPv6), clearing contacts there too; anything else is no pin', async () => {
+  it('forget takes a name, HOST:PORT (brackets for IPv6) or HOST PORT, clearing contacts there too; anything else is no pin', async () => {
     const aliceHome = home();
     const key = await idOf(home());
     await run(['contacts', 'add', 'dora', '127.0.0.1', '7001', '--fingerprint', key], aliceHome);
@@ -280,7 +280,7 @@ describe('pins: which one counts, and forgetting them', () => {
       join(aliceHome, 'known-peers.json'),
       JSON.stringify({ version: 1, peers: { '127.0.0.1:7001': key.toLowerCase(), '[::1]:7002': key } }),
     );
-    expect((await run(['forget', '127.0.0.1:7001'], aliceHome)).stderr()).toBe('forgot the key of contact dora and 127.0.0.1:7001\n');
+    expect((await run(['forget', '127.0.0.1', '7001'], aliceHome)).stderr()).toBe('forgot the key of contact dora and 127.0.0.1:7001\n');
     for (const nothing of ['toString', '__proto__', 'constructor', 'nobody']) {
       const result = await run(['forget', nothing], aliceHome);
       expect([result.code, result.stderr()]).toEqual([
@@ -288,7 +288,7 @@ describe('pins: which one counts, and forgetting them', () => {
         `lanchat: "${nothing}" is neither a contact nor HOST:PORT (write IPv6 as [::1]:5000)\n`,
       ]);
     }
-    expect((await run(['forget', '[::1]:7002'], aliceHome)).code).toBe(0);
+    expect((await run(['forget', '::1', '7002'], aliceHome)).stderr()).toBe('forgot the key of [::1]:7002\n');
     expect(JSON.parse(readFileSync(join(aliceHome, 'known-peers.json'), 'utf8')).peers).toEqual({});
   });
 
@@ -300,8 +300,9 @@ describe('pins: which one counts, and forgetting them', () => {
       ['127.0.0.1', '"127.0.0.1" has no port: write HOST:PORT (127.0.0.1:5000)'],
       ['127.0.0.1:70000', 'invalid port "70000" in "127.0.0.1:70000": a port is a whole number from 1 to 65535'],
       ['[::1]:0', 'invalid port "0" in "[::1]:0": a port is a whole number from 1 to 65535'],
+      ['127.0.0.1 70000', 'invalid port "70000" in "127.0.0.1:70000": a port is a whole number from 1 to 65535'], // HOST PORT
     ];
-    const results = await Promise.all(cases.map(([target]) => run(['forget', target], aliceHome)));
+    const results = await Promise.all(cases.map(([target]) => run(['forget', ...target.split(' ')], aliceHome)));
     // The line, then the usage hint.
     expect(results.map((result) => [result.code, result.stderr().split('\n')[0]])).toEqual(
       cases.map(([, said]) => [2, `lanchat: ${said}`]),
