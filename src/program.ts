@@ -204,14 +204,14 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
     .description('the address book: add, list, show, edit, remove, rename, path')
     .addHelpText(
       'after',
-      '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts add bob 192.168.1.20 5000 --force --fingerprint AB:CD:…\n  lanchat contacts list\n  lanchat contacts rename bob robert',
+      '\nExamples:\n  lanchat contacts add bob 192.168.1.20 5000\n  lanchat contacts add bob 192.168.1.20:5000\n  lanchat contacts add bob 192.168.1.20 5000 --force --fingerprint AB:CD:…\n  lanchat contacts list\n  lanchat contacts rename bob robert',
     );
   const book = (): Promise<typeof ContactCommands> => import('./commands/contacts.js');
   contacts
     .command('add')
     .description('add a contact (asks for missing arguments at a terminal)')
     .argument('[name]', '1-32 letters, digits, ".", "_" or "-"')
-    .argument('[host]', 'IPv4 or IPv6 address, or host name')
+    .argument('[host]', 'IPv4 or IPv6 address, or host name; or HOST:PORT, [IPv6]:PORT as one argument')
     .argument('[port]', 'port the contact listens on')
     .option('--nearby [nick]', 'take the address and key from the listener nearby that announces NICK (default: NAME)')
     .option('--force', 'replace a contact of the same name')

@@ -34,7 +34,13 @@ describe('lanchat contacts', () => {
       out: '',
       err: 'added bob (10.0.0.4:5000)\n',
     });
-    expect(await run(['contacts', 'add', 'Zoë', '::1', '6000'], env)).toMatchObject({ code: 0 });
+    expect(await run(['contacts', 'add', 'Zoë', '[::1]:6000'], env)).toEqual({ code: 0, out: '', err: 'added Zoë ([::1]:6000)\n' }); // HOST:PORT, as connect takes it
+    expect(await run(['contacts', 'add', 'eve', '10.0.0.5:70000'], env)).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(
+        /^lanchat: invalid address "10\.0\.0\.5:70000": write HOST PORT or HOST:PORT .*a port is a whole number from 1 to 65535\n/,
+      ),
+    });
     expect(await run(['contacts', 'add', 'BOB', '10.0.0.5', '5000'], env)).toEqual({
       code: 1,
       out: '',
