@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { PORT_RULE, formatAddress, normalizeHost, parseAddress, parsePort } from './address.js';
 import { CONTACTS_FILE, findContact, loadContacts, updateContacts, type Contact } from './contacts.js';
 import { LanchatError, usageError } from './errors.js';
-import { normalizeFingerprint } from './fingerprint.js';
+import { normalizeFingerprint, shortFingerprint } from './fingerprint.js';
 import { corruptFile, parseStoreJson, readText, storePath, updateText } from './store.js';
 
 const KNOWN_PEERS_FILE = 'known-peers.json';
@@ -147,11 +147,19 @@ export interface Dialled {
   contact?: string;
 }
 
+/**
+ * A key in a warning, in both of its forms: the hex that `lanchat id`'s first
+ * line and the pin files hold, and the digits the session lines show.
+ */
+function keyLines(label: string, fingerprint: string): string {
+  return `  ${label.padEnd(9)} ${fingerprint}\n            ${shortFingerprint(fingerprint)}`;
+}
+
 function keyChanged(who: string, expected: string, presented: string, forget: string): LanchatError {
   return new LanchatError(
     'ERR_KEY_CHANGED',
     `WARNING: ${who} presented a different key than before (someone may be in the middle)\n` +
-      `  expected  ${expected}\n  presented ${presented}\n` +
+      `${keyLines('expected', expected)}\n${keyLines('presented', presented)}\n` +
       `nothing was sent. If the peer really has a new key: lanchat forget ${forget}`,
   );
 }
@@ -284,7 +292,8 @@ export function impostorWarning(book: KeyBook, nick: string, fingerprint: string
   const contact = exact ?? book.contacts.find((c) => looksLike(c.name) && !(dialled !== undefined && sameName(c.name, dialled)));
   if (!contact || (dialled !== undefined && sameName(contact.name, dialled))) return null;
   if (contact.fingerprint === fingerprint || (exact && !contact.fingerprint)) return null;
-  const keys = contact.fingerprint ? `\n  expected  ${contact.fingerprint}\n  presented ${fingerprint ?? 'no key (not encrypted)'}` : '';
+  const presented = fingerprint ? keyLines('presented', fingerprint) : '  presented no key (not encrypted)';
+  const keys = contact.fingerprint ? `\n${keyLines('expected', contact.fingerprint)}\n${presented}` : '';
   const claim = exact
     ? `${nick}, but its key is not contact ${contact.name}'s`
     : `${spelled(nick)}, a look-alike of contact ${contact.name}`;

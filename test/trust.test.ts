@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONTACTS_FILE, saveContact } from '../src/contacts.js';
 import { storePath } from '../src/store.js';
+import { shortFingerprint } from '../src/fingerprint.js';
 import { KeyBookReader, impostorWarning, nameSkeleton, type KeyBook } from '../src/trust.js';
 
 const ALICE = `AA${':AA'.repeat(31)}`;
@@ -88,7 +89,7 @@ describe('impostorWarning', () => {
 
   it('names the keys when the contact has one', () => {
     expect(impostorWarning(book, '\u0430lice', OTHER, { nick: 'bob', fingerprint: OURS })).toBe(
-      `WARNING: the peer calls itself \u0430lice (\\u0430lice), a look-alike of contact alice: it may not be alice\n  expected  ${ALICE}\n  presented ${OTHER}`,
+      `WARNING: the peer calls itself \u0430lice (\\u0430lice), a look-alike of contact alice: it may not be alice\n  expected  ${ALICE}\n            ${shortFingerprint(ALICE)}\n  presented ${OTHER}\n            ${shortFingerprint(OTHER)}`,
     );
   });
 
