@@ -6,6 +6,7 @@ import type { ConnectFlags } from './commands/connect.js';
 import type * as ContactCommands from './commands/contacts.js';
 import type { ListenFlags } from './commands/listen.js';
 import type { SendFlags } from './commands/send.js';
+import { normalizeHost } from './address.js';
 import { EXIT_USAGE } from './errors.js';
 import { version } from './version.js';
 import {
@@ -67,6 +68,42 @@ async function rejectUnknownCommand(program: Command, args: readonly string[]): 
     const suggestion = close.length > 0 ? `\n(Did you mean ${close.join(' or ')}?)` : '';
     command.error(`unknown command '${arg}'${suggestion}`, { exitCode: EXIT_USAGE, code: 'commander.unknownCommand' });
   }
+}
+
+/** The positional arguments of `command` in `args` (what follows its name), skipping its options and their values. */
+function positionals(command: Command, args: readonly string[]): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') return [...found, ...args.slice(i + 1)];
+    if (!arg.startsWith('-') || arg === '-') {
+      found.push(arg);
+      continue;
+    }
+    const option = command.options.find((o) => o.long === arg || o.short === arg);
+    if (option?.required || (option?.optional && !args[i + 1]?.startsWith('-'))) i++; // its value
+  }
+  return found;
+}
+
+/**
+ * `connect 5000 192.168.1.20` and `listen 192.168.1.20 5000`, the usual slips,
+ * said plainly with the order each command takes (commander would call the
+ * host a bad port, or the port one argument too many).
+ */
+function rejectSwappedAddress(program: Command, args: readonly string[]): void {
+  const [name, ...rest] = args;
+  const command = program.commands.find((sub) => sub.name() === name);
+  if (!command || (name !== 'connect' && name !== 'listen')) return;
+  const given = positionals(command, rest);
+  if (given.length !== 2) return;
+  const isPort = (text: string): boolean => /^\d+$/.test(text);
+  const isHost = (text: string): boolean => !isPort(text) && normalizeHost(text) !== null;
+  const [first, second] = given;
+  const fail = (message: string): never => command.error(message, { exitCode: EXIT_USAGE, code: 'commander.invalidArgument' });
+  if (name === 'connect' && isPort(first) && isHost(second)) fail(`the host comes first: lanchat connect ${second} ${first}`);
+  if (name === 'listen' && isHost(first) && isPort(second))
+    fail(`listen takes a port; to listen on one address only: lanchat listen ${second} --host ${first}`);
 }
 
 const EXAMPLES = `
@@ -335,7 +372,11 @@ export function createProgram(ctx: CliContext, setExitCode: (code: number) => vo
   program.hook('preAction', (_, action) => void actionHints.set(program, usageHintFor(action)));
   const parse = program.parseAsync.bind(program);
   program.parseAsync = async (argv, options) => {
-    if (argv) await rejectUnknownCommand(program, options?.from === 'user' ? argv : argv.slice(2));
+    if (argv) {
+      const args = options?.from === 'user' ? argv : argv.slice(2);
+      await rejectUnknownCommand(program, args);
+      rejectSwappedAddress(program, args);
+    }
     return parse(argv, options);
   };
 

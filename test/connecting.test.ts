@@ -63,10 +63,20 @@ describe('connect HOST:PORT', () => {
     [['127.0.0.1:5000', '5000'], /^lanchat: invalid host "127\.0\.0\.1:5000": .*\(HOST PORT, or HOST:PORT alone\)/],
     [['bad host!', '5000'], /^lanchat: invalid host "bad host!": give an IPv4 or IPv6 address or a host name\n/],
     [['bad host!:5000'], /^lanchat: invalid address "bad host!:5000": write HOST PORT or HOST:PORT/],
+    [['5000', '192.0.2.7'], /^lanchat: the host comes first: lanchat connect 192\.0\.2\.7 5000\n\(see lanchat connect --help\)\n$/],
+    [['--nick', 'bob', '5000', 'localhost'], /^lanchat: the host comes first: lanchat connect localhost 5000\n/],
   ])('connect %j is a usage error (exit 2) that says how to write it', async (args, message) => {
     const proc = lanchat(['connect', ...args], { stdin: 'ignore' });
     expect((await proc.exited).code).toBe(2);
     expect(proc.stderr()).toMatch(message);
+  });
+
+  it('listen HOST PORT is a usage error (exit 2) that says how to listen on one address', async () => {
+    const proc = lanchat(['listen', '127.0.0.1', '5000'], { stdin: 'ignore' });
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.stderr()).toBe(
+      'lanchat: listen takes a port; to listen on one address only: lanchat listen 5000 --host 127.0.0.1\n(see lanchat listen --help)\n',
+    );
   });
 });
 
