@@ -17,7 +17,7 @@ import { secureServer } from './secure.js';
 import { adoptAccepted, remoteEndpoint } from './transport.js';
 import { KeyBookReader, impostorWarning, whoseKey, type KeyBook } from './trust.js';
 
-/** The peer's key when the session is TLS, and how we know it ("pinned in contact bob", "a new key"). */
+/** The peer's key when the session is TLS, and how we know it ("pinned in contact bob", "a key not known here"). */
 export interface PeerKey {
   fingerprint: string;
   note: string;
@@ -334,7 +334,8 @@ export class Door extends EventEmitter<{ admitted: [peer: Admitted] }> {
       if (first.kind === 'gone')
         throw new Error("left after the TLS handshake without a word (it may not have accepted this listener's key)");
       if (first.kind === 'silent') throw new Error(`said nothing within ${HANDSHAKE_MS / 1000} s of the TLS handshake`);
-      const key = { fingerprint, note: whose ?? 'a new key' };
+      // Not "new": a listener pins nobody (a connector's port changes), so a connector back again is not known either.
+      const key = { fingerprint, note: whose ?? 'a key not known here' };
       return {
         stream,
         from,

@@ -120,7 +120,7 @@ export interface TextEvent {
   room?: string;
 }
 
-/** A peer's key and how we know it ("contact bob", "a new key", …). */
+/** A peer's key and how we know it ("contact bob", "a key not known here", …). */
 export interface KeyNote {
   fingerprint: string;
   note: string;

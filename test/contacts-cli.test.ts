@@ -189,7 +189,7 @@ describe('saving the peer from a session: /contact', () => {
     await listen.waitForStderr(/usage: \/contact NAME PORT/);
     expect(listen.stderr()).toMatch(/^ {2}PORT: the one alice listens on \("lanchat listen PORT" on their side\); the port it$/m);
     // /who has the whole key, on a line of its own.
-    expect(listen.stderr()).toMatch(/^encrypted \(TLS 1\.3\); peer key \(a new key\):\n {2}([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
+    expect(listen.stderr()).toMatch(/^encrypted \(TLS 1\.3\); peer key \(a key not known here\):\n {2}([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
     await listen.waitForStderr(/saved contact alice \(127\.0\.0\.1:7000\)/);
     connect.child.stdin!.end('/contact bobby\nbye\n');
     expect((await connect.exited).code).toBe(0);

@@ -407,7 +407,7 @@ describe.skipIf(!hasTmux)('a room in terminals', () => {
     const [, port] = await waitForScreen('host', /listening on 127\.0\.0\.1:(\d+) \(room dev\)/);
     start('member', ['connect', '127.0.0.1', port, '--nick', 'bob'], dir, bobHome);
     await waitForScreen('member', /^joined alice's room "dev" at 127\.0\.0\.1:\d+ — here: alice \(you are bob\)$/m);
-    await waitForScreen('host', /^bob joined \(127\.0\.0\.1:\d+; a new key/m);
+    await waitForScreen('host', /^bob joined \(127\.0\.0\.1:\d+; a key not known here/m);
 
     const nc = await rawPeer(Number(port));
     let ncRead = '';
@@ -429,7 +429,7 @@ describe.skipIf(!hasTmux)('a room in terminals', () => {
     await waitForScreen('host', /^alice>\s*$/m);
     // /who NICK at the host: the member's whole key, on a line of its own.
     tmux('send-keys', '-t', 'host', '/who bob', 'Enter');
-    await waitForScreen('host', /^bob at 127\.0\.0\.1:\d+ \(a new key\), since .*\nkey:\n {2}([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
+    await waitForScreen('host', /^bob at 127\.0\.0\.1:\d+ \(a key not known here\), since .*\nkey:\n {2}([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
 
     // A line arriving while bob types is written above his draft, which stays whole.
     tmux('send-keys', '-t', 'member', 'half');

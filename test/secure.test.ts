@@ -60,7 +60,7 @@ describe('secure by default', () => {
     );
     // The session opens with the key's short form (the digit groups of `lanchat id`): a line that fits a terminal.
     expect(connect.stderr()).toContain(`\nencrypted, key ${shortFingerprint(bobKey)} (pinned in known peers)\n`);
-    expect(listen.stderr()).toContain(`\nencrypted, key ${shortFingerprint(aliceKey)} (a new key)\n`);
+    expect(listen.stderr()).toContain(`\nencrypted, key ${shortFingerprint(aliceKey)} (a key not known here)\n`);
     // How to keep the peer is said only where /contact can be typed: not to a listener reading a pipe.
     expect(listen.stderr()).not.toMatch(/contact/);
     for (const line of [...connect.stderr().split('\n'), ...listen.stderr().split('\n')].filter((l) => /^(connected|encrypted)/.test(l)))

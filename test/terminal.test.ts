@@ -142,8 +142,14 @@ describe('describeStatus', () => {
   it.each<[StatusEvent, string]>([
     [{ type: 'joined', nick: 'carol' }, 'carol joined'],
     [
-      { type: 'joined', nick: 'carol', address: '192.168.1.31:40112', plain: false, key: { fingerprint: 'AB', note: 'a new key: AB' } },
-      'carol joined (192.168.1.31:40112; a new key: AB)',
+      {
+        type: 'joined',
+        nick: 'carol',
+        address: '192.168.1.31:40112',
+        plain: false,
+        key: { fingerprint: 'AB', note: 'a key not known here' },
+      },
+      'carol joined (192.168.1.31:40112; a key not known here)',
     ],
     [
       { type: 'joined', nick: 'guest1', address: '192.168.1.9:5123', plain: true },
