@@ -2,7 +2,7 @@
 // form to show (`10.0.0.4:5000`, `[::1]:5000`), and who may connect (--allow).
 // No sockets here: transport.ts dials and listens, the door admits.
 import { BlockList, isIP, isIPv4 } from 'node:net';
-import { LanchatError } from './errors.js';
+import { LanchatError, usageError } from './errors.js';
 
 /** Where a peer is (or was dialled). */
 export interface Endpoint {
@@ -68,6 +68,38 @@ export function parseAddress(text: string): Endpoint | null {
   const host = match && normalizeHost(match[1] ?? match[2]);
   const port = match ? parsePort(match[3]) : null;
   return host && port !== null ? { host, port } : null;
+}
+
+/** HOST:PORT as one argument (the port maybe missing or bad): `[v6]:PORT`, or a host with no colon. */
+const JOINED = /^(?:\[[^\]]*\]|[^:]*):(\d*)$/;
+
+/** Whether `given` is written as HOST:PORT (right or not), not as a host alone. */
+export function isJoinedAddress(given: string): boolean {
+  return JOINED.test(given);
+}
+
+/**
+ * Where to dial: HOST PORT, or HOST:PORT and [v6]:PORT as one argument (the
+ * netcat habit). A host that is no address or name is a usage error here, as
+ * in `contacts add`, not a failed look-up.
+ */
+export function dialTarget(given: string, port: number | undefined): Endpoint {
+  if (given.trim() === '') throw usageError('a host is required (an IP address or a host name)');
+  const joined = JOINED.exec(given);
+  if (port === undefined) {
+    const endpoint = parseAddress(given);
+    if (endpoint) return endpoint;
+    if (joined && normalizeHost(given.slice(0, given.lastIndexOf(':'))) !== null)
+      throw usageError(`invalid port '${joined[1]}' in "${given}": ${PORT_RULE}`);
+    if (joined || normalizeHost(given) === null)
+      throw usageError(`invalid address "${given}": write HOST PORT or HOST:PORT ([v6]:PORT for IPv6)`);
+    throw usageError(`no port given for ${given}: write HOST PORT or HOST:PORT ([v6]:PORT for IPv6)`);
+  }
+  if (normalizeHost(given) === null) {
+    const apart = joined ? ' (HOST PORT, or HOST:PORT alone)' : '';
+    throw usageError(`invalid host "${given}": ${HOST_RULE}${apart}`);
+  }
+  return { host: unbracket(given), port }; // [::1] as in URLs
 }
 
 /** Who may connect: `--allow 10.0.0.0/8,fd00::/8,192.168.1.7`. */

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HOST_RULE, PORT_RULE, formatAddress, normalizeHost, parseAddress, unbracket, type Endpoint } from '../address.js';
-import { exitCode, LanchatError, signalExitCode, usageError } from '../errors.js';
+import { dialTarget, formatAddress, type Endpoint } from '../address.js';
+import { exitCode, LanchatError, signalExitCode } from '../errors.js';
 import { chatOptions, isFingerprint, withLog, type ChatEnd, type CliContext, type SessionFlags } from '../options.js';
 import { shortFingerprint, spokenFingerprint } from '../fingerprint.js';
 import { loadIdentity, type Identity } from '../identity.js';
@@ -36,30 +36,6 @@ export async function connect(
   const end: ChatEnd = {};
   const code = await connectUntilDone(dialTarget(given, port), flags, ctx, contact, end);
   return withLog(code, end);
-}
-
-/**
- * Where to dial: HOST PORT, or HOST:PORT and [v6]:PORT as one argument (the
- * netcat habit). A host that is no address or name is a usage error here, as
- * in `contacts add`, not a failed look-up.
- */
-export function dialTarget(given: string, port: number | undefined): Endpoint {
-  if (given.trim() === '') throw usageError('a host is required (an IP address or a host name)');
-  const joined = /^(?:\[[^\]]*\]|[^:]*):(\d*)$/.exec(given);
-  if (port === undefined) {
-    const endpoint = parseAddress(given);
-    if (endpoint) return endpoint;
-    if (joined && normalizeHost(given.slice(0, given.lastIndexOf(':'))) !== null)
-      throw usageError(`invalid port '${joined[1]}' in "${given}": ${PORT_RULE}`);
-    if (joined || normalizeHost(given) === null)
-      throw usageError(`invalid address "${given}": write HOST PORT or HOST:PORT ([v6]:PORT for IPv6)`);
-    throw usageError(`no port given for ${given}: write HOST PORT or HOST:PORT ([v6]:PORT for IPv6)`);
-  }
-  if (normalizeHost(given) === null) {
-    const apart = joined ? ' (HOST PORT, or HOST:PORT alone)' : '';
-    throw usageError(`invalid host "${given}": ${HOST_RULE}${apart}`);
-  }
-  return { host: unbracket(given), port }; // [::1] as in URLs
 }
 
 async function connectUntilDone(

@@ -16,7 +16,7 @@ import { LanchatError, usageError } from '../errors.js';
 import { mdnsAllowed, mdnsOff, type CliContext } from '../options.js';
 import { ask } from '../prompt.js';
 import { storePath } from '../store.js';
-import { PORT_RULE, formatAddress, parseAddress } from '../address.js';
+import { dialTarget, formatAddress, isJoinedAddress } from '../address.js';
 import { loadWidths, textWidth } from '../terminal.js';
 
 const path = (ctx: CliContext): string => storePath(ctx.env, CONTACTS_FILE);
@@ -28,12 +28,12 @@ export async function contactsAdd(
   ctx: CliContext,
 ): Promise<number> {
   if (flags.nearby !== undefined) return contactsAddNearby(args, { ...flags, nearby: flags.nearby }, ctx);
-  // NAME HOST:PORT (or [IPv6]:PORT), as connect takes it.
+  // NAME HOST:PORT (or [IPv6]:PORT), read as connect reads it.
   const alone = args[2] === undefined ? args[1] : undefined;
-  const joined = alone === undefined ? null : parseAddress(alone);
-  if (joined) args = [args[0], joined.host, String(joined.port)];
-  else if (alone !== undefined && /^(?:\[[^\]]*\]|[^:]*):\d*$/.test(alone))
-    throw usageError(`invalid address "${alone}": write HOST PORT or HOST:PORT ([v6]:PORT for IPv6), ${PORT_RULE}`);
+  if (alone !== undefined && isJoinedAddress(alone)) {
+    const { host, port } = dialTarget(alone, undefined);
+    args = [args[0], host, String(port)];
+  }
   const missing = ['name', 'host', 'port'].find((_, i) => args[i] === undefined);
   if (missing && !ctx.stdin.isTTY) throw usageError(`missing argument '${missing}' (lanchat contacts add NAME HOST PORT)`);
   const given = missing
