@@ -133,9 +133,10 @@ export function readTlsIntoPool(socket: tls.TLSSocket): void {
     socket.emit('data', chunk);
     return true;
   };
+  const first = reads.next();
   fields[next] = reads.next;
-  fields[buffer] = reads.next();
-  handle.useUserBuffer(fields[buffer] as Buffer);
+  fields[buffer] = first;
+  handle.useUserBuffer(first);
 }
 
 /** Where a connected socket's peer is. */
